@@ -1,0 +1,63 @@
+"""`python -m trainables.train`: JSON lines out; bad input exits 2 with one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trainables.train", *args], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "elf_ldam"], "unknown 'elf_ldam'"),
+    (["--preset", "ldam_drw", "--set", "lr=fast"], "lr: cannot read 'fast'"),
+    (["--preset", "ldam_drw", "--set", "learning_rate=0.1"], "learning_rate: unknown field"),
+    (["--preset", "ldam_drw", "--set", "lr"], "expected KEY=VALUE"),
+    (["--preset", "ldam_drw", "--epochs", "ten"], "invalid int value"),
+    (["--preset", "ldam_drw", "--set", "exit_taps=stage9"], "unknown tap"),
+    (["--preset", "ldam_drw", "--data-dir", "/nonexistent/cifar"], "does not exist"),
+    (["--preset", "ldam_drw", "--device", "cuda:0"], None),  # no GPU here: a clear message, not a crash
+])
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str | None) -> None:
+    import torch
+
+    if message is None:
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+        message = "no CUDA GPU"
+    res = _run(*args, "--max-train-images", "10")
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in res.stderr
+    assert res.stdout == ""
+
+
+def test_missing_cifar_offline_is_one_clear_line(tmp_path: Path) -> None:
+    res = _run("--preset", "ce", "--set", "download=false", env={"TUNER_DATA_DIR": str(tmp_path), "TUNER_CACHE_DIR": str(tmp_path / "c")})
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "cifar10 not found" in res.stderr and str(tmp_path) in res.stderr
+
+
+def test_a_synthetic_run_prints_one_json_object_per_epoch_and_a_summary() -> None:
+    res = _run("--preset", "elf_ce_drw", "--set", "dataset=synthetic", "--set", "synthetic_train_per_class=20",
+               "--set", "synthetic_test_per_class=10", "--set", "widths=8,16,32", "--epochs", "2", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(line) for line in res.stdout.strip().splitlines()]
+    assert [line.get("epoch") for line in lines[:2]] == [1, 2]
+    assert lines[-1]["summary"] is True and lines[-1]["status"] == "completed"
+    assert lines[-1]["config"]["exit_taps"] == ["stage1", "stage2"]
+
+
+def test_list_presets_names_sources() -> None:
+    res = _run("--list-presets")
+    assert res.returncode == 0 and "hybrid_m16" in res.stdout and "LDAM-DRW" in res.stdout

@@ -1,0 +1,442 @@
+"""The typed configuration of one training run, with its validation and string parsing.
+
+`TrainConfig` is the boundary between `trainables/` and everything that drives it (the CLI, the
+sweep service). Each field carries, in its metadata, a help text with units and sources and the
+constraints that `validate()` checks, so that the CLI, the YAML spec validator and the spec
+reference in docs/ all read one definition.
+
+    cfg = TrainConfig(loss="ldam", epochs=200)
+    cfg = with_overrides(cfg, {"lr": "0.05", "exit_taps": "stage1,stage2"})   # strings parse
+    cfg.validate()                                                            # ConfigError
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration problem a user can fix; the message names every offending field."""
+
+
+def _f(default: Any, help: str, **rules: Any) -> Any:
+    """A dataclass field with a help text and validation rules (choices, min, max, ...)."""
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata={"help": help, **rules})
+    return field(default=default, metadata={"help": help, **rules})
+
+
+TAP_HELP = (
+    "backbone taps where early exits attach: 'stem', 'stage1', 'stage2' (stage outputs) or "
+    "'stageN.blockM' (after block M, 0-based, of stage N); the final exit is always the backbone's head"
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs. Paper constants are fields with their sources."""
+
+    # --- data -----------------------------------------------------------------------------------
+    dataset: str = _f("cifar10", "which dataset", choices=("cifar10", "cifar100", "synthetic"))
+    data_dir: str | None = _f(
+        None, "folder with CIFAR (torchvision folder or Parquet JPEG copy); None: TUNER_DATA_DIR, then a cache folder"
+    )
+    download: bool = _f(True, "download CIFAR with torchvision when it is not found locally")
+    imbalance_ratio: float = _f(
+        100.0, "largest over smallest class count of the training set (1 = balanced)", min=1.0
+    )
+    imbalance_profile: str = _f(
+        "exp", "how counts fall from head to tail (LDAM-DRW imbalance_cifar.py)", choices=("exp", "step")
+    )
+    imbalance_seed: int = _f(0, "numpy seed of the long-tailed selection (reference: np.random.seed(0))", min=0)
+    val_per_class: int | None = _f(
+        None,
+        "test images per class carved out as the balanced validation split (val_acc); "
+        "None: 200 for CIFAR-10, 50 for CIFAR-100",
+        min=1,
+    )
+    split_seed: int = _f(0, "seed of the validation/test carve of the test set", min=0)
+    max_train_images: int | None = _f(
+        None, "keep at most this many long-tailed training images, class proportions kept (quick runs)", min=1
+    )
+    max_eval_images: int | None = _f(
+        None, "evaluate on at most this many validation and this many test images (quick runs)", min=1
+    )
+    synthetic_train_per_class: int = _f(
+        500, "synthetic dataset only: balanced training images per class before the long-tailed cut", min=1
+    )
+    synthetic_test_per_class: int = _f(250, "synthetic dataset only: test images per class", min=2)
+    class_groups: str = _f(
+        "auto",
+        "many/medium/few groups: 'count' (>100, 20-100, <20 training images, as ELF), 'seeds' "
+        "(CIFAR-10 classes 0-2 / 3-5 / 6-9, as the hybrid report), an explicit '0-2;3-5;6-9', "
+        "or 'auto' (seeds for 10 classes, count otherwise)",
+    )
+
+    # --- augmentation ---------------------------------------------------------------------------
+    crop_padding: int = _f(4, "random crop after zero padding by this many pixels (0: no crop)", min=0, max=16)
+    horizontal_flip: bool = _f(True, "random horizontal flip")
+    autoaugment: bool = _f(False, "torchvision AutoAugment, CIFAR-10 policy, drawn per image")
+    mixup_alpha: float = _f(0.0, "Mixup Beta(alpha, alpha) parameter (0: no Mixup)", min=0.0)
+    label_smoothing: float = _f(0.0, "cross-entropy label smoothing", min=0.0, max_exclusive=1.0)
+
+    # --- model ----------------------------------------------------------------------------------
+    backbone: str = _f("resnet32", "CIFAR ResNet with option-A shortcuts", choices=("resnet20", "resnet32", "resnet44", "resnet56"))
+    widths: tuple[int, ...] = _f(
+        (16, 32, 64),
+        "channels of the three stages; the seeds use (16, 32, 48) and (15, 30, 63) for grouped ResLT heads",
+        length=3,
+        item_min=1,
+    )
+    classifier: str = _f(
+        "linear", "'linear' or 'cosine' (NormedLinear: cosine logits in [-1, 1], no bias; LDAM runs)",
+        choices=("linear", "cosine"),
+    )
+    exit_taps: tuple[str, ...] = _f((), TAP_HELP)
+    exit_channels: int = _f(64, "kernels of each of the two 3x3 convolutions of an early exit (ELF Appendix D)", min=1)
+    exit_conv_stride: int = _f(
+        2,
+        "stride of each early-exit convolution; the paper does not give it, and with stride 1 leaving "
+        "at an exit after stage 1 costs 1.03x the backbone's FLOPs, which rules out its reported savings",
+        min=1,
+        max=4,
+    )
+    head: str = _f(
+        "plain",
+        "classifier head: 'plain', 'reslt_bn' (ResLT as released: three BatchNorms on shared features, "
+        "one shared classifier) or 'reslt_grouped' (the seeds: a 3-group convolution, one shared classifier)",
+        choices=("plain", "reslt_bn", "reslt_grouped"),
+    )
+    reslt_heads_at: str = _f(
+        "final", "where ResLT heads go: 'final' exit only, or 'all' exits (the seeds' 'full power')",
+        choices=("final", "all"),
+    )
+
+    # --- loss -----------------------------------------------------------------------------------
+    loss: str = _f("ce", "per-exit loss", choices=("ce", "ldam", "focal"))
+    ldam_max_m: float = _f(0.5, "LDAM: largest margin, for the rarest class (Cao et al. 2019)", min_exclusive=0.0)
+    ldam_s: float = _f(30.0, "LDAM: logit scale s (Cao et al. 2019)", min_exclusive=0.0)
+    focal_gamma: float = _f(0.5, "focal loss gamma (ELF paper, section 4.1)", min=0.0)
+    class_weighting: str = _f(
+        "none", "per-class loss weights", choices=("none", "inverse", "inverse_sqrt", "effective_number")
+    )
+    effective_number_beta: float = _f(
+        0.9999, "beta of effective-number weights (1 - beta) / (1 - beta^n) (Cui et al. 2019)",
+        min_exclusive=0.0, max_exclusive=1.0,
+    )
+    drw_start_epoch: int = _f(
+        160, "0-based epoch at which class weights switch on (deferred re-weighting); 0: from the start", min=0
+    )
+    reslt_alpha: float = _f(
+        0.95,
+        "ResLT: loss = alpha * L_branch + (1 - alpha) * L_fusion, where L_branch is the branch-independent "
+        "loss (head branch on all samples, medium branch on medium+tail, tail branch on tail) and L_fusion "
+        "the loss of the summed logits. The released code calls this weight --beta; the seeds call it alpha",
+        min=0.0,
+        max=1.0,
+    )
+    reslt_medium_from: int | None = _f(
+        None, "ResLT: first class index of the medium+tail group; None: round(0.2 C) (2 for CIFAR-10, as released)", min=0
+    )
+    reslt_tail_from: int | None = _f(
+        None, "ResLT: first class index of the tail group; None: round(0.4 C) (4 for CIFAR-10, as released)", min=0
+    )
+    exit_aggregation: str = _f(
+        "accumulative",
+        "ELF: 'accumulative' sums exit losses up to the sample's exit (ELF Eq. 2); 'routed' keeps only "
+        "the loss at that exit (the seeds' Models 4, 7, 8, 12-16)",
+        choices=("accumulative", "routed"),
+    )
+    train_exit_threshold: float | None = _f(
+        None,
+        "ELF training threshold t: a sample leaves exit k when argmax is right and its probability "
+        "exceeds t (Eq. 1); None: 2/C for LDAM and 0.9 otherwise (ELF paper, section 4.1)",
+        min_exclusive=0.0, max_exclusive=1.0,
+    )
+    inference_exit_threshold: float = _f(
+        0.5, "ELF inference threshold s: a sample leaves at the first exit whose top probability exceeds s (Eq. 5)",
+        min_exclusive=0.0, max=1.0,
+    )
+    exit_confidence_scale: float = _f(
+        1.0,
+        "exit probabilities are softmax(scale * logits); 1 reads the ELF rule t = 2/C on cosine logits",
+        min_exclusive=0.0,
+    )
+    simulated_reslt_loss: bool = _f(
+        False,
+        "hybrids: at single-branch early exits, count a medium+tail sample's loss twice and a tail "
+        "sample's three times (the hybrid report's 'simulated loss')",
+    )
+
+    # --- optimisation ---------------------------------------------------------------------------
+    epochs: int = _f(200, "training epochs", min=1)
+    batch_size: int = _f(128, "images per step", min=1)
+    lr: float = _f(0.1, "peak learning rate (per batch of batch_size)", min_exclusive=0.0, max=10.0)
+    momentum: float = _f(0.9, "SGD momentum", min=0.0, max_exclusive=1.0)
+    nesterov: bool = _f(False, "Nesterov momentum (ResLT uses it; LDAM-DRW does not)")
+    weight_decay: float = _f(2e-4, "L2 weight decay (LDAM-DRW 2e-4, ResLT 5e-4)", min=0.0)
+    warmup_epochs: int = _f(5, "linear warm-up epochs (LDAM-DRW, ELF, ResLT: 5)", min=0)
+    warmup_start_factor: float = _f(
+        0.0,
+        "warm-up: lr factor in epoch e < warmup_epochs is f + (1 - f) * (e + 1) / warmup_epochs "
+        "(0: LDAM-DRW's lr * (e + 1) / 5; ResLT starts from lr / 3)",
+        min=0.0, max=1.0,
+    )
+    lr_schedule: str = _f("step", "after warm-up: 'step' decay or 'cosine' to zero", choices=("step", "cosine"))
+    lr_decay_epochs: tuple[int, ...] = _f(
+        (160, 180), "step schedule: 0-based epochs at which lr is multiplied by lr_decay_factor", item_min=0
+    )
+    lr_decay_factor: float = _f(
+        0.01, "step schedule: factor at each decay epoch (LDAM-DRW 0.01: 0.1 -> 1e-3 -> 1e-5; ResLT 0.1)",
+        min_exclusive=0.0, max=1.0,
+    )
+    grad_clip_norm: float | None = _f(
+        None, "clip the gradient norm to this value (the seeds' fix for exploding LDAM loss); None: off",
+        min_exclusive=0.0,
+    )
+
+    # --- guards ---------------------------------------------------------------------------------
+    divergence_loss_bound: float = _f(
+        1000.0, "a batch loss above this (or non-finite) ends the run as diverged (the seeds saw > 1200)",
+        min_exclusive=0.0,
+    )
+    collapse_patience: int = _f(
+        5,
+        "end the run as diverged after this many epochs (past warm-up) with val_acc at chance "
+        "(the seeds' epoch-111 collapse); 0: off",
+        min=0,
+    )
+
+    # --- runtime --------------------------------------------------------------------------------
+    seed: int = _f(0, "seed of weights, batch order and augmentation", min=0)
+    device: str = _f("auto", "'cpu', 'cuda', 'cuda:N' or 'auto' (cuda when available)")
+    eval_every: int = _f(1, "evaluate every this many epochs (and always after the last)", min=1)
+    threshold_grid: tuple[float, ...] = _f(
+        tuple(round(0.05 * i, 2) for i in range(1, 21)),
+        "inference thresholds of the accuracy/FLOPs curve reported in the summary",
+        item_min_exclusive=0.0, item_max=1.0,
+    )
+
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return 100 if self.dataset == "cifar100" else 10
+
+    @property
+    def has_exits(self) -> bool:
+        return len(self.exit_taps) > 0
+
+    def resolved_train_exit_threshold(self) -> float:
+        """t, with the ELF paper's rule when unset: 2/C for LDAM, 0.9 for CE and focal."""
+        if self.train_exit_threshold is not None:
+            return self.train_exit_threshold
+        return 2.0 / self.num_classes if self.loss == "ldam" else 0.9
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (tuples become lists)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    def validate(self) -> "TrainConfig":
+        """Raise ConfigError listing every problem at once; return self when valid."""
+        problems = field_problems(self.to_dict())
+        problems += self._cross_field_problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+    def _cross_field_problems(self) -> list[str]:
+        from trainables.models.taps import tap_problems  # local: models import torch
+
+        problems = tap_problems(self.backbone, self.exit_taps)
+        c = self.num_classes
+        grouped_widths = [self.widths[-1]] + ([self.exit_channels] if self.reslt_heads_at == "all" and self.has_exits else [])
+        if self.head == "reslt_grouped" and any(w % 3 for w in grouped_widths):
+            problems.append(
+                f"head: 'reslt_grouped' needs channels divisible by 3, got widths[-1]={self.widths[-1]}"
+                + (f", exit_channels={self.exit_channels}" if len(grouped_widths) > 1 else "")
+                + " (the seeds use widths 16,32,48 or 15,30,63 and exit_channels 63)"
+            )
+        if self.reslt_heads_at == "all" and self.head == "plain":
+            problems.append("reslt_heads_at: 'all' needs head 'reslt_bn' or 'reslt_grouped'")
+        if self.simulated_reslt_loss and self.head == "plain":
+            problems.append("simulated_reslt_loss: needs a ResLT head (its class groups come from it)")
+        med, tail = self.reslt_groups()
+        if not 0 < med <= tail < c:
+            problems.append(
+                f"reslt_medium_from/reslt_tail_from: need 0 < medium_from <= tail_from < {c}, got {med}, {tail}"
+            )
+        if list(self.lr_decay_epochs) != sorted(self.lr_decay_epochs):
+            problems.append(f"lr_decay_epochs: must be increasing, got {list(self.lr_decay_epochs)}")
+        if self.max_eval_images is not None and self.max_eval_images < c:
+            problems.append(f"max_eval_images: must be at least the class count {c}, got {self.max_eval_images}")
+        try:
+            from trainables.data.groups import parse_class_groups
+
+            parse_class_groups(self.class_groups, c)
+        except ValueError as exc:
+            problems.append(f"class_groups: {exc}")
+        if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+            problems.append(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}")
+        return problems
+
+    def reslt_groups(self) -> tuple[int, int]:
+        """(first medium+tail class, first tail class), classes sorted head first."""
+        c = self.num_classes
+        med = self.reslt_medium_from if self.reslt_medium_from is not None else round(0.2 * c)
+        tail = self.reslt_tail_from if self.reslt_tail_from is not None else round(0.4 * c)
+        return med, tail
+
+
+# ----------------------------------------------------------------------------------------------------
+# Field introspection, shared with the sweep spec validator and the docs generator.
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+FIELD_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """(the non-None type, whether None is allowed) of a field annotation."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def field_kind(name: str) -> str:
+    """'bool', 'int', 'float', 'str', 'tuple[int]', 'tuple[str]' or 'tuple[float]'."""
+    tp, _ = _base_type(FIELD_TYPES[name])
+    if typing.get_origin(tp) is tuple:
+        return f"tuple[{typing.get_args(tp)[0].__name__}]"
+    return tp.__name__
+
+
+def field_allows_none(name: str) -> bool:
+    return _base_type(FIELD_TYPES[name])[1]
+
+
+def _check_number(name: str, value: float, rules: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Range rules 'min', 'max', 'min_exclusive', 'max_exclusive' (with an optional prefix)."""
+    out = []
+    if not math.isfinite(value):
+        return [f"{name}: must be a finite number, got {value}"]
+    lo, hi = rules.get(prefix + "min"), rules.get(prefix + "max")
+    lo_x, hi_x = rules.get(prefix + "min_exclusive"), rules.get(prefix + "max_exclusive")
+    if lo is not None and value < lo:
+        out.append(f"{name}: must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        out.append(f"{name}: must be <= {hi}, got {value}")
+    if lo_x is not None and value <= lo_x:
+        out.append(f"{name}: must be > {lo_x}, got {value}")
+    if hi_x is not None and value >= hi_x:
+        out.append(f"{name}: must be < {hi_x}, got {value}")
+    return out
+
+
+def value_problems(name: str, value: Any) -> list[str]:
+    """Problems of one already-typed value for field `name` (type, choices, ranges)."""
+    if name not in FIELDS:
+        return [f"{name}: unknown field; known fields: {', '.join(sorted(FIELDS))}"]
+    rules = FIELDS[name].metadata
+    kind = field_kind(name)
+    if value is None:
+        return [] if field_allows_none(name) else [f"{name}: must not be empty (expected {kind})"]
+    if kind == "bool":
+        return [] if isinstance(value, bool) else [f"{name}: expected true or false, got {value!r}"]
+    if kind in ("int", "float"):
+        ok = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            return [f"{name}: expected {'an integer' if kind == 'int' else 'a number'}, got {value!r}"]
+        return _check_number(name, float(value), rules)
+    if kind == "str":
+        if not isinstance(value, str):
+            return [f"{name}: expected a string, got {value!r}"]
+        choices = rules.get("choices")
+        if choices and value not in choices:
+            return [f"{name}: expected one of {', '.join(choices)}; got {value!r}"]
+        return []
+    # tuples
+    if not isinstance(value, (list, tuple)):
+        return [f"{name}: expected a list, got {value!r}"]
+    item_type = {"tuple[int]": int, "tuple[float]": (int, float), "tuple[str]": str}[kind]
+    out = []
+    if "length" in rules and len(value) != rules["length"]:
+        out.append(f"{name}: expected {rules['length']} items, got {len(value)}")
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, item_type):
+            out.append(f"{name}[{i}]: expected {kind[6:-1]}, got {item!r}")
+        elif kind != "tuple[str]":
+            out += _check_number(f"{name}[{i}]", float(item), rules, prefix="item_")
+    return out
+
+
+def field_problems(values: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, value in values.items():
+        out += value_problems(name, value)
+    return out
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Parse a command-line string into field `name`'s type; raises ConfigError."""
+    if name not in FIELDS:
+        raise ConfigError(f"{name}: unknown field; known fields: {', '.join(sorted(FIELDS))}")
+    kind = field_kind(name)
+    s = text.strip()
+    if s.lower() in ("none", "null", "") and field_allows_none(name):
+        return None
+    try:
+        if kind == "bool":
+            low = s.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "int":
+            return int(s)
+        if kind == "float":
+            return float(s)
+        if kind == "str":
+            return s
+        items = json.loads(s) if s.startswith("[") else [p.strip() for p in s.split(",") if p.strip()]
+        conv = {"tuple[int]": int, "tuple[float]": float, "tuple[str]": str}[kind]
+        return tuple(conv(i) for i in items)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ConfigError(f"{name}: cannot read {text!r} as {kind}") from None
+
+
+def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+    """A copy of `config` with `overrides` applied; string values are parsed to the field's type.
+
+    Unknown keys and wrong types raise ConfigError naming every offending key. Lists become tuples
+    and integers given for float fields become floats, so the result is a well-typed config.
+    """
+    problems, values = [], {}
+    for key, raw in overrides.items():
+        if key not in FIELDS:
+            problems.append(f"{key}: unknown field; known fields: {', '.join(sorted(FIELDS))}")
+            continue
+        try:
+            value = parse_value(key, raw) if isinstance(raw, str) and field_kind(key) != "str" else raw
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        kind = field_kind(key)
+        if isinstance(value, list):
+            value = tuple(value)
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind == "tuple[float]" and isinstance(value, tuple):
+            value = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
+        problems += value_problems(key, value)
+        values[key] = value
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return dataclasses.replace(config, **values)

@@ -1,0 +1,68 @@
+"""Training augmentation on batches of uint8 image tensors, on whatever device holds them.
+
+The dataset is decoded once and kept as one uint8 tensor (on the GPU when there is one); each
+batch is cropped, flipped and (optionally) AutoAugmented there, per image, then normalised. This
+does what the reference's PIL pipeline does (RandomCrop(32, padding=4), RandomHorizontalFlip,
+AutoAugment CIFAR-10 policy, Normalize) without a DataLoader or a JPEG decode per epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+# LDAM-DRW's normalisation constants (cifar_train.py); ResLT uses the same.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+
+
+def random_crop(images: torch.Tensor, padding: int) -> torch.Tensor:
+    """Per-image random 32x32 crop of the zero-padded batch (B, C, H, W), as torchvision RandomCrop."""
+    if padding == 0:
+        return images
+    b, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (b,), device=images.device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), device=images.device)
+    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, :, None]  # (B, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, :]  # (B, 1, W)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)  # gather (B, H, W, C)
+
+
+def random_flip(images: torch.Tensor) -> torch.Tensor:
+    """Flip each image left-right with probability 1/2."""
+    flip = torch.rand(images.shape[0], device=images.device) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float32 normalised with the CIFAR mean and std."""
+    mean = torch.tensor(CIFAR_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+class TrainAugmentation:
+    """crop -> flip -> AutoAugment (per image) -> normalise, in the reference's order."""
+
+    def __init__(self, crop_padding: int = 4, horizontal_flip: bool = True, autoaugment: bool = False):
+        self.crop_padding = crop_padding
+        self.horizontal_flip = horizontal_flip
+        self.autoaugment = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10) if autoaugment else None
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = random_crop(images, self.crop_padding)
+        if self.horizontal_flip:
+            x = random_flip(x)
+        if self.autoaugment is not None:
+            # One policy draw per image: v2.AutoAugment on a batch would apply one draw to all.
+            x = torch.stack([self.autoaugment(img) for img in x])
+        return normalize(x)
+
+
+def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018): (mixed images, labels, partner labels, lam), one lam per batch."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(images.shape[0], device=images.device)
+    return lam * images + (1 - lam) * images[perm], labels, labels[perm], lam

@@ -1,0 +1,253 @@
+"""The training loop: train(config, report) runs one configuration and returns its summary.
+
+Each epoch ends with `report(metrics, state)`: `metrics` is a flat JSON-able dict (names as in
+DESIGN.md: val_acc, test_acc, many_acc, ..., flops_ratio, train_loss, epoch, status) and `state`
+a TrainingState whose `checkpoint()` gives a dict for torch.save (weights_only-loadable) that
+`train(..., resume=...)` continues from. The loop knows nothing of Ray or MLflow; the sweep
+service binds `report` to them.
+
+A run ends as 'completed', or 'diverged' when a batch loss is non-finite or above
+`divergence_loss_bound` (the update is skipped, the epoch stops at once) or when val_acc stays at
+chance for `collapse_patience` evaluated epochs. A diverged run still reports numbers, never NaN:
+the worst accuracy (0) and the worst FLOP ratio of the model, so searchers and schedulers go on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from trainables.config import TrainConfig
+from trainables.data.augment import TrainAugmentation, mixup
+from trainables.data.datasets import LongTailedData, load_long_tailed
+from trainables.evaluate import evaluate
+from trainables.flops import backbone_flops, exit_flops
+from trainables.losses.criterion import Criterion
+from trainables.models.network import build_model
+from trainables.schedule import lr_at_epoch
+
+Report = Callable[[dict, "TrainingState"], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device: {name!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds; `checkpoint()` is called only when someone saves one."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    config: TrainConfig
+    epoch: int = 0  # epochs completed
+    collapse_count: int = 0
+    best: dict = field(default_factory=dict)  # metrics of the best-val_acc epoch so far
+
+    def checkpoint(self) -> dict:
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "collapse_count": self.collapse_count,
+            "best": self.best,
+            "rng": rng,
+            "config": self.config.to_dict(),
+        }
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.epoch = int(ckpt["epoch"])
+        self.collapse_count = int(ckpt.get("collapse_count", 0))
+        self.best = dict(ckpt.get("best", {}))
+        torch.set_rng_state(ckpt["rng"]["cpu"])
+        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+
+
+def _print_report(metrics: dict, state: TrainingState) -> None:
+    pass
+
+
+class Divergence(Exception):
+    """Raised inside an epoch when a batch loss or gradient norm is non-finite or too large."""
+
+    def __init__(self, reason: str, step: int):
+        super().__init__(reason)
+        self.reason, self.step = reason, step
+
+
+def _train_epoch(
+    state: TrainingState, criterion: Criterion, data: LongTailedData, augment: TrainAugmentation, epoch: int
+) -> dict:
+    """One pass over the shuffled training set; statistics stay on the device until the end."""
+    config, model, optimizer = state.config, state.model, state.optimizer
+    device = data.train_images.device
+    n = data.train_labels.shape[0]
+    num_exits = model.num_exits
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    exit_counts = torch.zeros(num_exits, device=device, dtype=torch.long)
+    grad_norm_sum = torch.zeros((), device=device, dtype=torch.float64)
+    steps = 0
+    params = [p for p in model.parameters() if p.requires_grad]
+    clip = config.grad_clip_norm if config.grad_clip_norm is not None else math.inf
+    model.train()
+    order = torch.randperm(n, device=device)
+    for start in range(0, n, config.batch_size):
+        idx = order[start : start + config.batch_size]
+        x, y = augment(data.train_images[idx]), data.train_labels[idx]
+        y_b, lam = None, 1.0
+        if config.mixup_alpha > 0:
+            x, y, y_b, lam = mixup(x, y, config.mixup_alpha)
+        outputs = model(x)
+        loss, leave = criterion(outputs, y, y_b, lam)
+        loss_value = float(loss.detach())  # one host sync per step: divergence must stop the epoch at once
+        if not math.isfinite(loss_value) or loss_value > config.divergence_loss_bound:
+            raise Divergence(f"batch loss {loss_value:.4g} (bound {config.divergence_loss_bound:g})", steps)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        if not torch.isfinite(grad_norm):
+            raise Divergence("non-finite gradient norm", steps)
+        optimizer.step()
+        steps += 1
+        dominant = y if (y_b is None or lam >= 0.5) else y_b
+        loss_sum += loss.detach().double() * y.shape[0]
+        correct += (outputs[-1].detach().sum(1).argmax(1) == dominant).sum()
+        exit_counts += torch.bincount(leave, minlength=num_exits)
+        grad_norm_sum += grad_norm.detach().double()
+    return {
+        "train_loss": (loss_sum / n).item(),
+        "train_acc": (correct.double() / n).item(),
+        "train_exit_fractions": (exit_counts.double() / n).tolist(),
+        "grad_norm": (grad_norm_sum / max(steps, 1)).item(),
+        "steps": steps,
+    }
+
+
+def _worst_metrics(groups: dict, num_exits: int, exit_cost: list[int], base_cost: int) -> dict:
+    """What a diverged run reports: the worst value of every objective, never NaN."""
+    worst_flops = exit_cost[-1] / base_cost
+    return {
+        "val_acc": 0.0, "test_acc": 0.0, **{f"{g}_acc": 0.0 for g in groups},
+        "flops_ratio": worst_flops, "test_flops_ratio": worst_flops,
+        "exit_fractions": [0.0] * (num_exits - 1) + [1.0],
+    }
+
+
+def train(
+    config: TrainConfig,
+    report: Report | None = None,
+    resume: dict | None = None,
+    data: LongTailedData | None = None,
+) -> dict:
+    """Train `config`; call `report(metrics, state)` after every epoch; return the final summary."""
+    config.validate()
+    report = report or _print_report
+    wall_start = time.time()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+
+    data = data if data is not None else load_long_tailed(config)
+    data = LongTailedData(**{**data.__dict__, **{
+        k: getattr(data, k).to(device) for k in
+        ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
+    }})
+    model = build_model(config, data.num_classes).to(device)
+    criterion = Criterion(config, data.class_counts).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum,
+        weight_decay=config.weight_decay, nesterov=config.nesterov,
+    )
+    augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
+    exit_cost = exit_flops(model)
+    base_cost = backbone_flops(config, data.num_classes)
+    state = TrainingState(model, optimizer, config)
+    if resume is not None:
+        state.restore(resume)  # last, so that its random state is the one the next epoch starts from
+    threshold = config.inference_exit_threshold
+    chance = 1.0 / data.num_classes
+
+    status, reason, last_eval = "running", None, {}
+    for epoch in range(state.epoch, config.epochs):
+        epoch_start = time.time()
+        lr = lr_at_epoch(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        criterion.set_epoch(epoch)
+        try:
+            train_stats = _train_epoch(state, criterion, data, augment, epoch)
+        except Divergence as div:
+            status, reason = "diverged", f"{div.reason} at epoch {epoch + 1}, step {div.step}"
+            metrics = {
+                "epoch": epoch + 1, "status": status, "diverged_reason": reason,
+                "diverged_epoch": epoch + 1, "diverged_step": div.step, "lr": lr,
+                "train_loss": config.divergence_loss_bound, "train_acc": 0.0,
+                **_worst_metrics(data.groups, model.num_exits, exit_cost, base_cost),
+                "epoch_seconds": time.time() - epoch_start,
+            }
+            state.epoch = epoch + 1
+            report(metrics, state)
+            last_eval = metrics
+            break
+        train_seconds = time.time() - epoch_start
+        is_last = epoch + 1 == config.epochs
+        if (epoch + 1) % config.eval_every == 0 or is_last:
+            last_eval = evaluate(
+                model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
+                threshold, exit_cost, base_cost, config.exit_confidence_scale,
+                config.threshold_grid if is_last else (),
+            )
+            last_eval["eval_epoch"] = epoch + 1
+            if epoch + 1 > config.warmup_epochs and last_eval["val_acc"] <= 1.1 * chance:
+                state.collapse_count += 1
+            else:
+                state.collapse_count = 0
+        state.epoch = epoch + 1
+        metrics = {
+            "epoch": epoch + 1, "lr": lr, **train_stats,
+            **{k: v for k, v in last_eval.items() if k != "threshold_curve"},
+            "train_seconds": train_seconds, "epoch_seconds": time.time() - epoch_start,
+            "images_per_second": len(data.train_labels) / max(train_seconds, 1e-9),
+        }
+        if config.collapse_patience and state.collapse_count >= config.collapse_patience:
+            status = "diverged"
+            reason = f"collapse: val_acc at chance ({chance:.3f}) for {state.collapse_count} evaluated epochs"
+            metrics.update({"diverged_reason": reason, "diverged_epoch": epoch + 1, "diverged_step": train_stats["steps"]})
+            metrics.update(_worst_metrics(data.groups, model.num_exits, exit_cost, base_cost))
+        elif is_last:
+            status = "completed"
+        if status != "diverged" and "val_acc" in metrics and metrics["val_acc"] > state.best.get("val_acc", -1.0):
+            state.best = {k: metrics[k] for k in ("epoch", "val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio") if k in metrics}
+        metrics["status"] = status
+        report(metrics, state)
+        if status == "diverged":
+            break
+
+    final = {k: v for k, v in last_eval.items()}
+    return {
+        "status": "completed" if status == "running" else status,
+        "epochs_run": state.epoch,
+        **({"diverged_reason": reason} if reason else {}),
+        **final,
+        "selected_by_val": state.best,
+        "exit_flops": exit_cost,
+        "backbone_flops": base_cost,
+        "wall_seconds": time.time() - wall_start,
+        "device": str(device),
+        "data": data.describe(),
+        "config": config.to_dict(),
+    }

@@ -1,0 +1,1 @@
+"""CIFAR ResNets with named taps, early-exit heads, ResLT heads, and the network that joins them."""

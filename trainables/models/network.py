@@ -1,0 +1,81 @@
+"""The model every preset builds: a CIFAR ResNet, early exits at named taps, and a final head.
+
+`forward(x)` returns one logits tensor per exit, earliest first, each (B, branches, C); the
+prediction of an exit is the sum over its branches. A model without exits returns one entry.
+
+    model = build_model(config)           # from a TrainConfig
+    outs = model(images)                  # list of (B, branches, C)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from trainables.config import TrainConfig
+from trainables.models.heads import ExitHead, NormedLinear, build_head
+from trainables.models.resnet_cifar import CifarResNet
+from trainables.models.taps import DEPTHS, blocks_per_stage, tap_position
+
+
+class MultiExitNet(nn.Module):
+    def __init__(self, backbone: CifarResNet, tap_positions: tuple[int, ...], exits: list[nn.Module], final_head: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.tap_positions = tuple(tap_positions)
+        self.exits = nn.ModuleList(exits)
+        self.final_head = final_head
+
+    @property
+    def num_exits(self) -> int:
+        return len(self.exits) + 1
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = self.backbone.forward_taps(x, self.tap_positions)
+        return [head(f) for head, f in zip(self.exits, feats[:-1])] + [self.final_head(feats[-1])]
+
+    def forward_to_exit(self, x: torch.Tensor, exit_index: int) -> list[torch.Tensor]:
+        """Outputs of exits 0..exit_index only, computing no more of the network than that needs."""
+        if exit_index >= len(self.exits):
+            return self.forward(x)
+        feats = self.backbone.forward_taps(x, self.tap_positions, stop_after=exit_index + 1)
+        return [head(f) for head, f in zip(self.exits, feats)]
+
+
+def init_weights(module: nn.Module) -> None:
+    """Kaiming-normal convolutions and linear layers, as LDAM-DRW's _weights_init."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, NormedLinear):
+            nn.init.kaiming_normal_(m.weight)
+
+
+def build_backbone(name: str, widths: tuple[int, ...]) -> CifarResNet:
+    if name not in DEPTHS:
+        raise ValueError(f"backbone: unknown {name!r}; known: {', '.join(DEPTHS)}")
+    return CifarResNet(blocks_per_stage(name), tuple(widths))
+
+
+def build_model(config: TrainConfig, num_classes: int | None = None) -> MultiExitNet:
+    """The network `config` describes, with weights initialised from the current torch seed."""
+    c = num_classes or config.num_classes
+    backbone = build_backbone(config.backbone, config.widths)
+    positions = tuple(tap_position(config.backbone, t) for t in config.exit_taps)
+    early_head = config.head if config.reslt_heads_at == "all" else "plain"
+    exits = [
+        ExitHead(
+            backbone.channels_at(p), config.exit_channels, config.exit_conv_stride,
+            build_head(early_head, config.exit_channels, c, config.classifier),
+        )
+        for p in positions
+    ]
+    final = build_head(config.head, config.widths[-1], c, config.classifier)
+    model = MultiExitNet(backbone, positions, exits, final)
+    init_weights(model)
+    return model
+
+
+def build_backbone_only(config: TrainConfig, num_classes: int | None = None) -> nn.Module:
+    """The reference the FLOP ratio divides by: the same backbone with a plain pooled classifier."""
+    c = num_classes or config.num_classes
+    backbone = build_backbone(config.backbone, config.widths)
+    return MultiExitNet(backbone, (), [], build_head("plain", config.widths[-1], c, "linear"))

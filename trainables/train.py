@@ -1,0 +1,91 @@
+"""Train one configuration from the command line; one JSON object per epoch, then a summary.
+
+    python -m trainables.train --preset ldam_drw --imbalance 100 --epochs 200 --device cuda
+    python -m trainables.train --preset elf_ldam_drw --set lr=0.05 --set exit_taps=stage1,stage2
+    python -m trainables.train --list-presets
+
+Data: --data-dir, else TUNER_DATA_DIR, else a cache folder (see trainables/data/sources.py).
+The last line is {"summary": true, "status": "completed" | "diverged", ...}. Bad input (unknown
+preset or key, a wrong type, missing data): exit 2 with one line on stderr, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import NoReturn
+
+from trainables.config import ConfigError, with_overrides
+from trainables.data.sources import DataNotFoundError
+from trainables.presets import PRESETS, build_preset
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"trainables.train: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = _OneLineParser(prog="python -m trainables.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", help="a named configuration; --list-presets shows them")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field (repeatable)")
+    p.add_argument("--data-dir", help="folder with CIFAR (torchvision folder or Parquet JPEG copy)")
+    p.add_argument("--imbalance", type=float, help="imbalance ratio (100, 50, 10, ...)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-train-images", type=int, help="cap the long-tailed training set (quick runs)")
+    p.add_argument("--list-presets", action="store_true", help="print the presets and their sources, then exit")
+    return p.parse_args(argv)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    named = {"data_dir": args.data_dir, "imbalance_ratio": args.imbalance, "epochs": args.epochs,
+             "device": args.device, "seed": args.seed, "max_train_images": args.max_train_images}
+    out.update({k: v for k, v in named.items() if v is not None})
+    return out
+
+
+def _emit(obj: dict) -> None:
+    print(json.dumps(obj, sort_keys=False), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list_presets:
+        for name in sorted(PRESETS):
+            print(f"{name:22s} {PRESETS[name].source}")
+        return 0
+    try:
+        overrides = overrides_from_args(args)
+        if args.preset:
+            config = build_preset(args.preset, **overrides)
+        else:
+            from trainables.config import TrainConfig
+
+            config = with_overrides(TrainConfig(), overrides)
+        config.validate()
+        from trainables.loop import train  # torch and friends load only once the input is known good
+
+        summary = train(config, report=lambda metrics, state: _emit(metrics))
+    except (ConfigError, DataNotFoundError) as exc:
+        print(f"trainables.train: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if str(exc).startswith("device:"):
+            print(f"trainables.train: {exc}", file=sys.stderr)
+            return 2
+        raise
+    _emit({"summary": True, **summary})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
