@@ -48,6 +48,11 @@ class ExitPredictions:
         return idx, self.probs[idx, torch.arange(self.probs.shape[1], device=idx.device)]
 
 
+def exit_probabilities(outputs: list[torch.Tensor], scale: float = 1.0) -> torch.Tensor:
+    """(K, N, C) softmax of each exit's prediction (the sum of its branches) from model outputs."""
+    return torch.stack([torch.softmax(scale * o.sum(1).float(), dim=1) for o in outputs])
+
+
 @torch.no_grad()
 def predict_exits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 512, scale: float = 1.0) -> ExitPredictions:
     """Run uint8 images (N, 3, 32, 32) through the model in eval mode; probabilities stay on its device."""
@@ -58,7 +63,7 @@ def predict_exits(model: torch.nn.Module, images: torch.Tensor, batch_size: int 
     for start in range(0, images.shape[0], batch_size):
         x = normalize(images[start : start + batch_size].to(device, non_blocking=True))
         outs = model(x)
-        chunks.append(torch.stack([torch.softmax(scale * o.sum(1).float(), dim=1) for o in outs]))
+        chunks.append(exit_probabilities(outs, scale))
     model.train(was_training)
     return ExitPredictions(torch.cat(chunks, dim=1))
 

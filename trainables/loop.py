@@ -51,6 +51,7 @@ class TrainingState:
     epoch: int = 0  # epochs completed
     collapse_count: int = 0
     best: dict = field(default_factory=dict)  # metrics of the best-val_acc epoch so far
+    class_names: list[str] = field(default_factory=list)
 
     def checkpoint(self) -> dict:
         rng = {"cpu": torch.get_rng_state()}
@@ -64,6 +65,7 @@ class TrainingState:
             "best": self.best,
             "rng": rng,
             "config": self.config.to_dict(),
+            "class_names": self.class_names,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -175,7 +177,7 @@ def train(
     augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
     exit_cost = exit_flops(model)
     base_cost = backbone_flops(config, data.num_classes)
-    state = TrainingState(model, optimizer, config)
+    state = TrainingState(model, optimizer, config, class_names=list(data.class_names))
     if resume is not None:
         state.restore(resume)  # last, so that its random state is the one the next epoch starts from
     threshold = config.inference_exit_threshold

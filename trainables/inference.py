@@ -1,0 +1,43 @@
+"""A trained multi-exit model packaged for inference on raw images.
+
+    served = ExitInference(model, threshold=0.5)
+    probs = served(images_uint8_nhwc)          # (N, C): probabilities of the exit each image took
+    pred, conf, exit_idx = served.predict(images_uint8_nhwc)
+
+Input is what a user has: uint8 images (N, 32, 32, 3), height-width-channel; normalisation and
+the ELF exit rule (first exit whose top probability exceeds the threshold) happen inside, with
+the same code the training loop evaluates with.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from trainables.data.augment import normalize
+from trainables.evaluate import ExitPredictions, exit_probabilities
+
+
+class ExitInference(nn.Module):
+    def __init__(self, model: nn.Module, threshold: float, confidence_scale: float = 1.0, class_names: list[str] | None = None):
+        super().__init__()
+        self.model = model.eval()
+        self.threshold = float(threshold)
+        self.confidence_scale = float(confidence_scale)
+        self.class_names = list(class_names or [])
+
+    @torch.no_grad()
+    def _taken(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        device = next(self.model.parameters()).device
+        outputs = self.model(normalize(images.to(device).permute(0, 3, 1, 2)))
+        return ExitPredictions(exit_probabilities(outputs, self.confidence_scale)).at_threshold(self.threshold)
+
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(predicted class (N,), its probability (N,), exit index (N,)) for uint8 images (N, 32, 32, 3)."""
+        exit_idx, probs = self._taken(images)
+        top = probs.max(1)
+        return top.indices, top.values, exit_idx
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C) probabilities of the exit each image leaves at."""
+        return self._taken(images)[1]

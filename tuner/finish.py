@@ -1,0 +1,76 @@
+"""What happens when a sweep's trials are done: the Parquet table, MLflow statuses, the registered
+best model, the parent run's summary, and a short report on the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from tuner.results import trial_row, trials_table, write_table
+from tuner.spec import SweepSpec
+from tuner.sweep_run import finish_parent_run, register_best_model
+from tuner.tracking import TrialTracking, mark_trial_run
+
+
+def _best_row(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The trial with the best final primary metric among those that did not fail or diverge."""
+    metric, mode = spec.objective.metric, spec.objective.mode
+    ok = [r for r in rows if r["status"] in ("completed", "stopped") and isinstance(r.get(metric), (int, float))
+          and math.isfinite(r[metric])]
+    if not ok:
+        return None
+    return (max if mode == "max" else min)(ok, key=lambda r: r[metric])
+
+
+def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float) -> dict[str, Any]:
+    results = list(grid)
+    rows = [trial_row(spec, r.metrics or {}, r.config or {}, r.error) for r in results]
+    table = trials_table(spec, rows)
+    table_path = write_table(table, exp)
+    for row in rows:  # the callback marks runs live; this makes sure, e.g. after a driver restart
+        if row["mlflow_run_id"] and row["status"] in ("stopped", "failed"):
+            mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"], {"tuner.last_epoch": str(row["epochs_run"])})
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "stopped", "diverged", "failed")}
+    best = _best_row(spec, rows)
+    registered = None
+    if best is not None and spec.tracking.register_model:
+        result = next(r for r in results if (r.metrics or {}).get("trial_id") == best["trial_id"])
+        if result.checkpoint is not None:
+            with result.checkpoint.as_directory() as folder:
+                config = {k[len("config."):]: v for k, v in best.items() if k.startswith("config.")}
+                metrics = {k: best[k] for k in ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "epochs_run")
+                           if best.get(k) is not None}
+                registered = register_best_model(tracking, spec, config, Path(folder) / "state.pt", best["mlflow_run_id"], metrics)
+    summary = {
+        "sweep": spec.name, "trials": len(rows), **counts, "wall_seconds": round(seconds, 1),
+        "table": table_path, "best": best and {k: v for k, v in best.items() if not k.startswith("config.")},
+        "registered_model": registered,
+    }
+    with tempfile.TemporaryDirectory() as tmp:  # MLflow logs local files; the folder may be on s3://
+        local_table = Path(tmp) / "trials.parquet"
+        pq.write_table(table, local_table)
+        finish_parent_run(tracking, local_table, summary)
+    _print_summary(spec, summary, best, tracking)
+    return summary
+
+
+def _print_summary(spec: SweepSpec, summary: dict[str, Any], best: dict[str, Any] | None, tracking: TrialTracking) -> None:
+    m = spec.objective.metric
+    print(f"tuner: sweep {spec.name} finished: {summary['trials']} trials ({summary['completed']} completed, "
+          f"{summary['stopped']} stopped early, {summary['diverged']} diverged, {summary['failed']} failed) "
+          f"in {summary['wall_seconds']:.0f} s")
+    if best:
+        searched = ", ".join(f"{p.name}={best.get('config.' + p.name)!r}" for p in spec.search)
+        print(f"tuner: best trial {best['trial_id']} ({best['status']}, {best['epochs_run']} epochs): {m} {best[m]:.4f}, "
+              f"test_acc {best.get('test_acc') or 0:.4f}, flops_ratio {best.get('flops_ratio') or 0:.3f}; {searched}")
+    print(f"tuner: all trials: {summary['table']}")
+    if summary["registered_model"]:
+        r = summary["registered_model"]
+        print(f"tuner: registered model {r['registered_model']} version {r['version']} ({r['model_uri']})")
+    ui = f"mlflow ui --backend-store-uri {tracking.uri}" if not tracking.uri.startswith("http") else tracking.uri
+    print(f"tuner: MLflow experiment '{spec.mlflow_experiment}', parent run {tracking.parent_run_id}; open: {ui}")

@@ -1,0 +1,308 @@
+"""Run or resume the sweep a YAML spec describes: Ray Tune + Optuna + ASHA, tracked in MLflow.
+
+    python -m tuner.launch search_spaces/hybrid.yaml                 # this machine
+    python -m tuner.launch search_spaces/hybrid.yaml --address ray://head:10001
+    python -m tuner.launch search_spaces/smoke.yaml --restart        # forget the old sweep, start over
+
+Rerunning the same command resumes an interrupted sweep (trials from their checkpoints, the
+Optuna searcher from its saved state). Exit 0 when the sweep finished (stopped or diverged trials
+are results), 2 for a bad spec or a failed pre-flight check (nothing started), 130 when
+interrupted (rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tuner.spec import SpecError, SweepSpec, load_spec
+from tuner.tracking import TrackingUnreachable, check_reachable, resolve_tracking_uri
+
+STATE_FILE = "tuner_sweep.json"
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")
+
+
+class PreflightError(RuntimeError):
+    """Something outside the spec makes the sweep impossible; nothing has started."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tuner.launch: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = _OneLineParser(prog="python -m tuner.launch", description=__doc__.split("\n\n")[0])
+    p.add_argument("spec", help="the sweep's YAML file (see docs/SPEC.md)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else start Ray on this machine)")
+    p.add_argument("--name", help="override the spec's name (the experiment folder and MLflow names)")
+    p.add_argument("--restart", action="store_true", help="delete this sweep's experiment folder and start over")
+    p.add_argument("--num-samples", type=int, help="override run.num_samples")
+    p.add_argument("--verbose", action="store_true", help="show Ray's own logs and trial output")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------
+# Experiment folder (local path or s3:// / gs:// URI), through pyarrow's file systems.
+
+
+def experiment_uri(spec: SweepSpec) -> str:
+    storage = spec.run.storage_path
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+    return f"{storage.rstrip('/')}/{spec.name}"
+
+
+def _fs(uri: str):
+    import pyarrow.fs
+
+    if "://" in uri:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    return pyarrow.fs.LocalFileSystem(), uri
+
+
+def read_state(exp: str) -> dict[str, Any] | None:
+    fs, path = _fs(exp)
+    try:
+        with fs.open_input_stream(f"{path}/{STATE_FILE}") as f:
+            return json.loads(f.read().decode())
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def write_state(exp: str, state: dict[str, Any]) -> None:
+    fs, path = _fs(exp)
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(f"{path}/{STATE_FILE}") as f:
+        f.write(json.dumps(state, indent=2).encode())
+
+
+def delete_experiment(exp: str) -> None:
+    import pyarrow.fs
+
+    fs, path = _fs(exp)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_dir(path)
+
+
+def spec_fingerprint(spec: SweepSpec) -> str:
+    """What must not change between a sweep and its resumption (comments and tracking may)."""
+    essentials = {
+        "base": spec.base_config.to_dict(), "search": [asdict(p) for p in spec.search],
+        "objective": asdict(spec.objective), "searcher": asdict(spec.searcher), "scheduler": asdict(spec.scheduler),
+        "resources": asdict(spec.resources), "run": asdict(spec.run),
+    }
+    return hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------
+# Pre-flight checks: before Ray starts (spec-independent environment), then against the cluster.
+
+
+def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> None:
+    try:
+        check_reachable(tracking_uri)
+    except TrackingUnreachable as exc:
+        raise PreflightError(f"tracking: {exc}; start the server, fix tracking.uri / MLFLOW_TRACKING_URI, "
+                             "or unset both to use sqlite:///mlflow.db") from None
+    cfg = spec.base_config
+    if address is None and cfg.dataset != "synthetic":
+        from trainables.data.sources import DataNotFoundError, load_cifar
+
+        try:
+            load_cifar(cfg.dataset, cfg.data_dir, cfg.download)  # also fills the decode cache the trials use
+        except DataNotFoundError as exc:
+            raise PreflightError(f"data: {exc}") from None
+
+
+def _mount_type(path: Path) -> str | None:
+    """File-system type of the mount holding `path` (Linux), or None when unknown."""
+    try:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return None
+    best = max((m for m in mounts if len(m) > 2 and str(path).startswith(m[1])), key=lambda m: len(m[1]), default=None)
+    return best[2] if best else None
+
+
+def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str, Any]:
+    import ray
+
+    resources = ray.cluster_resources()
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
+    problems = []
+    if spec.resources.gpu > 0 and gpus == 0:
+        problems.append(f"resources.gpu: {spec.resources.gpu} GPU per trial asked for, but the Ray cluster has no GPU; "
+                        "set resources.gpu: 0 to train on CPUs")
+    elif spec.resources.gpu > gpus:
+        problems.append(f"resources.gpu: {spec.resources.gpu} per trial, but the cluster has {gpus:g} GPUs")
+    largest_node_cpus = max((n.get("Resources", {}).get("CPU", 0.0) for n in nodes), default=cpus)
+    if spec.resources.cpu > largest_node_cpus:
+        problems.append(f"resources.cpu: {spec.resources.cpu} per trial, but the largest node has {largest_node_cpus:g} CPUs; "
+                        "trials would wait forever")
+    if len(nodes) > 1:
+        if "://" not in exp and _mount_type(Path(exp)) not in NETWORK_FILESYSTEMS:
+            problems.append(f"run.storage_path: {len(nodes)} Ray nodes share no local folder; use s3://, gs:// or a "
+                            f"network mount (this path is on {_mount_type(Path(exp)) or 'an unknown file system'})")
+        if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
+            problems.append(f"tracking.uri: {tracking_uri} lives on one node; a {len(nodes)}-node cluster needs an MLflow "
+                            "tracking server (http://host:5000)")
+    if problems:
+        raise PreflightError("; ".join(problems))
+    return {"nodes": len(nodes), "cpus": cpus, "gpus": gpus}
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool):
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from tuner.progress import ProgressLine
+    from tuner.space import DefineByRun, encoded_points
+    from tuner.status_callback import MarkEndedTrials
+
+    if restore:
+        return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    obj, seed = spec.objective, spec.searcher.seed
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+    }
+    multi = obj.second_metric is not None
+    searcher = OptunaSearch(
+        space=DefineByRun(spec), metric=obj.metrics if multi else obj.metric, mode=obj.modes if multi else obj.mode,
+        sampler=samplers[spec.searcher.sampler](), points_to_evaluate=encoded_points(spec) or None,
+    )
+    if spec.scheduler.kind == "asha":
+        scheduler = ASHAScheduler(
+            time_attr=spec.scheduler.time_attr, metric=obj.metric, mode=obj.mode, max_t=spec.max_t,
+            grace_period=spec.scheduler.grace_period, reduction_factor=spec.scheduler.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    storage, _, name = exp.rpartition("/")
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
+                                    max_concurrent_trials=spec.run.max_concurrent),
+        run_config=tune.RunConfig(
+            name=name, storage_path=storage, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
+            callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
+                       MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri))],
+        ),
+    )
+
+
+def _quiet(verbose: bool) -> None:
+    if verbose:
+        return
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard copies per trial
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore")
+    for name in ("ray", "ray.tune", "ray.train", "mlflow", "alembic", "optuna"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _absolute_paths(spec: SweepSpec) -> SweepSpec:
+    """Trials run in other working directories: make every local path absolute."""
+    import dataclasses
+
+    from trainables.config import with_overrides
+
+    if os.environ.get("TUNER_DATA_DIR"):
+        os.environ["TUNER_DATA_DIR"] = str(Path(os.environ["TUNER_DATA_DIR"]).expanduser().resolve())
+    base = spec.base_config
+    if base.data_dir:
+        base = with_overrides(base, {"data_dir": str(Path(base.data_dir).expanduser().resolve())})
+    return dataclasses.replace(spec, base_config=base)
+
+
+def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool) -> int:
+    import ray
+    from ray import tune
+
+    from tuner.finish import finish_sweep
+    from tuner.sweep_run import start_parent_run
+    from tuner.trainable import TrialSettings, run_trial
+
+    spec = _absolute_paths(spec)
+    uri = resolve_tracking_uri(spec.tracking.uri)
+    exp = experiment_uri(spec)
+    preflight_local(spec, uri, address)
+    state = read_state(exp)
+    if restart and state is not None:
+        delete_experiment(exp)
+        state = None
+    fingerprint = spec_fingerprint(spec)
+    if state is not None and state.get("spec_fingerprint") != fingerprint:
+        raise PreflightError(f"{exp} holds a sweep started from a different spec; rerun with --restart to start over, "
+                             "or give this one another name (--name)")
+
+    ray.init(address=address, include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
+             log_to_driver=verbose, configure_logging=True)
+    try:
+        cluster = preflight_cluster(spec, uri, exp)
+        tracking = start_parent_run(uri, spec, state.get("parent_run_id") if state else None)
+        write_state(exp, {"spec_fingerprint": fingerprint, "parent_run_id": tracking.parent_run_id,
+                          "tracking_uri": uri, "spec_file": spec.path, "started": (state or {}).get("started", time.time())})
+        settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking,
+                                 checkpoint_every=spec.run.checkpoint_every, cpus=spec.resources.cpu,
+                                 gpu_fraction=spec.resources.gpu)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+                                        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+        restoring = state is not None and tune.Tuner.can_restore(exp)
+        print(f"tuner: {'resuming' if restoring else 'starting'} sweep {spec.name}: {spec.run.num_samples} trials on "
+              f"{cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs; folder {exp}; MLflow {uri}",
+              flush=True)
+        started = time.time()
+        try:
+            grid = build_tuner(spec, trainable, exp, restoring).fit()
+        except KeyboardInterrupt:
+            grid = None
+        # Ray Tune catches Ctrl-C itself and returns the partial results: count what really ended.
+        if grid is None or grid.num_terminated + grid.num_errors < spec.run.num_samples:
+            print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
+            return 130
+        finish_sweep(spec, grid, tracking, exp, time.time() - started)
+        return 0
+    finally:
+        ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _quiet(args.verbose)
+    try:
+        spec = load_spec(args.spec, name_override=args.name, num_samples_override=args.num_samples)
+        if args.num_samples is not None and args.num_samples < 1:
+            raise SpecError(args.spec, ["--num-samples: must be >= 1"])
+        return run_sweep(spec, args.address or os.environ.get("RAY_ADDRESS"), args.restart, args.verbose)
+    except (SpecError, PreflightError) as exc:
+        print(f"tuner.launch: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

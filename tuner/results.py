@@ -1,0 +1,71 @@
+"""All trials of a sweep as one Parquet table (pyarrow), one row per trial.
+
+Columns: trial_id, status (completed | stopped | diverged | failed), epochs_run, wall_seconds,
+mlflow_run_id, error, the final metrics (val_acc, test_acc, many/medium/few_acc, flops_ratio, ...),
+and the resolved configuration as `config.<field>`. The table's metadata names the sweep, the
+objective and the searched fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs
+import pyarrow.parquet as pq
+
+from tuner.space import resolve_trial_config
+from tuner.spec import SweepSpec
+
+TABLE_FILE = "trials.parquet"
+METRIC_COLUMNS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "test_flops_ratio",
+                  "train_loss", "train_acc", "lr", "grad_norm")
+
+
+def trial_status(metrics: dict[str, Any], error: Any) -> str:
+    """How a trial ended: its own report says completed or diverged; anything else was stopped or failed."""
+    if error is not None:
+        return "failed"
+    status = metrics.get("status")
+    if status in ("completed", "diverged"):
+        return status
+    return "stopped"  # ended while still running: the scheduler stopped it
+
+
+def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any], error: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "trial_id": metrics.get("trial_id"),
+        "status": trial_status(metrics, error),
+        "epochs_run": metrics.get("epoch", 0),
+        "wall_seconds": metrics.get("time_total_s"),
+        "mlflow_run_id": metrics.get("mlflow_run_id"),
+        "error": None if error is None else str(error).splitlines()[0][:500],
+        "diverged_reason": metrics.get("diverged_reason"),
+    }
+    row.update({m: metrics.get(m) for m in METRIC_COLUMNS})
+    try:
+        config = resolve_trial_config(spec.base_config, sampled)
+    except Exception:  # noqa: BLE001 - a row is still written for a trial whose config cannot be rebuilt
+        config = spec.base_config
+    row.update({f"config.{k}": v for k, v in config.to_dict().items()})
+    return row
+
+
+def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
+    table = pa.Table.from_pylist(rows)
+    meta = {
+        "sweep": spec.name,
+        "objective": json.dumps({"metrics": spec.objective.metrics, "modes": spec.objective.modes}),
+        "searched": json.dumps([p.name for p in spec.search]),
+        "spec_file": spec.path,
+    }
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
+
+
+def write_table(table: pa.Table, experiment_uri: str) -> str:
+    """Write trials.parquet into the experiment folder (a local path or an s3://, gs:// URI)."""
+    fs, base = pa.fs.FileSystem.from_uri(experiment_uri) if "://" in experiment_uri else (pa.fs.LocalFileSystem(), experiment_uri)
+    path = f"{base.rstrip('/')}/{TABLE_FILE}"
+    pq.write_table(table, path, filesystem=fs)
+    return path if "://" not in experiment_uri else f"{experiment_uri.rstrip('/')}/{TABLE_FILE}"

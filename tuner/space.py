@@ -1,0 +1,75 @@
+"""The search space as an Optuna define-by-run function, and trial configs resolved from samples.
+
+Parameters are suggested in the order the spec lists them; a parameter with `when` is suggested
+only if its condition holds for the fixed values and the values sampled before it, so an
+LDAM-only margin is never sampled for a cross-entropy trial and Optuna's TPE models only the
+parameters a trial actually used. List-valued fields (exit_taps, widths) travel through Optuna
+as comma-joined strings, since categorical choices must be plain values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from trainables.config import TrainConfig, field_kind, parse_value, with_overrides
+from tuner.spec import Param, SweepSpec
+
+
+def encode(value: Any) -> Any:
+    """A field value as an Optuna categorical choice (None, bool, int, float or str)."""
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else value
+
+
+def decode(name: str, value: Any) -> Any:
+    """The inverse of encode for field `name`."""
+    if field_kind(name).startswith("tuple") and isinstance(value, str):
+        return parse_value(name, value)
+    return value
+
+
+def config_values(config: TrainConfig) -> dict[str, Any]:
+    """Field values plus the derived properties conditions may test."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    values["has_exits"] = config.has_exits
+    return values
+
+
+def condition_holds(param: Param, values: dict[str, Any]) -> bool:
+    return all(values.get(name) in allowed for name, allowed in param.when.items())
+
+
+def _suggest(trial: Any, p: Param) -> Any:
+    if p.kind == "uniform":
+        return trial.suggest_float(p.name, p.low, p.high, step=p.step)
+    if p.kind == "loguniform":
+        return trial.suggest_float(p.name, p.low, p.high, log=True)
+    if p.kind == "int":
+        return trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.log)
+    return trial.suggest_categorical(p.name, [encode(v) for v in p.values])
+
+
+class DefineByRun:
+    """The function OptunaSearch calls with each new Optuna trial (a class, so the searcher's
+    state, saved by Ray for resumption, can be pickled)."""
+
+    def __init__(self, spec: SweepSpec):
+        self.base = spec.base_config
+        self.params = spec.search
+
+    def __call__(self, trial: Any) -> None:
+        config = self.base
+        for p in self.params:
+            if condition_holds(p, config_values(config)):
+                config = with_overrides(config, {p.name: decode(p.name, _suggest(trial, p))})
+        return None  # Ray records the suggested values itself
+
+
+def encoded_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The spec's initial points, in the encoding the define-by-run function suggests."""
+    return [{k: encode(v) for k, v in point.items()} for point in spec.searcher.initial_points]
+
+
+def resolve_trial_config(base: TrainConfig, sampled: dict[str, Any]) -> TrainConfig:
+    """The full TrainConfig of one trial: the fixed base with the sampled values on top."""
+    return with_overrides(base, {k: decode(k, v) for k, v in sampled.items()}).validate()

@@ -1,0 +1,578 @@
+"""The sweep spec: one YAML file, validated completely before anything starts.
+
+    spec = load_spec("search_spaces/hybrid.yaml")      # SpecError lists every problem at once
+
+Sections (docs/SPEC.md has every key with its unit and default):
+    name, description
+    data:      dataset, imbalance_ratio, data_dir, ... (the data fields of trainables' TrainConfig)
+    train:     preset plus any TrainConfig field: the values every trial shares
+    search:    field -> {type: uniform|loguniform|int|choice, low, high, step, values, when}
+    objective: metric val_acc (max); optional second: flops_ratio (min)
+    searcher:  sampler tpe|random|nsga2, seed, initial_points
+    scheduler: type asha|fifo, time_attr, grace_period, reduction_factor, max_t
+    resources: cpu, gpu per trial
+    run:       num_samples, max_concurrent, storage_path, checkpoint_every, keep_checkpoints, max_failures
+    tracking:  uri, experiment, register_model, model_name
+
+YAML is read with a safe loader that also rejects duplicate keys. Messages name the file and the
+key path (`search.lr.low: must be > 0, got 0.0`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainables.config import FIELDS, ConfigError, TrainConfig, field_kind, value_problems, with_overrides
+from trainables.presets import PRESETS
+
+DATA_FIELDS = (
+    "dataset", "data_dir", "download", "imbalance_ratio", "imbalance_profile", "imbalance_seed", "val_per_class",
+    "split_seed", "max_train_images", "max_eval_images", "synthetic_train_per_class", "synthetic_test_per_class",
+    "class_groups",
+)
+OBJECTIVES = {"val_acc": "max"}  # the test images are never an objective: they are what we report
+SECOND_OBJECTIVES = {"flops_ratio": "min"}
+SAMPLERS = ("tpe", "random", "nsga2")
+PARAM_TYPES = ("uniform", "loguniform", "int", "choice")
+DERIVED_CONDITIONS = {"has_exits": "bool"}  # conditions may also test these derived properties
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class SpecError(ValueError):
+    """A spec a user must fix; str() is one message naming the file and every offending key."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path, self.problems = str(path), problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched TrainConfig field."""
+
+    name: str
+    kind: str  # uniform | loguniform | int | choice
+    low: float | int | None = None
+    high: float | int | None = None
+    step: float | int | None = None
+    log: bool = False  # int only
+    values: tuple = ()
+    when: dict[str, tuple] = field(default_factory=dict)  # field -> allowed values; all must hold
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str = "val_acc"
+    mode: str = "max"
+    second_metric: str | None = None
+    second_mode: str | None = None
+
+    @property
+    def metrics(self) -> list[str]:
+        return [self.metric] + ([self.second_metric] if self.second_metric else [])
+
+    @property
+    def modes(self) -> list[str]:
+        return [self.mode] + ([self.second_mode] if self.second_mode else [])
+
+
+@dataclass(frozen=True)
+class Searcher:
+    sampler: str = "tpe"
+    seed: int | None = 0
+    initial_points: tuple = ()
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    kind: str = "asha"
+    time_attr: str = "epoch"
+    grace_period: int = 10
+    reduction_factor: float = 3.0
+    max_t: int | None = None  # None: train.epochs
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    num_samples: int = 8
+    max_concurrent: int | None = None
+    storage_path: str = "experiments"
+    checkpoint_every: int = 5
+    keep_checkpoints: int = 2
+    max_failures: int = 2
+
+
+@dataclass(frozen=True)
+class Tracking:
+    uri: str | None = None  # None: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory
+    experiment: str | None = None  # None: the sweep's name
+    register_model: bool = True
+    model_name: str | None = None  # None: the sweep's name
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    path: str
+    text: str  # the file as written, logged with the sweep
+    name: str
+    description: str
+    preset: str | None
+    fixed: dict[str, Any]  # data + train values as written (preset applied on top in base_config)
+    base_config: TrainConfig  # preset + fixed values: what every trial starts from
+    search: tuple[Param, ...]
+    objective: Objective
+    searcher: Searcher
+    scheduler: Scheduler
+    resources: Resources
+    run: RunSettings
+    tracking: Tracking
+
+    @property
+    def max_t(self) -> int:
+        return self.scheduler.max_t or self.base_config.epochs
+
+    @property
+    def mlflow_experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+    @property
+    def model_name(self) -> str:
+        return self.tracking.model_name or self.name
+
+
+# ------------------------------------------------------------------------------------------------
+# YAML
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice (line {key_node.start_mark.line + 1})", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> tuple[Any, str]:
+    """(document, text) of a YAML file; SpecError when it cannot be read or parsed."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(path, ["file not found"]) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SpecError(path, [f"cannot read the file ({type(exc).__name__})"]) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader), text
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(path, [f"not valid YAML{where}: {problem}"]) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation helpers: each appends "key.path: message" strings to `problems`.
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def section(self, raw: dict, key: str, known: tuple[str, ...]) -> dict:
+        value = raw.get(key, {})
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(key, f"expected a mapping with keys {', '.join(known)}, got {type(value).__name__}")
+            return {}
+        self.unknown(key, value, known)
+        return value
+
+    def unknown(self, key: str, mapping: dict, known: tuple[str, ...]) -> None:
+        for k in mapping:
+            if k not in known:
+                self.add(f"{key}.{k}", f"unknown key; expected one of {', '.join(known)}")
+
+    def number(self, key: str, value: Any, *, integer: bool = False, lo: float | None = None, lo_open: bool = False,
+               hi: float | None = None, allow_none: bool = False) -> Any:
+        if value is None:
+            if not allow_none:
+                self.add(key, "must not be empty")
+            return None
+        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            self.add(key, f"expected {'an integer' if integer else 'a number'}, got {value!r}")
+            return None
+        if not math.isfinite(value):
+            self.add(key, f"must be a finite number, got {value}")
+            return None
+        if lo is not None and (value <= lo if lo_open else value < lo):
+            self.add(key, f"must be {'>' if lo_open else '>='} {lo}, got {value}")
+            return None
+        if hi is not None and value > hi:
+            self.add(key, f"must be <= {hi}, got {value}")
+            return None
+        return value
+
+    def string(self, key: str, value: Any, choices: tuple[str, ...] | None = None, allow_none: bool = False) -> Any:
+        if value is None and allow_none:
+            return None
+        if not isinstance(value, str) or not value:
+            self.add(key, f"expected a non-empty string, got {value!r}")
+            return None
+        if choices and value not in choices:
+            self.add(key, f"expected one of {', '.join(choices)}; got {value!r}")
+            return None
+        return value
+
+    def boolean(self, key: str, value: Any) -> Any:
+        if not isinstance(value, bool):
+            self.add(key, f"expected true or false, got {value!r}")
+            return None
+        return value
+
+    def field_value(self, key: str, name: str, value: Any) -> Any:
+        """A TrainConfig field value as written in YAML; lists become tuples, ints fill floats."""
+        if isinstance(value, list):
+            value = tuple(value)
+        kind = field_kind(name)
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind == "tuple[float]" and isinstance(value, tuple):
+            value = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
+        for p in value_problems(name, value):
+            self.add(key, p.split(": ", 1)[1] if p.startswith(name) else p)
+        return value
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _parse_fixed(c: _Checker, raw: dict) -> tuple[str | None, dict[str, Any]]:
+    fixed: dict[str, Any] = {}
+    data = c.section(raw, "data", DATA_FIELDS)
+    for k, v in data.items():
+        if k in DATA_FIELDS:
+            fixed[k] = c.field_value(f"data.{k}", k, v)
+    train = raw.get("train", {}) or {}
+    if not isinstance(train, dict):
+        c.add("train", f"expected a mapping of training values, got {type(train).__name__}")
+        train = {}
+    preset = train.get("preset")
+    if preset is not None and preset not in PRESETS:
+        c.add("train.preset", f"unknown preset {preset!r}; known presets: {', '.join(sorted(PRESETS))}")
+        preset = None
+    for k, v in train.items():
+        if k == "preset":
+            continue
+        if k not in FIELDS:
+            c.add(f"train.{k}", "unknown training field; see docs/SPEC.md (or `python -m trainables.train --help`)")
+            continue
+        if k in fixed:
+            c.add(f"train.{k}", f"also set in data.{k}; set it once")
+            continue
+        fixed[k] = c.field_value(f"train.{k}", k, v)
+    data_dir = fixed.get("data_dir")
+    if isinstance(data_dir, str) and not Path(data_dir).expanduser().is_dir():
+        c.add("data.data_dir", f"folder {data_dir} does not exist")
+    return preset, fixed
+
+
+def _coerce_for(name: str, value: Any) -> Any:
+    kind = field_kind(name)
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind.startswith("tuple") and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _parse_param(c: _Checker, name: str, raw: Any, later: set[str], fixed: dict) -> Param | None:
+    """One search entry; `later` holds the names searched after it (conditions may not look ahead)."""
+    key = f"search.{name}"
+    if name not in FIELDS:
+        c.add(key, "unknown training field; only TrainConfig fields can be searched")
+        return None
+    if name in fixed:
+        c.add(key, "is both fixed (in data/train) and searched; remove one")
+        return None
+    if name in DATA_FIELDS:
+        c.add(key, "data fields are fixed for a sweep (every trial must see the same data); set it under data")
+        return None
+    if not isinstance(raw, dict):
+        c.add(key, "expected a mapping like {type: uniform, low: 0.1, high: 0.9}")
+        return None
+    kind = raw.get("type")
+    if kind not in PARAM_TYPES:
+        c.add(f"{key}.type", f"expected one of {', '.join(PARAM_TYPES)}; got {kind!r}")
+        return None
+    known = {"uniform": ("type", "low", "high", "step", "when"), "loguniform": ("type", "low", "high", "when"),
+             "int": ("type", "low", "high", "step", "log", "when"), "choice": ("type", "values", "when")}[kind]
+    c.unknown(key, raw, known)
+    fkind = field_kind(name)
+    before = len(c.problems)
+    param = dict(name=name, kind=kind)
+    if kind == "choice":
+        values = raw.get("values")
+        if not isinstance(values, list) or not values:
+            c.add(f"{key}.values", "expected a non-empty list of values")
+            return None
+        coerced = []
+        for i, v in enumerate(values):
+            coerced.append(c.field_value(f"{key}.values[{i}]", name, _coerce_for(name, v)))
+        if len({repr(v) for v in coerced}) != len(coerced):
+            c.add(f"{key}.values", "lists a value twice")
+        param["values"] = tuple(coerced)
+    else:
+        if kind in ("uniform", "loguniform") and fkind != "float":
+            c.add(f"{key}.type", f"{kind} needs a float field; {name} is {fkind} (use int or choice)")
+            return None
+        if kind == "int" and fkind != "int":
+            c.add(f"{key}.type", f"int needs an integer field; {name} is {fkind}")
+            return None
+        integer = kind == "int"
+        lo = c.number(f"{key}.low", raw.get("low"), integer=integer)
+        hi = c.number(f"{key}.high", raw.get("high"), integer=integer)
+        if lo is not None and hi is not None:
+            if lo >= hi:
+                c.add(key, f"empty or inverted range: low {lo} must be below high {hi}")
+            if (kind == "loguniform" or raw.get("log")) and lo <= 0:
+                c.add(f"{key}.low", f"a log scale needs low > 0, got {lo}")
+            for end, v in (("low", lo), ("high", hi)):
+                c.field_value(f"{key}.{end}", name, float(v) if fkind == "float" else v)
+        step = raw.get("step")
+        if step is not None:
+            step = c.number(f"{key}.step", step, integer=integer, lo=0, lo_open=True)
+            if step is not None and lo is not None and hi is not None and step > hi - lo:
+                c.add(f"{key}.step", f"step {step} is wider than the range {lo}..{hi}")
+        if "log" in raw:
+            c.boolean(f"{key}.log", raw["log"])
+        param.update(low=lo, high=hi, step=step, log=bool(raw.get("log", False)))
+    when = raw.get("when", {}) or {}
+    conds: dict[str, tuple] = {}
+    if not isinstance(when, dict):
+        c.add(f"{key}.when", "expected a mapping like {loss: ldam} or {has_exits: true}")
+    else:
+        for cond_field, allowed in when.items():
+            ckey = f"{key}.when.{cond_field}"
+            allowed_list = allowed if isinstance(allowed, list) else [allowed]
+            if cond_field in DERIVED_CONDITIONS:
+                for v in allowed_list:
+                    c.boolean(ckey, v)
+            elif cond_field not in FIELDS:
+                c.add(ckey, f"unknown field; conditions test TrainConfig fields or {', '.join(DERIVED_CONDITIONS)}")
+                continue
+            else:
+                if cond_field in later or cond_field == name:
+                    c.add(ckey, f"{cond_field} is searched at or below {name}; list it before the parameters that depend on it")
+                allowed_list = [c.field_value(ckey, cond_field, _coerce_for(cond_field, v)) for v in allowed_list]
+            conds[cond_field] = tuple(allowed_list)
+    param["when"] = conds
+    if len(c.problems) > before:
+        return None
+    return Param(**param)
+
+
+def _parse_search(c: _Checker, raw: dict, fixed: dict) -> tuple[Param, ...]:
+    search = raw.get("search", {}) or {}
+    if not isinstance(search, dict):
+        c.add("search", "expected a mapping of field -> distribution")
+        return ()
+    names = [str(n) for n in search]
+    params = [_parse_param(c, n, search[n], set(names[i + 1:]), fixed) for i, n in enumerate(names)]
+    return tuple(p for p in params if p is not None)
+
+
+def _parse_objective(c: _Checker, raw: dict) -> Objective:
+    sec = c.section(raw, "objective", ("metric", "mode", "second"))
+    metric = c.string("objective.metric", sec.get("metric", "val_acc"), tuple(OBJECTIVES))
+    mode = c.string("objective.mode", sec.get("mode", OBJECTIVES.get(metric or "", "max")), ("max", "min"))
+    if metric and mode and OBJECTIVES[metric] != mode:
+        c.add("objective.mode", f"{metric} is maximised; got mode {mode!r}")
+    second, second_mode = None, None
+    if sec.get("second") is not None:
+        s = sec["second"]
+        if not isinstance(s, dict):
+            c.add("objective.second", "expected a mapping like {metric: flops_ratio, mode: min}")
+        else:
+            c.unknown("objective.second", s, ("metric", "mode"))
+            second = c.string("objective.second.metric", s.get("metric"), tuple(SECOND_OBJECTIVES))
+            second_mode = c.string("objective.second.mode", s.get("mode", "min"), ("max", "min"))
+            if second and second_mode and SECOND_OBJECTIVES[second] != second_mode:
+                c.add("objective.second.mode", f"{second} is minimised; got mode {second_mode!r}")
+    return Objective(metric or "val_acc", mode or "max", second, second_mode if second else None)
+
+
+def _parse_searcher(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Searcher:
+    sec = c.section(raw, "searcher", ("sampler", "seed", "initial_points"))
+    sampler = c.string("searcher.sampler", sec.get("sampler", "tpe"), SAMPLERS)
+    seed = c.number("searcher.seed", sec.get("seed", 0), integer=True, lo=0, allow_none=True)
+    points = sec.get("initial_points", []) or []
+    by_name = {p.name: p for p in params}
+    checked = []
+    if not isinstance(points, list):
+        c.add("searcher.initial_points", "expected a list of {field: value} mappings")
+        points = []
+    for i, point in enumerate(points):
+        key = f"searcher.initial_points[{i}]"
+        if not isinstance(point, dict):
+            c.add(key, "expected a mapping of searched field -> value")
+            continue
+        clean = {}
+        for name, value in point.items():
+            if name not in by_name:
+                c.add(f"{key}.{name}", f"not a searched parameter; searched: {', '.join(by_name) or 'none'}")
+                continue
+            p = by_name[name]
+            value = c.field_value(f"{key}.{name}", name, _coerce_for(name, value))
+            if p.kind == "choice" and value not in p.values:
+                c.add(f"{key}.{name}", f"{value!r} is not one of the choices {list(p.values)}")
+            elif p.kind != "choice" and isinstance(value, (int, float)) and not (p.low <= value <= p.high):
+                c.add(f"{key}.{name}", f"{value} is outside the searched range {p.low}..{p.high}")
+            clean[name] = value
+        checked.append(clean)
+    return Searcher(sampler or "tpe", seed, tuple(checked))
+
+
+def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:
+    sec = c.section(raw, "scheduler", ("type", "time_attr", "grace_period", "reduction_factor", "max_t"))
+    kind = c.string("scheduler.type", sec.get("type", "asha"), ("asha", "fifo"))
+    time_attr = c.string("scheduler.time_attr", sec.get("time_attr", "epoch"), ("epoch", "training_iteration"))
+    max_t = c.number("scheduler.max_t", sec.get("max_t"), integer=True, lo=1, allow_none=True)
+    if max_t is not None and max_t > epochs:
+        c.add("scheduler.max_t", f"{max_t} exceeds the training epochs ({epochs}); trials never get that far")
+    horizon = max_t or epochs
+    grace = c.number("scheduler.grace_period", sec.get("grace_period", min(10, horizon)), integer=True, lo=1)
+    if grace is not None and grace > horizon:
+        c.add("scheduler.grace_period", f"{grace} exceeds max_t/epochs ({horizon}); nothing could be stopped")
+    rf = c.number("scheduler.reduction_factor", sec.get("reduction_factor", 3), lo=1, lo_open=True)
+    return Scheduler(kind or "asha", time_attr or "epoch", grace or 1, float(rf or 3), max_t)
+
+
+def _parse_resources(c: _Checker, raw: dict) -> Resources:
+    sec = c.section(raw, "resources", ("cpu", "gpu"))
+    cpu = c.number("resources.cpu", sec.get("cpu", 1), lo=0, lo_open=True)
+    gpu = c.number("resources.gpu", sec.get("gpu", 0), lo=0)
+    if gpu is not None and gpu > 1 and gpu != int(gpu):
+        c.add("resources.gpu", f"a trial takes a fraction of one GPU (0 < gpu <= 1) or whole GPUs; got {gpu}")
+    return Resources(float(cpu or 1), float(gpu or 0))
+
+
+def _parse_run(c: _Checker, raw: dict) -> RunSettings:
+    sec = c.section(raw, "run", ("num_samples", "max_concurrent", "storage_path", "checkpoint_every", "keep_checkpoints", "max_failures"))
+    d = RunSettings()
+    return RunSettings(
+        num_samples=c.number("run.num_samples", sec.get("num_samples", d.num_samples), integer=True, lo=1) or 1,
+        max_concurrent=c.number("run.max_concurrent", sec.get("max_concurrent"), integer=True, lo=1, allow_none=True),
+        storage_path=c.string("run.storage_path", sec.get("storage_path", d.storage_path)) or d.storage_path,
+        checkpoint_every=c.number("run.checkpoint_every", sec.get("checkpoint_every", d.checkpoint_every), integer=True, lo=1) or 1,
+        keep_checkpoints=c.number("run.keep_checkpoints", sec.get("keep_checkpoints", d.keep_checkpoints), integer=True, lo=1) or 1,
+        max_failures=c.number("run.max_failures", sec.get("max_failures", d.max_failures), integer=True, lo=0) or 0,
+    )
+
+
+def _parse_tracking(c: _Checker, raw: dict) -> Tracking:
+    sec = c.section(raw, "tracking", ("uri", "experiment", "register_model", "model_name"))
+    uri = c.string("tracking.uri", sec.get("uri"), allow_none=True)
+    if uri and not re.match(r"^(sqlite|postgresql|mysql|mssql|https?|file|databricks)[:+]", uri):
+        c.add("tracking.uri", f"expected an MLflow tracking URI (sqlite:///..., http://host:port, ...), got {uri!r}")
+    reg = sec.get("register_model", True)
+    return Tracking(
+        uri=uri,
+        experiment=c.string("tracking.experiment", sec.get("experiment"), allow_none=True),
+        register_model=bool(c.boolean("tracking.register_model", reg)) if reg is not None else True,
+        model_name=c.string("tracking.model_name", sec.get("model_name"), allow_none=True),
+    )
+
+
+def _cross_check(c: _Checker, base: TrainConfig, params: tuple[Param, ...]) -> None:
+    """Every searched value must make a valid config with the fixed values (one at a time)."""
+    for p in params:
+        candidates = list(p.values) if p.kind == "choice" else [p.low, p.high]
+        for v in candidates:
+            try:
+                with_overrides(base, {p.name: v}).validate()
+            except ConfigError as exc:
+                c.add(f"search.{p.name}", f"value {v!r} makes an invalid configuration: {exc}")
+                break
+
+
+TOP_LEVEL = ("name", "description", "data", "train", "search", "objective", "searcher", "scheduler", "resources", "run", "tracking")
+
+
+def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | None = None,
+               num_samples_override: int | None = None) -> SweepSpec:
+    """Validate an already-loaded YAML document; SpecError with every problem."""
+    c = _Checker()
+    if not isinstance(raw, dict):
+        raise SpecError(path, [f"the file must be a YAML mapping with keys {', '.join(TOP_LEVEL)}"])
+    c.unknown("(top level)", raw, TOP_LEVEL)
+    c.problems = [p.replace("(top level).", "") for p in c.problems]
+    name = name_override if name_override is not None else raw.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        c.add("name", f"expected letters, digits, '_', '-' or '.' (a folder and MLflow name), got {name!r}")
+        name = "invalid"
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        c.add("description", "expected a string")
+        description = ""
+    preset, fixed = _parse_fixed(c, raw)
+    base = TrainConfig()
+    fixed_ok = len(c.problems)
+    try:
+        base = with_overrides(with_overrides(TrainConfig(), PRESETS[preset].values if preset else {}), fixed)
+        base.validate()
+    except ConfigError as exc:
+        if len(c.problems) == fixed_ok:  # not already reported field by field
+            c.add("train", str(exc))
+    params = _parse_search(c, raw, fixed)
+    objective = _parse_objective(c, raw)
+    searcher = _parse_searcher(c, raw, params)
+    scheduler = _parse_scheduler(c, raw, base.epochs)
+    resources = _parse_resources(c, raw)
+    run = _parse_run(c, raw)
+    if num_samples_override is not None:
+        run = RunSettings(**{**run.__dict__, "num_samples": num_samples_override})
+    tracking = _parse_tracking(c, raw)
+    if objective.second_metric and not base.has_exits and not any(p.name == "exit_taps" for p in params):
+        c.add("objective.second", "flops_ratio only varies for models with early exits (train.exit_taps)")
+    if not c.problems:
+        _cross_check(c, base, params)
+    if c.problems:
+        raise SpecError(path, c.problems)
+    return SweepSpec(
+        path=str(path), text=text, name=name, description=description, preset=preset, fixed=fixed,
+        base_config=base, search=params, objective=objective, searcher=searcher, scheduler=scheduler,
+        resources=resources, run=run, tracking=tracking,
+    )
+
+
+def load_spec(path: str | Path, name_override: str | None = None, num_samples_override: int | None = None) -> SweepSpec:
+    path = Path(path)
+    raw, text = read_yaml(path)
+    return parse_spec(raw, path, text, name_override, num_samples_override)

@@ -1,0 +1,126 @@
+"""The driver's side of MLflow: the sweep's parent run and the registered best model.
+
+The parent run holds the spec file (artifact), the git commit, the search space and the fixed
+values; at the end, the Parquet table of all trials and the best trial's summary. Its run id is
+kept in the experiment folder, so a resumed sweep keeps its parent run.
+
+The best trial's final checkpoint is logged with mlflow.pytorch under the trial's own child run,
+wrapped so that it takes uint8 images (N, 32, 32, 3) and returns class probabilities at the
+chosen inference threshold, and registered under the spec's model name with its config and
+metrics as version tags.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tuner.spec import SweepSpec
+from tuner.tracking import SWEEP_TAG, TrialTracking, _client, _retry
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    """The project's commit, with '+dirty' when the working tree has changes; 'unknown' outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def search_space_summary(spec: SweepSpec) -> list[dict[str, Any]]:
+    return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.__dict__.items() if v not in (None, (), {}, False)}
+            for p in spec.search]
+
+
+def start_parent_run(uri: str, spec: SweepSpec, existing_run_id: str | None) -> TrialTracking:
+    """Create (or reopen) the sweep's parent run; what trials need to nest under it."""
+    client = _client(uri)
+
+    def experiment_id() -> str:
+        exp = client.get_experiment_by_name(spec.mlflow_experiment)
+        return exp.experiment_id if exp else client.create_experiment(spec.mlflow_experiment)
+
+    exp_id = _retry(experiment_id)
+    if existing_run_id:
+        _retry(lambda: client.update_run(existing_run_id, status="RUNNING"))
+        return TrialTracking(uri, exp_id, existing_run_id, spec.name)
+    run = _retry(lambda: client.create_run(exp_id, run_name=f"sweep:{spec.name}", tags={
+        SWEEP_TAG: spec.name, "tuner.role": "sweep", "tuner.spec_file": spec.path, "tuner.git_commit": git_commit(),
+        "mlflow.note.content": spec.description or f"Sweep {spec.name} from {spec.path}",
+    }))
+    run_id = run.info.run_id
+    from mlflow.entities import Param
+
+    params = [Param("spec_file", spec.path), Param("preset", str(spec.preset)), Param("num_samples", str(spec.run.num_samples)),
+              Param("objective", ",".join(f"{m}:{d}" for m, d in zip(spec.objective.metrics, spec.objective.modes))),
+              Param("sampler", spec.searcher.sampler), Param("scheduler", spec.scheduler.kind)]
+    params += [Param(f"fixed.{k}", str(v)[:6000]) for k, v in sorted(spec.fixed.items())]
+    _retry(lambda: client.log_batch(run_id, params=params))
+    _retry(lambda: client.log_text(run_id, spec.text, Path(spec.path).name))
+    _retry(lambda: client.log_dict(run_id, search_space_summary(spec), "search_space.json"))
+    return TrialTracking(uri, exp_id, run_id, spec.name)
+
+
+def finish_parent_run(tracking: TrialTracking, table_path: Path, summary: dict[str, Any]) -> None:
+    client = _client(tracking.uri)
+    run_id = tracking.parent_run_id
+    _retry(lambda: client.log_artifact(run_id, str(table_path)))
+    _retry(lambda: client.log_dict(run_id, summary, "sweep_summary.json"))
+    best = summary.get("best") or {}
+    for key in ("val_acc", "test_acc", "flops_ratio"):
+        if isinstance(best.get(key), (int, float)):
+            _retry(lambda k=key: client.log_metric(run_id, f"best_{k}", float(best[k])))
+    _retry(lambda: client.set_terminated(run_id, "FINISHED"))
+
+
+def register_best_model(
+    tracking: TrialTracking, spec: SweepSpec, config_dict: dict[str, Any], state_path: Path,
+    child_run_id: str, metrics: dict[str, Any], class_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Log the checkpoint at `state_path` as an MLflow PyTorch model and register it; its details."""
+    import mlflow
+    import mlflow.pytorch
+    import numpy as np
+    import torch
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    import trainables
+    from trainables.config import TrainConfig, with_overrides
+    from trainables.inference import ExitInference
+    from trainables.models.network import build_model
+
+    config = with_overrides(TrainConfig(), config_dict)
+    state = torch.load(state_path, weights_only=True, map_location="cpu")
+    model = build_model(config)
+    model.load_state_dict(state["model"])
+    served = ExitInference(model, config.inference_exit_threshold, config.exit_confidence_scale,
+                           class_names or list(state.get("class_names", [])))
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, 32, 32, 3), "images")]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, config.num_classes), "probabilities")]),
+    )
+    mlflow.set_tracking_uri(tracking.uri)
+    with mlflow.start_run(run_id=child_run_id):
+        info = mlflow.pytorch.log_model(
+            served, name="model", signature=signature, serialization_format="pickle",  # pt2 cannot trace exit choices
+            code_paths=[str(Path(trainables.__file__).parent)], registered_model_name=spec.model_name,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
+        )
+    version = info.registered_model_version
+    client = _client(tracking.uri)
+    tags = {"sweep": spec.name, "inference_exit_threshold": str(config.inference_exit_threshold),
+            "config": json.dumps(config.to_dict())[:5000], "trial_run_id": child_run_id}
+    tags.update({k: f"{v:.6g}" for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    for k, v in tags.items():
+        _retry(lambda k=k, v=v: client.set_model_version_tag(spec.model_name, str(version), k, v))
+    return {"model_uri": info.model_uri, "registered_model": spec.model_name, "version": int(version)}

@@ -1,0 +1,185 @@
+"""MLflow: one parent run per sweep, one nested child run per trial, logged from the trial process.
+
+Tracking URI: the spec's `tracking.uri`, else MLFLOW_TRACKING_URI, else `sqlite:///<cwd>/mlflow.db`
+(absolute, because Ray runs trials in other working directories).
+
+`TrialLogger` is what a trial uses. It buffers metrics and sends them in batches with retries, so a
+tracking server that restarts, or an SQLite file locked by a concurrent trial, delays metrics
+instead of losing them. It finds its child run by the tag `tuner.trial_id`, so a retried or
+resumed trial continues the same run, and it skips epochs the run already holds: no duplicated
+steps. Run status tags (`tuner.status`): completed, stopped (by ASHA), diverged, failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Fail fast inside mlflow's HTTP client; TrialLogger does the patient retrying (and keeps the data).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+STATUS_TAG = "tuner.status"
+TRIAL_TAG = "tuner.trial_id"
+SWEEP_TAG = "tuner.sweep"
+MLFLOW_STATUS = {"completed": "FINISHED", "diverged": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
+
+
+def resolve_tracking_uri(spec_uri: str | None) -> str:
+    uri = spec_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    return uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+class TrackingUnreachable(RuntimeError):
+    pass
+
+
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """Raise TrackingUnreachable when the tracking store cannot be used (before any trial starts)."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise TrackingUnreachable(f"{uri}/health answered HTTP {resp.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            raise TrackingUnreachable(f"cannot reach the MLflow tracking server at {uri} ({exc})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise TrackingUnreachable(f"the folder of the SQLite tracking file {uri} is missing or not writable")
+
+
+def _client(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _retry(fn, attempts: int = 5, first_wait: float = 0.5, max_wait: float = 10.0):
+    """Call fn, retrying on any exception with exponential back-off; re-raise the last one."""
+    wait = first_wait
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception:  # noqa: BLE001 - network, locked SQLite, 5xx: all are worth a retry
+            if i == attempts - 1:
+                raise
+            time.sleep(wait)
+            wait = min(wait * 2, max_wait)
+
+
+def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The finite numbers of a flat metrics dict (strings and None are not MLflow metrics)."""
+    import math
+
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+@dataclass
+class TrialTracking:
+    """What a trial process needs to log: plain values, so Ray can ship it to any node."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    sweep_name: str
+
+
+class TrialLogger:
+    """Buffered, retrying logging of one trial's child run."""
+
+    def __init__(self, tracking: TrialTracking, trial_id: str, trial_name: str):
+        self.tracking, self.trial_id, self.trial_name = tracking, trial_id, trial_name
+        self.client = _client(tracking.uri)
+        self.buffer: list = []
+        self.run_id, self.logged_through = _retry(self._find_or_create_run, attempts=8)
+
+    def _find_or_create_run(self) -> tuple[str, int]:
+        runs = self.client.search_runs(
+            [self.tracking.experiment_id],
+            filter_string=f"tags.`{TRIAL_TAG}` = '{self.trial_id}' and tags.`mlflow.parentRunId` = '{self.tracking.parent_run_id}'",
+            max_results=1,
+        )
+        if runs:
+            run = runs[0]
+            history = self.client.get_metric_history(run.info.run_id, "epoch")
+            if run.info.status != "RUNNING":
+                self.client.update_run(run.info.run_id, status="RUNNING")
+            return run.info.run_id, int(max((m.step for m in history), default=0))
+        run = self.client.create_run(
+            self.tracking.experiment_id,
+            run_name=self.trial_name,
+            tags={"mlflow.parentRunId": self.tracking.parent_run_id, TRIAL_TAG: self.trial_id,
+                  SWEEP_TAG: self.tracking.sweep_name, STATUS_TAG: "running"},
+        )
+        return run.info.run_id, 0
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Every resolved config value; a resumed run already has them and is left alone."""
+        from mlflow.entities import Param
+
+        run = _retry(lambda: self.client.get_run(self.run_id))
+        if run.data.params:
+            return
+        items = [Param(k, (json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v))[:6000])
+                 for k, v in sorted(params.items())]
+        for start in range(0, len(items), 100):
+            _retry(lambda chunk=items[start:start + 100]: self.client.log_batch(self.run_id, params=chunk))
+
+    def log_epoch(self, metrics: dict[str, Any], step: int) -> None:
+        """Queue one epoch's numbers (skipped when the run already holds this step) and try to send."""
+        from mlflow.entities import Metric
+
+        if step <= self.logged_through:
+            return
+        now = int(time.time() * 1000)
+        self.buffer.extend(Metric(k, v, now, step) for k, v in numeric_metrics(metrics).items())
+        self.logged_through = step
+        self.flush(attempts=2)
+
+    def flush(self, attempts: int = 5) -> bool:
+        """Send the buffer; on failure keep it for the next try. True when it is empty."""
+        while self.buffer:
+            chunk = self.buffer[:900]
+            try:
+                _retry(lambda: self.client.log_batch(self.run_id, metrics=chunk), attempts=attempts)
+            except Exception:  # noqa: BLE001 - kept in the buffer; the next flush tries again
+                return False
+            del self.buffer[: len(chunk)]
+        return True
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        _retry(lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
+
+    def log_json(self, obj: Any, artifact_file: str) -> None:
+        _retry(lambda: self.client.log_dict(self.run_id, obj, artifact_file))
+
+    def finish(self, status: str, tags: dict[str, str] | None = None) -> None:
+        """Flush patiently (about two minutes of retries), tag the outcome, close the run."""
+        for _ in range(12):
+            if self.flush(attempts=3):
+                break
+            time.sleep(5)
+        if self.buffer:
+            raise RuntimeError(f"MLflow at {self.tracking.uri} unreachable: {len(self.buffer)} metric values not sent")
+        self.set_tags({STATUS_TAG: status, **(tags or {})})
+        _retry(lambda: self.client.set_terminated(self.run_id, MLFLOW_STATUS.get(status, "FINISHED")))
+
+
+def mark_trial_run(uri: str, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
+    """Driver side: record how a trial ended (ASHA stops and failures end a trial from outside)."""
+    client = _client(uri)
+    from mlflow.entities import RunTag
+
+    _retry(lambda: client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]))
+    _retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")))
