@@ -221,7 +221,7 @@ def train(
         state.epoch = epoch + 1
         metrics = {
             "epoch": epoch + 1, "lr": lr, **train_stats,
-            **{k: v for k, v in last_eval.items() if k != "threshold_curve"},
+            **{k: v for k, v in last_eval.items() if k != "threshold_curve" or is_last},
             "train_seconds": train_seconds, "epoch_seconds": time.time() - epoch_start,
             "images_per_second": len(data.train_labels) / max(train_seconds, 1e-9),
         }

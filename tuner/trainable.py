@@ -77,9 +77,18 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     logger.log_params({**config.to_dict(), "sampled": sampled})
 
     def report(metrics: dict[str, Any], state: TrainingState) -> None:
-        flat = {**flat_metrics(metrics), "mlflow_run_id": logger.run_id}
+        curve = metrics.get("threshold_curve")
+        flat = {**flat_metrics({k: v for k, v in metrics.items() if k != "threshold_curve"}), "mlflow_run_id": logger.run_id}
         logger.log_epoch(flat, step=metrics["epoch"])
         done = metrics["status"] != "running"
+        if done:
+            # Close the MLflow run before the last tune.report: a scheduler may stop the trial
+            # the moment it sees the final epoch, and nothing after that call would run.
+            if curve:
+                logger.log_json(curve, "threshold_curve.json")
+            logger.log_json({k: v for k, v in metrics.items() if k != "threshold_curve"}, "final_metrics.json")
+            reason = metrics.get("diverged_reason")
+            logger.finish(metrics["status"], {"diverged_reason": reason} if reason else {})
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(state.checkpoint(), Path(folder) / STATE_FILE)
@@ -88,9 +97,4 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
         else:
             tune.report(flat)
 
-    summary = train(config, report, resume=resume)
-    if "threshold_curve" in summary:
-        logger.log_json(summary["threshold_curve"], "threshold_curve.json")
-    logger.log_json({k: v for k, v in summary.items() if k != "threshold_curve"}, "summary.json")
-    tags = {"diverged_reason": summary["diverged_reason"]} if "diverged_reason" in summary else {}
-    logger.finish(summary["status"], tags)
+    train(config, report, resume=resume)

@@ -1,0 +1,125 @@
+"""Spec validation: every shipped spec passes; malformed ones fail with the key named, before anything starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tuner.spec import SpecError, load_spec, parse_spec
+
+REPO = Path(__file__).resolve().parents[2]
+SPECS = sorted((REPO / "search_spaces").rglob("*.yaml"))
+SMOKE = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+
+
+def test_the_main_specs_exist() -> None:
+    assert {p.name for p in SPECS} >= {"hybrid.yaml", "elf.yaml", "reslt.yaml", "smoke.yaml"}
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+def test_every_shipped_spec_validates(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.search and spec.run.num_samples >= 4
+    assert spec.base_config.validate()
+
+
+def _with(change: dict) -> dict:
+    """The smoke spec with nested keys replaced ({'search.lr.low': 0} style); None deletes a key."""
+    doc = yaml.safe_load(yaml.safe_dump(SMOKE))
+    for dotted, value in change.items():
+        *parents, last = dotted.split(".")
+        node = doc
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return doc
+
+
+MALFORMED = [
+    ({"serch": {}}, "serch: unknown key"),
+    ({"train.lrr": 0.1}, "train.lrr: unknown training field"),
+    ({"search.lr": {"type": "loguniform", "low": 0.3, "high": 0.01}}, "search.lr: empty or inverted range"),
+    ({"search.lr": {"type": "loguniform", "low": 0.1, "high": 0.1}}, "search.lr: empty or inverted range"),
+    ({"search.lr": {"type": "loguniform", "low": 0.0, "high": 0.1}}, "search.lr.low: a log scale needs low > 0"),
+    ({"train.lr": -0.1}, "train.lr: must be > 0"),
+    ({"search.train_exit_threshold": {"type": "uniform", "low": 0.5, "high": 1.5}}, "search.train_exit_threshold.high: must be < 1"),
+    ({"search.inference_exit_threshold": {"type": "uniform", "low": 0.0, "high": 0.5}}, "search.inference_exit_threshold.low: must be > 0"),
+    ({"train.preset": "hybrid_m9"}, "train.preset: unknown preset 'hybrid_m9'"),
+    ({"data.dataset": "imagenet"}, "data.dataset: expected one of cifar10, cifar100, synthetic"),
+    ({"data.data_dir": "/nonexistent/cifar"}, "data.data_dir: folder /nonexistent/cifar does not exist"),
+    ({"run.num_samples": "many"}, "run.num_samples: expected an integer"),
+    ({"run.num_samples": 0}, "run.num_samples: must be >= 1"),
+    ({"objective.metric": "test_acc"}, "objective.metric: expected one of val_acc"),
+    ({"objective.mode": "min"}, "objective.mode: val_acc is maximised"),
+    ({"scheduler.grace_period": 50}, "scheduler.grace_period: 50 exceeds"),
+    ({"scheduler.reduction_factor": 1}, "scheduler.reduction_factor: must be > 1"),
+    ({"train.reslt_alpha": 0.9}, "search.reslt_alpha: is both fixed"),
+    ({"search.lr.type": "gaussian"}, "search.lr.type: expected one of uniform, loguniform, int, choice"),
+    ({"search.exit_taps": {"type": "uniform", "low": 1, "high": 2}}, "search.exit_taps.type: uniform needs a float field"),
+    ({"search.seed": {"type": "int", "low": 5, "high": 2}}, "search.seed: empty or inverted range"),
+    ({"search.lr.when": {"autoaugment": "sometimes"}}, "search.lr.when.autoaugment: expected true or false"),
+    ({"search.lr.when": {"reslt_alpha": 0.9}}, "search.lr.when.reslt_alpha: reslt_alpha is searched at or below lr"),
+    ({"searcher.initial_points": [{"lr": 5.0}]}, "searcher.initial_points[0].lr: 5.0 is outside the searched range"),
+    ({"searcher.initial_points": [{"momentum": 0.5}]}, "searcher.initial_points[0].momentum: not a searched parameter"),
+    ({"searcher.sampler": "grid"}, "searcher.sampler: expected one of tpe, random, nsga2"),
+    ({"resources.gpu": -1}, "resources.gpu: must be >= 0"),
+    ({"resources.cpu": 0}, "resources.cpu: must be > 0"),
+    ({"tracking.uri": "ftp://example.org"}, "tracking.uri: expected an MLflow tracking URI"),
+    ({"name": "../escape"}, "name: expected letters, digits"),
+    ({"train.widths": [16, 32, 64]}, "head: 'reslt_grouped' needs channels divisible by 3"),
+    ({"search.head": {"type": "choice", "values": ["plain"]}}, "search.head: value 'plain' makes an invalid configuration"),
+    ({"objective.second": {"metric": "flops_ratio", "mode": "max"}}, "objective.second.mode: flops_ratio is minimised"),
+    ({"train.epochs": 0}, "train.epochs: must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("change, message", MALFORMED, ids=[m for _, m in MALFORMED])
+def test_malformed_spec_is_rejected_naming_the_key(change: dict, message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(_with(change), "spec.yaml")
+    assert message in str(err.value), str(err.value)
+    assert str(err.value).startswith("spec.yaml: ")
+
+
+def test_all_problems_come_in_one_message() -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(_with({"train.lrr": 1, "run.num_samples": 0, "searcher.sampler": "grid"}), "spec.yaml")
+    assert len(err.value.problems) == 3
+
+
+def test_yaml_syntax_and_duplicate_keys(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nsearch:\n  lr: {type: uniform, low: 0.1\n")
+    with pytest.raises(SpecError, match="not valid YAML at line"):
+        load_spec(broken)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: a\nname: b\n")
+    with pytest.raises(SpecError, match="key 'name' appears twice"):
+        load_spec(twice)
+    with pytest.raises(SpecError, match="file not found"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+def test_a_bad_spec_on_the_command_line_exits_2_and_starts_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_with({"search.lr.low": 0.0, "train.preset": "nope"})))
+    res = subprocess.run([sys.executable, "-m", "tuner.launch", str(bad)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr
+    assert str(bad) in lines[0] and "search.lr.low" in lines[0] and "train.preset" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no experiment folder, no mlflow.db
+
+
+def test_the_spec_reference_in_docs_is_current() -> None:
+    from tuner.spec_docs import render
+
+    assert (REPO / "docs" / "SPEC.md").read_text() == render(), "regenerate: python -m tuner.spec_docs > docs/SPEC.md"
