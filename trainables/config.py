@@ -216,6 +216,15 @@ class TrainConfig:
     # --- runtime --------------------------------------------------------------------------------
     seed: int = _f(0, "seed of weights, batch order and augmentation", min=0)
     device: str = _f("auto", "'cpu', 'cuda', 'cuda:N' or 'auto' (cuda when available)")
+    channels_last: bool = _f(False, "speed: NHWC memory layout for the convolutions (same math)")
+    bf16: bool = _f(False, "speed: bfloat16 autocast for the forward pass (losses stay float32)")
+    compile: str = _f(
+        "off", "speed: torch.compile the training step: 'off', 'default', 'reduce-overhead' (CUDA graphs) or 'max-autotune'",
+        choices=("off", "default", "reduce-overhead", "max-autotune"),
+    )
+    divergence_check_every: int = _f(
+        0, "steps between divergence checks (each is a host sync); 0: every step on CPU, every 16 on CUDA", min=0
+    )
     eval_every: int = _f(1, "evaluate every this many epochs (and always after the last)", min=1)
     threshold_grid: tuple[float, ...] = _f(
         tuple(round(0.05 * i, 2) for i in range(1, 21)),

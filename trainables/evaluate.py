@@ -110,10 +110,11 @@ def evaluate(
     backbone_flops: int,
     scale: float = 1.0,
     curve_thresholds: tuple[float, ...] = (),
+    batch_size: int = 512,
 ) -> dict:
     """Metrics at `threshold`, plus the accuracy/FLOPs curve over `curve_thresholds` when there are exits."""
-    val_preds = predict_exits(model, val[0], scale=scale)
-    test_preds = predict_exits(model, test[0], scale=scale)
+    val_preds = predict_exits(model, val[0], batch_size, scale)
+    test_preds = predict_exits(model, test[0], batch_size, scale)
     v = split_metrics(val_preds, val[1], threshold, exit_flops, backbone_flops)
     t = split_metrics(test_preds, test[1], threshold, exit_flops, backbone_flops)
     out = {

@@ -14,7 +14,6 @@ the worst accuracy (0) and the worst FLOP ratio of the model, so searchers and s
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -29,6 +28,7 @@ from trainables.flops import backbone_flops, exit_flops
 from trainables.losses.criterion import Criterion
 from trainables.models.network import build_model
 from trainables.schedule import lr_at_epoch
+from trainables.step import Divergence, TrainStep
 
 Report = Callable[[dict, "TrainingState"], None]
 
@@ -79,34 +79,20 @@ class TrainingState:
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
 
 
-def _print_report(metrics: dict, state: TrainingState) -> None:
+def _no_report(metrics: dict, state: TrainingState) -> None:
     pass
 
 
-class Divergence(Exception):
-    """Raised inside an epoch when a batch loss or gradient norm is non-finite or too large."""
-
-    def __init__(self, reason: str, step: int):
-        super().__init__(reason)
-        self.reason, self.step = reason, step
-
-
-def _train_epoch(
-    state: TrainingState, criterion: Criterion, data: LongTailedData, augment: TrainAugmentation, epoch: int
-) -> dict:
+def _train_epoch(step: TrainStep, config: TrainConfig, data: LongTailedData, augment: TrainAugmentation, num_exits: int) -> dict:
     """One pass over the shuffled training set; statistics stay on the device until the end."""
-    config, model, optimizer = state.config, state.model, state.optimizer
     device = data.train_images.device
     n = data.train_labels.shape[0]
-    num_exits = model.num_exits
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.long)
     exit_counts = torch.zeros(num_exits, device=device, dtype=torch.long)
     grad_norm_sum = torch.zeros((), device=device, dtype=torch.float64)
-    steps = 0
-    params = [p for p in model.parameters() if p.requires_grad]
-    clip = config.grad_clip_norm if config.grad_clip_norm is not None else math.inf
-    model.train()
+    step.model.train()
+    steps_before = step.steps
     order = torch.randperm(n, device=device)
     for start in range(0, n, config.batch_size):
         idx = order[start : start + config.batch_size]
@@ -114,23 +100,13 @@ def _train_epoch(
         y_b, lam = None, 1.0
         if config.mixup_alpha > 0:
             x, y, y_b, lam = mixup(x, y, config.mixup_alpha)
-        outputs = model(x)
-        loss, leave = criterion(outputs, y, y_b, lam)
-        loss_value = float(loss.detach())  # one host sync per step: divergence must stop the epoch at once
-        if not math.isfinite(loss_value) or loss_value > config.divergence_loss_bound:
-            raise Divergence(f"batch loss {loss_value:.4g} (bound {config.divergence_loss_bound:g})", steps)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-        if not torch.isfinite(grad_norm):
-            raise Divergence("non-finite gradient norm", steps)
-        optimizer.step()
-        steps += 1
-        dominant = y if (y_b is None or lam >= 0.5) else y_b
-        loss_sum += loss.detach().double() * y.shape[0]
-        correct += (outputs[-1].detach().sum(1).argmax(1) == dominant).sum()
+        loss, leave, predicted, dominant, grad_norm = step(x, y, y_b, lam)
+        loss_sum += loss.double() * y.shape[0]
+        correct += (predicted == dominant).sum()
         exit_counts += torch.bincount(leave, minlength=num_exits)
-        grad_norm_sum += grad_norm.detach().double()
+        grad_norm_sum += grad_norm.double()
+    step.raise_if_diverged()  # the steps since the last check
+    steps = step.steps - steps_before
     return {
         "train_loss": (loss_sum / n).item(),
         "train_acc": (correct.double() / n).item(),
@@ -158,7 +134,7 @@ def train(
 ) -> dict:
     """Train `config`; call `report(metrics, state)` after every epoch; return the final summary."""
     config.validate()
-    report = report or _print_report
+    report = report or _no_report
     wall_start = time.time()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -169,19 +145,23 @@ def train(
         ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
     }})
     model = build_model(config, data.num_classes).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     criterion = Criterion(config, data.class_counts).to(device)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum,
-        weight_decay=config.weight_decay, nesterov=config.nesterov,
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+        nesterov=config.nesterov, fused=device.type == "cuda",  # one kernel for the whole update on GPU
     )
     augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
     exit_cost = exit_flops(model)
     base_cost = backbone_flops(config, data.num_classes)
     state = TrainingState(model, optimizer, config, class_names=list(data.class_names))
+    step = TrainStep(model, criterion, optimizer, config, device)
     if resume is not None:
         state.restore(resume)  # last, so that its random state is the one the next epoch starts from
     threshold = config.inference_exit_threshold
     chance = 1.0 / data.num_classes
+    eval_batch = 1024 if device.type == "cuda" else 128  # CPU: 128 measured fastest (512 is 1.6x slower)
 
     status, reason, last_eval = "running", None, {}
     for epoch in range(state.epoch, config.epochs):
@@ -191,7 +171,7 @@ def train(
             group["lr"] = lr
         criterion.set_epoch(epoch)
         try:
-            train_stats = _train_epoch(state, criterion, data, augment, epoch)
+            train_stats = _train_epoch(step, config, data, augment, model.num_exits)
         except Divergence as div:
             status, reason = "diverged", f"{div.reason} at epoch {epoch + 1}, step {div.step}"
             metrics = {
@@ -211,7 +191,7 @@ def train(
             last_eval = evaluate(
                 model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
                 threshold, exit_cost, base_cost, config.exit_confidence_scale,
-                config.threshold_grid if is_last else (),
+                config.threshold_grid if is_last else (), eval_batch,
             )
             last_eval["eval_epoch"] = epoch + 1
             if epoch + 1 > config.warmup_epochs and last_eval["val_acc"] <= 1.1 * chance:

@@ -20,10 +20,16 @@ def random_crop(images: torch.Tensor, padding: int) -> torch.Tensor:
     """Per-image random 32x32 crop of the zero-padded batch (B, C, H, W), as torchvision RandomCrop."""
     if padding == 0:
         return images
-    b, _, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
+    b = images.shape[0]
     dy = torch.randint(0, 2 * padding + 1, (b,), device=images.device)
     dx = torch.randint(0, 2 * padding + 1, (b,), device=images.device)
+    return crop_at(images, padding, dy, dx)
+
+
+def crop_at(images: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Crop image i of the zero-padded batch at row dy[i], column dx[i] (offsets into the padded image)."""
+    b, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
     rows = (dy[:, None] + torch.arange(h, device=images.device))[:, :, None]  # (B, H, 1)
     cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, :]  # (B, 1, W)
     batch = torch.arange(b, device=images.device)[:, None, None]
@@ -61,8 +67,11 @@ class TrainAugmentation:
         return normalize(x)
 
 
-def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    """Mixup (Zhang et al. 2018): (mixed images, labels, partner labels, lam), one lam per batch."""
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al. 2018): (mixed images, labels, partner labels, lam), one lam per batch.
+
+    lam is a 0-d tensor on the images' device, so a compiled step does not recompile per value.
+    """
+    lam = torch.distributions.Beta(alpha, alpha).sample().to(images.device)
     perm = torch.randperm(images.shape[0], device=images.device)
     return lam * images + (1 - lam) * images[perm], labels, labels[perm], lam

@@ -24,6 +24,13 @@ from trainables.losses.reslt import reslt_per_sample, simulated_reslt_per_sample
 LOSSES = ("ce", "ldam", "focal")
 
 
+def dominant_labels(targets: torch.Tensor, targets_b: torch.Tensor | None, lam: float | torch.Tensor) -> torch.Tensor:
+    """The label with the larger Mixup share (the exit criterion and train accuracy use it)."""
+    if targets_b is None:
+        return targets
+    return torch.where(torch.as_tensor(lam, device=targets.device) >= 0.5, targets, targets_b)
+
+
 class Criterion(nn.Module):
     def __init__(self, config: TrainConfig, class_counts: list[int]):
         super().__init__()
@@ -58,11 +65,12 @@ class Criterion(nn.Module):
         return self.base(out[:, 0], targets)
 
     def forward(
-        self, outputs: list[torch.Tensor], targets: torch.Tensor, targets_b: torch.Tensor | None = None, lam: float = 1.0
+        self, outputs: list[torch.Tensor], targets: torch.Tensor, targets_b: torch.Tensor | None = None,
+        lam: float | torch.Tensor = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch loss, (B,) exit each sample left at). Mixup: lam * loss(targets) + (1 - lam) * loss(targets_b)."""
         num_exits = len(outputs)
-        dominant = targets if (targets_b is None or lam >= 0.5) else targets_b
+        dominant = dominant_labels(targets, targets_b, lam)
         if num_exits > 1:
             predictions = [o.sum(1) for o in outputs]
             leave = first_exit(predictions, dominant, self.train_threshold, self.config.exit_confidence_scale)
@@ -70,7 +78,7 @@ class Criterion(nn.Module):
             leave = torch.zeros_like(targets)
         mask = exit_loss_mask(leave, num_exits, self.config.exit_aggregation)  # (K, B)
 
-        label_sets = [(targets, 1.0)] if targets_b is None or lam == 1.0 else [(targets, lam), (targets_b, 1.0 - lam)]
+        label_sets = [(targets, 1.0)] if targets_b is None else [(targets, lam), (targets_b, 1.0 - lam)]
         total = outputs[0].new_zeros(())
         weight_sum = outputs[0].new_zeros(())
         for labels, share in label_sets:
