@@ -150,7 +150,10 @@ def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str,
     if spec.resources.cpu > largest_node_cpus:
         problems.append(f"resources.cpu: {spec.resources.cpu} per trial, but the largest node has {largest_node_cpus:g} CPUs; "
                         "trials would wait forever")
-    if len(nodes) > 1:
+    from ray.util import get_node_ip_address
+
+    one_host = {n.get("NodeManagerAddress") for n in nodes} <= {get_node_ip_address()}  # all nodes on this machine
+    if len(nodes) > 1 and not one_host:
         if "://" not in exp and _mount_type(Path(exp)) not in NETWORK_FILESYSTEMS:
             problems.append(f"run.storage_path: {len(nodes)} Ray nodes share no local folder; use s3://, gs:// or a "
                             f"network mount (this path is on {_mount_type(Path(exp)) or 'an unknown file system'})")
@@ -261,6 +264,8 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
 
     ray.init(address=address, include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
              log_to_driver=verbose, configure_logging=True)
+    if not verbose:  # a lost trial is one progress line (and an error file), not Ray's traceback
+        logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
         cluster = preflight_cluster(spec, uri, exp)
         tracking = start_parent_run(uri, spec, state.get("parent_run_id") if state else None)

@@ -55,6 +55,11 @@ class ProgressLine(Callback):
         shown = f"{self.metric} {value:.4f}" if isinstance(value, (int, float)) else ""
         self._print(f"{time.strftime('%H:%M:%S')}  trial {trial.trial_id} {status} at epoch {r.get('epoch')}  {shown}")
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        epoch = (trial.last_result or {}).get("epoch")
+        self._print(f"{time.strftime('%H:%M:%S')}  trial {trial.trial_id} lost its process at epoch {epoch} "
+                    f"(killed, or its node died); retrying from its last checkpoint")
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._print(f"{time.strftime('%H:%M:%S')}  trial {trial.trial_id} failed (Ray retries it up to max_failures); see {trial.error_file}")
 

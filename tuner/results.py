@@ -40,6 +40,7 @@ def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any],
         "epochs_run": metrics.get("epoch", 0),
         "wall_seconds": metrics.get("time_total_s"),
         "mlflow_run_id": metrics.get("mlflow_run_id"),
+        "node_id": metrics.get("node_id"),
         "error": None if error is None else str(error).splitlines()[0][:500],
         "diverged_reason": metrics.get("diverged_reason"),
     }

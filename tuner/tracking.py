@@ -35,7 +35,7 @@ def resolve_tracking_uri(spec_uri: str | None) -> str:
 
 
 class TrackingUnreachable(RuntimeError):
-    pass
+    """The tracking store cannot be used (checked before a sweep starts; raised when it stays down)."""
 
 
 def check_reachable(uri: str, timeout: float = 10.0) -> None:
@@ -62,14 +62,21 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def _retry(fn, attempts: int = 5, first_wait: float = 0.5, max_wait: float = 10.0):
-    """Call fn, retrying on any exception with exponential back-off; re-raise the last one."""
+PATIENCE_SECONDS = float(os.environ.get("TUNER_MLFLOW_PATIENCE_S", "300"))
+
+
+def _retry(fn, patience: float = PATIENCE_SECONDS, first_wait: float = 0.5, max_wait: float = 10.0):
+    """Call fn until it succeeds or `patience` seconds have passed (exponential back-off); then re-raise.
+
+    The default patience (TUNER_MLFLOW_PATIENCE_S, 300 s) rides out a tracking-server restart.
+    """
+    deadline = time.time() + patience
     wait = first_wait
-    for i in range(attempts):
+    while True:
         try:
             return fn()
         except Exception:  # noqa: BLE001 - network, locked SQLite, 5xx: all are worth a retry
-            if i == attempts - 1:
+            if time.time() + wait > deadline:
                 raise
             time.sleep(wait)
             wait = min(wait * 2, max_wait)
@@ -94,13 +101,23 @@ class TrialTracking:
 
 
 class TrialLogger:
-    """Buffered, retrying logging of one trial's child run."""
+    """Buffered, retrying logging of one trial's child run.
 
-    def __init__(self, tracking: TrialTracking, trial_id: str, trial_name: str):
+    Metrics are queued per epoch and sent in batches that never split an epoch, so the run's
+    `epoch` metric tells exactly which epochs MLflow holds. A failed send keeps the queue and backs
+    off for a few seconds (training goes on); `unsent()` goes into every checkpoint, and a trial
+    restarted from that checkpoint re-queues what MLflow does not have yet.
+    """
+
+    BACKOFF_SECONDS = 10.0
+
+    def __init__(self, tracking: TrialTracking, trial_id: str, trial_name: str, unsent: list | None = None):
         self.tracking, self.trial_id, self.trial_name = tracking, trial_id, trial_name
         self.client = _client(tracking.uri)
-        self.buffer: list = []
-        self.run_id, self.logged_through = _retry(self._find_or_create_run, attempts=8)
+        self.pending: list[tuple[int, list]] = []  # (step, [Metric, ...]) in epoch order
+        self._next_try = 0.0
+        self.run_id, self.logged_through = _retry(self._find_or_create_run)
+        self._requeue(unsent or [])
 
     def _find_or_create_run(self) -> tuple[str, int]:
         runs = self.client.search_runs(
@@ -122,6 +139,20 @@ class TrialLogger:
         )
         return run.info.run_id, 0
 
+    def _requeue(self, unsent: list) -> None:
+        from mlflow.entities import Metric
+
+        for step, items in unsent:
+            if step > self.logged_through:  # MLflow has every epoch up to logged_through, in full
+                self.pending.append((step, [Metric(k, v, ts, step) for k, v, ts in items]))
+        if self.pending:
+            self.logged_through = self.pending[-1][0]
+            self.flush(patience=5.0)
+
+    def unsent(self) -> list:
+        """The queued epochs as plain data, for the checkpoint."""
+        return [[step, [[m.key, m.value, m.timestamp] for m in items]] for step, items in self.pending]
+
     def log_params(self, params: dict[str, Any]) -> None:
         """Every resolved config value; a resumed run already has them and is left alone."""
         from mlflow.entities import Param
@@ -141,45 +172,53 @@ class TrialLogger:
         if step <= self.logged_through:
             return
         now = int(time.time() * 1000)
-        self.buffer.extend(Metric(k, v, now, step) for k, v in numeric_metrics(metrics).items())
+        self.pending.append((step, [Metric(k, v, now, step) for k, v in numeric_metrics(metrics).items()]))
         self.logged_through = step
-        self.flush(attempts=2)
+        self.flush()
 
-    def flush(self, attempts: int = 5) -> bool:
-        """Send the buffer; on failure keep it for the next try. True when it is empty."""
-        while self.buffer:
-            chunk = self.buffer[:900]
+    def flush(self, patience: float = 0.0) -> bool:
+        """Send queued epochs, whole epochs per batch; True when nothing is left.
+
+        With no patience this is one quick try, skipped while backing off after a failure.
+        """
+        if patience == 0.0 and time.time() < self._next_try:
+            return False
+        while self.pending:
+            batch, count = [], 0
+            while count < len(self.pending) and (not batch or len(batch) + len(self.pending[count][1]) <= 900):
+                batch.extend(self.pending[count][1])
+                count += 1
             try:
-                _retry(lambda: self.client.log_batch(self.run_id, metrics=chunk), attempts=attempts)
-            except Exception:  # noqa: BLE001 - kept in the buffer; the next flush tries again
+                _retry(lambda: self.client.log_batch(self.run_id, metrics=batch), patience)
+            except Exception:  # noqa: BLE001 - kept in the queue; the next flush tries again
+                self._next_try = time.time() + self.BACKOFF_SECONDS
                 return False
-            del self.buffer[: len(chunk)]
+            del self.pending[:count]
         return True
 
-    def set_tags(self, tags: dict[str, str]) -> None:
+    def finish(self, status: str, tags: dict[str, str] | None = None, artifacts: dict[str, Any] | None = None) -> None:
+        """Patiently: send every queued metric and the artifacts, tag the outcome, close the run.
+
+        Raises (after PATIENCE_SECONDS) when MLflow stays unreachable; the trial then fails, Ray retries it
+        from its last checkpoint, and the retry sends what this one could not.
+        """
+        if not self.flush(patience=PATIENCE_SECONDS):
+            raise TrackingUnreachable(f"MLflow at {self.tracking.uri}: {sum(len(i) for _, i in self.pending)} metric values not sent")
+        for name, obj in (artifacts or {}).items():
+            _retry(lambda n=name, o=obj: self.client.log_dict(self.run_id, o, n))
         from mlflow.entities import RunTag
 
-        _retry(lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
-
-    def log_json(self, obj: Any, artifact_file: str) -> None:
-        _retry(lambda: self.client.log_dict(self.run_id, obj, artifact_file))
-
-    def finish(self, status: str, tags: dict[str, str] | None = None) -> None:
-        """Flush patiently (about two minutes of retries), tag the outcome, close the run."""
-        for _ in range(12):
-            if self.flush(attempts=3):
-                break
-            time.sleep(5)
-        if self.buffer:
-            raise RuntimeError(f"MLflow at {self.tracking.uri} unreachable: {len(self.buffer)} metric values not sent")
-        self.set_tags({STATUS_TAG: status, **(tags or {})})
+        all_tags = [RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]
+        _retry(lambda: self.client.log_batch(self.run_id, tags=all_tags))
         _retry(lambda: self.client.set_terminated(self.run_id, MLFLOW_STATUS.get(status, "FINISHED")))
 
 
-def mark_trial_run(uri: str, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
+def mark_trial_run(uri: str, run_id: str, status: str, tags: dict[str, str] | None = None,
+                   patience: float = PATIENCE_SECONDS) -> None:
     """Driver side: record how a trial ended (ASHA stops and failures end a trial from outside)."""
-    client = _client(uri)
     from mlflow.entities import RunTag
 
-    _retry(lambda: client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]))
-    _retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")))
+    client = _client(uri)
+    all_tags = [RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]
+    _retry(lambda: client.log_batch(run_id, tags=all_tags), patience)
+    _retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")), patience)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -57,13 +58,22 @@ def _limit_resources(settings: TrialSettings) -> None:
         torch.cuda.set_per_process_memory_fraction(settings.gpu_fraction)
 
 
-def _load_checkpoint() -> dict | None:
-    """The latest checkpoint of this trial (after a retry or a resumed sweep), or None."""
+def _load_checkpoint() -> tuple[dict | None, dict]:
+    """(training state, meta) of this trial's latest checkpoint (after a retry or a resumed sweep)."""
     ckpt = tune.get_checkpoint()
     if ckpt is None:
-        return None
+        return None, {}
     with ckpt.as_directory() as folder:
-        return torch.load(Path(folder) / STATE_FILE, weights_only=True, map_location="cpu")
+        state = torch.load(Path(folder) / STATE_FILE, weights_only=True, map_location="cpu")
+        meta = json.loads((Path(folder) / META_FILE).read_text())
+    return state, meta
+
+
+def _end_tags(metrics: dict[str, Any]) -> dict[str, str]:
+    if metrics.get("status") != "diverged":
+        return {}
+    return {"diverged_reason": str(metrics.get("diverged_reason")), "tuner.diverged_epoch": str(metrics.get("diverged_epoch")),
+            "tuner.diverged_step": str(metrics.get("diverged_step"))}
 
 
 def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
@@ -72,27 +82,35 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     base = with_overrides(TrainConfig(), settings.base)
     config = resolve_trial_config(base, sampled)
     ctx = tune.get_context()
-    resume = _load_checkpoint()
-    logger = TrialLogger(settings.tracking, ctx.get_trial_id(), ctx.get_trial_name())
+    resume, meta = _load_checkpoint()
+    logger = TrialLogger(settings.tracking, ctx.get_trial_id(), ctx.get_trial_name(), meta.get("unsent"))
     logger.log_params({**config.to_dict(), "sampled": sampled})
+    node_id = ray.get_runtime_context().get_node_id()  # which Ray node ran it (shown in the Parquet table)
+    if meta.get("status", "running") != "running":
+        # The trial had ended (its last checkpoint says so) but the sweep's state did not record it,
+        # e.g. the driver died right after: report the end again instead of training on.
+        logger.finish(meta["status"], _end_tags(meta["metrics"]))
+        tune.report(meta["metrics"])
+        return
 
     def report(metrics: dict[str, Any], state: TrainingState) -> None:
         curve = metrics.get("threshold_curve")
-        flat = {**flat_metrics({k: v for k, v in metrics.items() if k != "threshold_curve"}), "mlflow_run_id": logger.run_id}
+        flat = {**flat_metrics({k: v for k, v in metrics.items() if k != "threshold_curve"}), "mlflow_run_id": logger.run_id,
+                "node_id": node_id}
         logger.log_epoch(flat, step=metrics["epoch"])
         done = metrics["status"] != "running"
         if done:
             # Close the MLflow run before the last tune.report: a scheduler may stop the trial
             # the moment it sees the final epoch, and nothing after that call would run.
+            artifacts = {"final_metrics.json": {k: v for k, v in metrics.items() if k != "threshold_curve"}}
             if curve:
-                logger.log_json(curve, "threshold_curve.json")
-            logger.log_json({k: v for k, v in metrics.items() if k != "threshold_curve"}, "final_metrics.json")
-            reason = metrics.get("diverged_reason")
-            logger.finish(metrics["status"], {"diverged_reason": reason} if reason else {})
+                artifacts["threshold_curve.json"] = curve
+            logger.finish(metrics["status"], _end_tags(metrics), artifacts)
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(state.checkpoint(), Path(folder) / STATE_FILE)
-                (Path(folder) / META_FILE).write_text(json.dumps({"epoch": metrics["epoch"], "mlflow_run_id": logger.run_id}))
+                (Path(folder) / META_FILE).write_text(json.dumps(
+                    {"epoch": metrics["epoch"], "status": metrics["status"], "metrics": flat, "unsent": logger.unsent()}))
                 tune.report(flat, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report(flat)

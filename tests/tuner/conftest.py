@@ -85,3 +85,111 @@ def sweep_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
+
+
+# ------------------------------------------------------------------------------------------------
+# Fault injection helpers: watch trials through Ray's result files, find their processes, and a
+# real two-node Ray cluster on this machine.
+
+SPECS = Path(__file__).resolve().parent / "specs"
+
+
+def trial_results(experiment: Path) -> dict[str, list[dict]]:
+    """Every result each trial folder has reported so far (Ray's result.json), by folder name."""
+    import json
+
+    out = {}
+    for result_file in experiment.glob("*/result.json"):
+        rows = []
+        for line in result_file.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                break  # a line being written
+        out[result_file.parent.name] = rows
+    return out
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, poll: float = 0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the sweep exited (rc {proc.returncode}) while waiting for {what}")
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def trial_processes(experiment: Path, folder_name: str | None = None) -> list:
+    """Processes running this experiment's trials (Ray runs each in a working folder named like its
+    trial folder), or only the one trial whose folder is `folder_name`."""
+    import psutil
+
+    names = {folder_name} if folder_name else {p.name for p in experiment.iterdir() if p.is_dir()}
+    found = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if Path(p.cwd()).name in names:
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+class RayCluster:
+    """A head and a second node joined with `ray start --address`, each with its own CPU, token auth on."""
+
+    def __init__(self, root: Path):
+        import secrets
+
+        self.root = root
+        self.port, self.worker_port = free_port(), free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.env = sweep_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0")
+
+    def _ray(self, *args: str) -> None:
+        ray_cli = Path(sys.executable).parent / "ray"
+        res = subprocess.run([str(ray_cli), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+
+    def start(self) -> None:
+        self._ray("start", "--head", "--port", str(self.port), "--num-cpus", "1", "--include-dashboard", "false",
+                  "--disable-usage-stats")
+        self._ray("start", "--address", self.address, "--num-cpus", "1", "--node-manager-port", str(self.worker_port),
+                  "--disable-usage-stats")
+
+    def worker_node_id(self) -> str:
+        code = ("import ray; ray.init(address='%s', logging_level='ERROR'); "
+                "print([n['NodeID'] for n in ray.nodes() if n['Alive'] and n['NodeManagerPort'] == %d][0])"
+                % (self.address, self.worker_port))
+        res = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout.strip().splitlines()[-1]
+
+    def kill_worker_node(self) -> int:
+        """SIGKILL the second node's raylet and everything it started (its trial workers included)."""
+        import psutil
+
+        raylet = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and "raylet" in p.info["cmdline"][0]
+                  and f"--node_manager_port={self.worker_port}" in " ".join(p.info["cmdline"])]
+        assert len(raylet) == 1, "cannot find the worker node's raylet"
+        victims = raylet[0].children(recursive=True) + raylet
+        for p in victims:
+            p.kill()
+        return len(victims)
+
+    def stop(self) -> None:
+        ray_cli = Path(sys.executable).parent / "ray"
+        subprocess.run([str(ray_cli), "stop", "--force"], env=self.env, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
+    cluster = RayCluster(tmp_path_factory.mktemp("ray-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,0 +1,86 @@
+"""TrialLogger against a real MLflow store: whole epochs per batch, an outage queues instead of
+losing, a restarted trial re-sends only what MLflow lacks, and a reopened run never repeats a step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+import tuner.tracking as tracking
+from tuner.tracking import TrialLogger, TrialTracking
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TrialTracking:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("t")
+    parent = client.create_run(exp).info.run_id
+    return TrialTracking(uri, exp, parent, "t")
+
+
+def _steps(store: TrialTracking, run_id: str, key: str = "val_acc") -> list[int]:
+    return [m.step for m in MlflowClient(store.uri).get_metric_history(run_id, key)]
+
+
+def _epoch(step: int) -> dict:
+    return {"epoch": step, "val_acc": 0.1 * step, "train_loss": 1.0 / step, "status": "running"}
+
+
+def test_an_outage_queues_epochs_and_a_restart_sends_exactly_the_missing_ones(store, monkeypatch) -> None:
+    log = TrialLogger(store, "trial1", "trial1")
+    log.log_epoch(_epoch(1), 1)
+    log.log_epoch(_epoch(2), 2)
+    assert _steps(store, log.run_id) == [1, 2] and log.unsent() == []
+
+    monkeypatch.setattr(tracking, "PATIENCE_SECONDS", 1.0)
+    good_client = log.client
+    log.client = MlflowClient("http://127.0.0.1:9")  # nothing listens there: every call fails at once
+    log.log_epoch(_epoch(3), 3)
+    log.log_epoch(_epoch(4), 4)  # still backing off: queued without a try
+    unsent = log.unsent()
+    assert [step for step, _ in unsent] == [3, 4]
+    assert _steps(store, log.run_id) == [1, 2]
+
+    # The process dies; its checkpoint held `unsent`. Epoch 3 happened to reach MLflow before that.
+    good_client.log_batch(log.run_id, metrics=log.pending[0][1])
+    restarted = TrialLogger(store, "trial1", "trial1", unsent)
+    assert restarted.run_id == log.run_id
+    assert _steps(store, log.run_id) == [1, 2, 3, 4]  # 3 not sent twice, 4 not lost
+    restarted.log_epoch(_epoch(4), 4)  # the epoch re-run after the restart is not logged again
+    restarted.log_epoch(_epoch(5), 5)
+    restarted.finish("completed", artifacts={"final.json": {"ok": True}})
+    run = MlflowClient(store.uri).get_run(log.run_id)
+    assert _steps(store, log.run_id) == [1, 2, 3, 4, 5]
+    assert run.data.tags["tuner.status"] == "completed" and run.info.status == "FINISHED"
+
+
+def test_finish_raises_when_mlflow_stays_down(store, monkeypatch) -> None:
+    monkeypatch.setattr(tracking, "PATIENCE_SECONDS", 1.0)
+    log = TrialLogger(store, "trial2", "trial2")
+    log.client = MlflowClient("http://127.0.0.1:9")
+    log.log_epoch(_epoch(1), 1)
+    with pytest.raises(tracking.TrackingUnreachable, match="not sent"):
+        log.finish("completed")
+    assert [step for step, _ in log.unsent()] == [1]  # still there for the checkpoint
+
+
+def test_batches_never_split_an_epoch(store) -> None:
+    log = TrialLogger(store, "trial3", "trial3")
+    log.client, real = None, log.client
+    sent: list[list[int]] = []
+
+    class Recorder:
+        def log_batch(self, run_id, metrics=()):
+            sent.append(sorted({m.step for m in metrics}))
+            real.log_batch(run_id, metrics=metrics)
+
+    big = {f"class_acc_{i}": 0.5 for i in range(400)}
+    for step in (1, 2, 3):
+        log.pending.append((step, [Metric(k, v, 0, step) for k, v in big.items()]))
+    log.client = Recorder()
+    assert log.flush(patience=1.0)
+    assert sent == [[1, 2], [3]]  # 800 values fit in one batch of at most 900; the third epoch goes whole in the next
