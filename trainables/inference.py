@@ -41,3 +41,30 @@ class ExitInference(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C) probabilities of the exit each image leaves at."""
         return self._taken(images)[1]
+
+
+class ExitEnsemble(nn.Module):
+    """The average of several trained models' probabilities, each at its own exit and threshold.
+
+    The stacking of the imbalanced-CIFAR ensembles report: softmax outputs weighted equally. Its
+    cost is the sum of its members' costs; `predict` reports the deepest exit any member used.
+    """
+
+    def __init__(self, members: list[ExitInference], class_names: list[str] | None = None):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.class_names = list(class_names or members[0].class_names)
+
+    @torch.no_grad()
+    def member_outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(exit each member took (M, N), averaged probabilities (N, C))."""
+        taken = [m._taken(images) for m in self.members]
+        return torch.stack([e for e, _ in taken]), torch.stack([p for _, p in taken]).mean(0)
+
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        exits, probs = self.member_outputs(images)
+        top = probs.max(1)
+        return top.indices, top.values, exits.max(0).values
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.member_outputs(images)[1]

@@ -12,7 +12,6 @@ metrics as version tags.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -84,43 +83,13 @@ def finish_parent_run(tracking: TrialTracking, table_path: Path, summary: dict[s
 
 def register_best_model(
     tracking: TrialTracking, spec: SweepSpec, config_dict: dict[str, Any], state_path: Path,
-    child_run_id: str, metrics: dict[str, Any], class_names: list[str] | None = None,
+    child_run_id: str, metrics: dict[str, Any],
 ) -> dict[str, Any]:
-    """Log the checkpoint at `state_path` as an MLflow PyTorch model and register it; its details."""
-    import mlflow
-    import mlflow.pytorch
-    import numpy as np
-    import torch
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    """Log the best trial's checkpoint as the sweep's winner and register it (see tuner/winner.py)."""
+    from tuner.winner import build_served, log_and_register, version_tags, winner_metadata
 
-    import trainables
-    from trainables.config import TrainConfig, with_overrides
-    from trainables.inference import ExitInference
-    from trainables.models.network import build_model
-
-    config = with_overrides(TrainConfig(), config_dict)
-    state = torch.load(state_path, weights_only=True, map_location="cpu")
-    model = build_model(config)
-    model.load_state_dict(state["model"])
-    served = ExitInference(model, config.inference_exit_threshold, config.exit_confidence_scale,
-                           class_names or list(state.get("class_names", [])))
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, 32, 32, 3), "images")]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, config.num_classes), "probabilities")]),
-    )
-    mlflow.set_tracking_uri(tracking.uri)
-    with mlflow.start_run(run_id=child_run_id):
-        info = mlflow.pytorch.log_model(
-            served, name="model", signature=signature, serialization_format="pickle",  # pt2 cannot trace exit choices
-            code_paths=[str(Path(trainables.__file__).parent)], registered_model_name=spec.model_name,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
-        )
-    version = info.registered_model_version
-    client = _client(tracking.uri)
-    tags = {"sweep": spec.name, "inference_exit_threshold": str(config.inference_exit_threshold),
-            "config": json.dumps(config.to_dict())[:5000], "trial_run_id": child_run_id}
-    tags.update({k: f"{v:.6g}" for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    for k, v in tags.items():
-        _retry(lambda k=k, v=v: client.set_model_version_tag(spec.model_name, str(version), k, v))
-    return {"model_uri": info.model_uri, "registered_model": spec.model_name, "version": int(version)}
+    served, config = build_served(config_dict, state_path)
+    metadata = winner_metadata(config.to_dict(), metrics, served.class_names, config.inference_exit_threshold)
+    tags = version_tags(spec.name, config.to_dict(), metrics, {
+        "kind": "single", "inference_exit_threshold": str(config.inference_exit_threshold), "trial_run_id": child_run_id})
+    return log_and_register(tracking, child_run_id, served, config.num_classes, spec.model_name, metadata, tags)

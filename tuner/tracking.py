@@ -65,18 +65,31 @@ def _client(uri: str):
 PATIENCE_SECONDS = float(os.environ.get("TUNER_MLFLOW_PATIENCE_S", "300"))
 
 
+TRANSIENT_MLFLOW_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth retrying: the server unreachable or busy, or an SQLite file locked by another trial."""
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    if type(exc).__name__ in ("OperationalError", "ConnectionError", "Timeout", "ChunkedEncodingError"):
+        return True
+    return getattr(exc, "error_code", None) in TRANSIENT_MLFLOW_CODES
+
+
 def _retry(fn, patience: float = PATIENCE_SECONDS, first_wait: float = 0.5, max_wait: float = 10.0):
     """Call fn until it succeeds or `patience` seconds have passed (exponential back-off); then re-raise.
 
-    The default patience (TUNER_MLFLOW_PATIENCE_S, 300 s) rides out a tracking-server restart.
+    Only transient failures are retried; a programming or request error raises at once. The default
+    patience (TUNER_MLFLOW_PATIENCE_S, 300 s) rides out a tracking-server restart.
     """
     deadline = time.time() + patience
     wait = first_wait
     while True:
         try:
             return fn()
-        except Exception:  # noqa: BLE001 - network, locked SQLite, 5xx: all are worth a retry
-            if time.time() + wait > deadline:
+        except Exception as exc:
+            if not transient(exc) or time.time() + wait > deadline:
                 raise
             time.sleep(wait)
             wait = min(wait * 2, max_wait)

@@ -69,6 +69,20 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def finished_smoke(tmp_path_factory: pytest.TempPathFactory):
+    """search_spaces/smoke.yaml run once against a real mlflow server: (folder, server, result, seconds)."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    folder = tmp_path_factory.mktemp("smoke-sweep")
+    shutil.copy(REPO / "search_spaces" / "smoke.yaml", folder / "smoke.yaml")
+    started = time.time()
+    res = subprocess.run(launch_cmd("smoke.yaml"), cwd=folder, env=sweep_env(MLFLOW_TRACKING_URI=server.uri),
+                         capture_output=True, text=True, timeout=600)
+    yield folder, server, res, time.time() - started
+    server.stop()
+
+
 @pytest.fixture
 def sweep_dir(tmp_path: Path) -> Path:
     """A working directory holding a copy of the smoke spec (experiments/ and mlflow.db land here)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from conftest import launch_cmd, sweep_env
+from PIL import Image
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -46,11 +48,8 @@ def _ray_trials(experiment_path: Path) -> list[str]:
     return [t.trial_id for t in ExperimentAnalysis(str(experiment_path)).trials]
 
 
-def test_smoke_sweep_against_a_real_mlflow_server(sweep_dir: Path, mlflow_server) -> None:
-    started = time.time()
-    res = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(MLFLOW_TRACKING_URI=mlflow_server.uri),
-                         capture_output=True, text=True, timeout=600)
-    seconds = time.time() - started
+def test_smoke_sweep_against_a_real_mlflow_server(finished_smoke) -> None:
+    sweep_dir, mlflow_server, res, seconds = finished_smoke
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "Traceback" not in res.stdout + res.stderr
     print(f"smoke sweep wall time: {seconds:.1f} s")
@@ -85,6 +84,7 @@ def test_smoke_sweep_against_a_real_mlflow_server(sweep_dir: Path, mlflow_server
     mlflow.set_tracking_uri(mlflow_server.uri)
     model = mlflow.pytorch.load_model("models:/smoke/1")
     images = make_synthetic(10, 10).test_images[::10]  # one per class, uint8 (10, 32, 32, 3)
+    assert versions[0].tags["kind"] == "single"
     probs = model(torch.from_numpy(images))
     assert probs.shape == (10, 10) and torch.allclose(probs.sum(1), torch.ones(10), atol=1e-5)
     own = predict_exits(model.model, torch.from_numpy(images).permute(0, 3, 1, 2), scale=model.confidence_scale)
@@ -123,3 +123,72 @@ def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path
     parents, children = _child_runs(client, "smoke")
     assert len(parents) == 1 and len(children) == NUM_SAMPLES
     _check_children(client, children, table)
+
+
+def test_report_on_the_finished_sweep(finished_smoke) -> None:
+    """Leaderboard order, Parquet columns, valid PNGs, MLflow artifacts, ensemble, and the registered
+    pyfunc model predicting what the training code computes for the same checkpoint."""
+    sweep_dir, mlflow_server, res, _ = finished_smoke
+    assert res.returncode == 0
+    out = sweep_dir / "report"
+    rep = subprocess.run([*launch_cmd()[:2], "tuner.report", "smoke", "--top", "3", "--out", str(out), "--ensemble", "2"],
+                         cwd=sweep_dir, env=sweep_env(MLFLOW_TRACKING_URI=mlflow_server.uri), capture_output=True, text=True,
+                         timeout=600)
+    assert rep.returncode == 0, rep.stdout[-3000:] + rep.stderr[-3000:]
+
+    table = pq.read_table(out / "report.parquet").to_pylist()
+    ranked = [r for r in table if r["rank"] is not None]
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+    assert [r["val_acc"] for r in ranked] == sorted((r["val_acc"] for r in ranked), reverse=True)
+    assert all(r["status"] in ("completed", "stopped") for r in ranked)
+    for col in ("rank", "on_pareto_front", "param.lr", "param.reslt_alpha", "config.lr", "val_acc", "flops_ratio"):
+        assert col in table[0]
+    assert any(r["on_pareto_front"] for r in table)
+    board = rep.stdout.splitlines()
+    assert board[0].split()[:3] == ["rank", "trial", "lr"] and board[2].split()[1] == ranked[0]["trial_id"]
+
+    pngs = ["accuracy_vs_flops.png", "learning_curves.png", "group_accuracy.png", "threshold_curve.png"]
+    for name in pngs:
+        with Image.open(out / name) as img:
+            img.verify()
+            assert img.format == "PNG" and img.size[0] >= 600
+    curve = json.loads((out / "threshold_curve.json").read_text())
+    assert len(curve) >= 20 and [p["flops_ratio"] for p in curve] == sorted(p["flops_ratio"] for p in curve)
+    ensemble = json.loads((out / "ensemble.json").read_text())
+    assert ensemble["members"] == 2 and 0 <= ensemble["test_acc"] <= 1
+
+    client = MlflowClient(mlflow_server.uri)
+    parents, _ = _child_runs(client, "smoke")
+    logged = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
+    assert {f"report/{n}" for n in [*pngs, "report.parquet", "leaderboard.txt", "ensemble.json"]} <= logged
+    exp_id = client.get_experiment_by_name("smoke").experiment_id
+    assert len([r for r in client.search_runs([exp_id]) if r.data.tags.get("tuner.role") == "ensemble"]) == 1
+
+    # The registered winner through mlflow.pyfunc: class, confidence and exit for 10 real test images,
+    # the same as the training code's evaluation of the same checkpoint.
+    import mlflow
+    import mlflow.pyfunc
+
+    from trainables.data.datasets import load_long_tailed
+    from trainables.evaluate import ExitPredictions, predict_exits
+    from tuner.report import _config_obj, last_checkpoint
+    from tuner.winner import build_served
+
+    best = ranked[0]
+    config = _config_obj(best)
+    data = load_long_tailed(config)
+    images = data.test_images[::max(1, len(data.test_labels) // 10)][:10]
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    winner = mlflow.pyfunc.load_model("models:/smoke/1")
+    got = winner.predict(images.permute(0, 2, 3, 1).numpy())
+    assert list(got.columns) == ["predicted_class", "class_name", "confidence", "exit"] and len(got) == 10
+    served, _ = build_served({k[7:]: v for k, v in best.items() if k.startswith("config.")},
+                             last_checkpoint(sweep_dir / "experiments" / "smoke", best["trial_id"]))
+    preds = predict_exits(served.model, images, scale=config.exit_confidence_scale)
+    exit_idx, probs = ExitPredictions(preds.probs).at_threshold(config.inference_exit_threshold)
+    assert got["predicted_class"].tolist() == probs.argmax(1).tolist()
+    assert got["exit"].tolist() == exit_idx.tolist()
+    assert np.allclose(got["confidence"].to_numpy(), probs.max(1).values.numpy(), atol=1e-6)
+    assert got["class_name"].tolist() == [data.class_names[i] for i in probs.argmax(1).tolist()]
+    meta = winner.metadata.metadata
+    assert meta["inference_exit_threshold"] == config.inference_exit_threshold and meta["class_names"] == data.class_names

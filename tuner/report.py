@@ -1,0 +1,296 @@
+"""Report on a finished (or running) sweep: leaderboard, Parquet, plots, and optionally an ensemble.
+
+    python -m tuner.report smoke                       # experiments/smoke, as launched from here
+    python -m tuner.report experiments/smoke --top 5 --out report/
+    python -m tuner.report search_spaces/hybrid.yaml --ensemble 3
+
+Prints a leaderboard (rank, searched values, val_acc, test_acc, many/medium/few, flops_ratio,
+epochs, status); writes `report.parquet` (all trials plus rank, Pareto-front membership and the
+searched values as `param.*`), `accuracy_vs_flops.png` (every trial and the val_acc/flops_ratio
+Pareto front), `learning_curves.png` and `group_accuracy.png` (top K), `threshold_curve.png`
+(the best trial's saved model evaluated once, over a grid of inference thresholds: no retraining),
+and logs all of them to the sweep's MLflow parent run under `report/`.
+
+--ensemble K averages the softmax outputs of the top K trials' models (each at its own exit and
+threshold), evaluates the ensemble on the same validation and test images, logs it as its own
+MLflow run under the sweep, and registers it when its val_acc beats the best single trial's.
+Exit 2 when the sweep cannot be found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+USABLE = ("completed", "stopped")
+METRICS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio")
+
+
+class ReportError(RuntimeError):
+    pass
+
+
+def locate(target: str) -> Path:
+    """The experiment folder for a folder path, a spec file, or a sweep name under ./experiments."""
+    path = Path(target).expanduser()
+    candidates = []
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        from tuner.launch import experiment_uri
+        from tuner.spec import load_spec
+
+        exp = experiment_uri(load_spec(path))
+        if "://" in exp:
+            raise ReportError(f"{target}: the sweep lives at {exp}; copy it locally and pass the folder")
+        candidates.append(Path(exp))
+    else:
+        candidates += [path, Path("experiments") / target]
+    for c in candidates:
+        if (c / "trials.parquet").is_file():
+            return c.resolve()
+    raise ReportError(f"no finished sweep at {' or '.join(str(c) for c in candidates)} (no trials.parquet); "
+                      "pass the experiment folder, the spec file, or the name of a sweep run from this folder")
+
+
+def pareto_front(rows: list[dict[str, Any]]) -> set[str]:
+    """Trials no other usable trial beats on both val_acc (higher) and flops_ratio (lower)."""
+    pts = [r for r in rows if r["status"] in USABLE and _finite(r.get("val_acc")) and _finite(r.get("flops_ratio"))]
+    front = set()
+    for r in pts:
+        dominated = any(o["val_acc"] >= r["val_acc"] and o["flops_ratio"] <= r["flops_ratio"]
+                        and (o["val_acc"] > r["val_acc"] or o["flops_ratio"] < r["flops_ratio"]) for o in pts)
+        if not dominated:
+            front.add(r["trial_id"])
+    return front
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def add_derived(rows: list[dict[str, Any]], searched: list[str]) -> list[dict[str, Any]]:
+    """rank (1 = best val_acc among completed/stopped trials; None otherwise), on_pareto_front, param.*."""
+    front = pareto_front(rows)
+    usable = sorted((r for r in rows if r["status"] in USABLE and _finite(r.get("val_acc"))), key=lambda r: -r["val_acc"])
+    ranks = {r["trial_id"]: i + 1 for i, r in enumerate(usable)}
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["rank"] = ranks.get(r["trial_id"])
+        d["on_pareto_front"] = r["trial_id"] in front
+        d.update({f"param.{p}": r.get(f"config.{p}") for p in searched})
+        out.append(d)
+    return sorted(out, key=lambda r: (r["rank"] is None, r["rank"] or 0, r["trial_id"]))
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4f}".rstrip("0").rstrip(".")
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v)) or "[]"
+    return str(v)
+
+
+def leaderboard(rows: list[dict[str, Any]], searched: list[str], limit: int | None = None) -> str:
+    cols = ["rank", "trial_id", *[f"param.{p}" for p in searched], *METRICS, "epochs_run", "status"]
+    heads = ["rank", "trial", *searched, "val_acc", "test_acc", "many", "medium", "few", "flops", "epochs", "status"]
+    body = [[_fmt(r.get(c)) for c in cols] for r in rows[:limit]]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(heads)]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(heads), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def trial_folder(exp: Path, trial_id: str) -> Path | None:
+    matches = sorted(exp.glob(f"run_trial_{trial_id}_*"))
+    return matches[0] if matches else None
+
+
+def last_checkpoint(exp: Path, trial_id: str) -> Path | None:
+    folder = trial_folder(exp, trial_id)
+    states = sorted(folder.glob("checkpoint_*/state.pt")) if folder else []
+    return states[-1] if states else None
+
+
+def history(exp: Path, trial_id: str) -> list[tuple[int, float]]:
+    """(epoch, val_acc) from Ray's result.json; after a retry, the later value of an epoch wins."""
+    folder = trial_folder(exp, trial_id)
+    by_epoch: dict[int, float] = {}
+    if folder and (folder / "result.json").is_file():
+        for line in (folder / "result.json").read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if _finite(r.get("val_acc")) and "epoch" in r:
+                by_epoch[int(r["epoch"])] = r["val_acc"]
+    return sorted(by_epoch.items())
+
+
+def _config_of(row: dict[str, Any]) -> dict[str, Any]:
+    return {k[len("config."):]: v for k, v in row.items() if k.startswith("config.")}
+
+
+def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], dict] | None:
+    """The best trial's saved model on its validation/test images over a grid of thresholds."""
+    from trainables.data.datasets import load_long_tailed
+    from trainables.data.sources import DataNotFoundError
+    from trainables.evaluate import evaluate
+    from trainables.flops import backbone_flops, exit_flops
+    from tuner.winner import build_served
+
+    state = last_checkpoint(exp, best["trial_id"])
+    if state is None:
+        return None
+    served, config = build_served(_config_of(best), state)
+    try:
+        data = load_long_tailed(config)
+    except DataNotFoundError as exc:
+        print(f"tuner.report: threshold curve skipped: {exc}", file=sys.stderr)
+        return None
+    grid = tuple(round(0.02 * i, 2) for i in range(1, 51))
+    result = evaluate(served.model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
+                      config.inference_exit_threshold, exit_flops(served.model), backbone_flops(config, data.num_classes),
+                      config.exit_confidence_scale, grid, batch_size=256)
+    return result.get("threshold_curve", []), {"config": config, "data": data, "served": served, "state": state}
+
+
+def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any, dict[str, Any]]:
+    """The top trials' models averaged, and its metrics on the same validation and test images."""
+    import torch
+
+    from trainables.evaluate import class_accuracy, group_accuracy
+    from trainables.flops import backbone_flops, exit_flops
+    from trainables.inference import ExitEnsemble
+    from tuner.winner import build_served
+
+    served = []
+    for m in members:
+        state = last_checkpoint(exp, m["trial_id"])
+        if state is None:
+            raise ReportError(f"trial {m['trial_id']} has no checkpoint in {exp}")
+        served.append(build_served(_config_of(m), state)[0])
+    ensemble = ExitEnsemble(served, data.class_names)
+
+    def run(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [ensemble.member_outputs(images[i:i + 256].permute(0, 2, 3, 1)) for i in range(0, len(images), 256)]
+        return torch.cat([e for e, _ in parts], dim=1), torch.cat([p for _, p in parts]).argmax(1)
+
+    val_exits, val_pred = run(data.val_images)
+    _, test_pred = run(data.test_images)
+    cost = 0.0  # each member pays for the exits it used on the validation images
+    for i, (m, row) in enumerate(zip(served, members)):
+        flops = torch.tensor(exit_flops(m.model), dtype=torch.float64)
+        cost += float(flops[val_exits[i]].mean()) / backbone_flops(_config_obj(row), data.num_classes)
+    per_class = class_accuracy(test_pred, data.test_labels, data.num_classes).tolist()
+    metrics = {"val_acc": float((val_pred == data.val_labels).float().mean()),
+               "test_acc": float((test_pred == data.test_labels).float().mean()),
+               **{k: v for k, v in group_accuracy(per_class, data.groups).items() if v is not None},
+               "flops_ratio": cost, "members": len(served)}
+    return ensemble, metrics
+
+
+def _config_obj(row: dict[str, Any]):
+    from trainables.config import TrainConfig, with_overrides
+
+    return with_overrides(TrainConfig(), _config_of(row))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tuner.report: {message} (see --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _OneLineParser(prog="python -m tuner.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("target", metavar="NAME_OR_PATH", help="experiment folder, spec file, or sweep name")
+    p.add_argument("--top", type=int, default=5, help="trials in the leaderboard and per-trial plots")
+    p.add_argument("--out", help="folder for the report's files (default: the experiment folder)")
+    p.add_argument("--ensemble", type=int, default=0, metavar="K", help="also build the top-K ensemble")
+    p.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    args = p.parse_args(argv)
+    from tuner.launch import _quiet
+
+    _quiet(False)
+    try:
+        exp = locate(args.target)
+        if args.top < 1 or args.ensemble < 0:
+            raise ReportError("--top must be >= 1 and --ensemble >= 0")
+        return run_report(exp, args)
+    except ReportError as exc:
+        print(f"tuner.report: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_report(exp: Path, args: argparse.Namespace) -> int:
+    from tuner import report_plots
+
+    table = pq.read_table(exp / "trials.parquet")
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    searched = json.loads(meta.get("searched", "[]"))
+    rows = add_derived(table.to_pylist(), searched)
+    out = Path(args.out or exp).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    print(leaderboard(rows, searched, args.top if len(rows) > 3 * args.top else None))
+
+    files = [out / "report.parquet", out / "leaderboard.txt"]
+    pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(table.schema.metadata), files[0])
+    files[1].write_text(leaderboard(rows, searched) + "\n")
+    ranked = [r for r in rows if r["rank"] is not None]
+    top = ranked[: args.top]
+    front = [r for r in rows if r["on_pareto_front"]]
+    files.append(report_plots.accuracy_vs_flops(rows, front, out / "accuracy_vs_flops.png"))
+    files.append(report_plots.learning_curves({f"#{r['rank']} {r['trial_id']}": history(exp, r["trial_id"]) for r in top},
+                                              out / "learning_curves.png"))
+    files.append(report_plots.group_bars(top, out / "group_accuracy.png"))
+    study = threshold_study(exp, top[0]) if top else None
+    if study is not None:
+        curve, ctx = study
+        (out / "threshold_curve.json").write_text(json.dumps(curve, indent=1))
+        files.append(out / "threshold_curve.json")
+        if curve:
+            files.append(report_plots.threshold_curve(
+                curve, ctx["config"].inference_exit_threshold,
+                f"Best trial {top[0]['trial_id']} ({meta.get('sweep', exp.name)}): inference threshold study", out / "threshold_curve.png"))
+    state = json.loads((exp / "tuner_sweep.json").read_text()) if (exp / "tuner_sweep.json").is_file() else {}
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or state.get("tracking_uri")
+    ensemble_info = None
+    if args.ensemble:
+        if len(ranked) < 2 or args.ensemble < 2:
+            raise ReportError(f"--ensemble needs at least 2 usable trials and K >= 2 (have {len(ranked)})")
+        members = ranked[: args.ensemble]
+        if study:
+            data = study[1]["data"]
+        else:
+            from trainables.data.datasets import load_long_tailed
+
+            data = load_long_tailed(_config_obj(members[0]))
+        ensemble, metrics = build_ensemble(exp, members, data)
+        ensemble_info = {**metrics, "member_trials": [m["trial_id"] for m in members]}
+        print(f"tuner.report: ensemble of {len(members)}: val_acc {metrics['val_acc']:.4f}, test_acc {metrics['test_acc']:.4f}, "
+              f"flops_ratio {metrics['flops_ratio']:.3f} (best single: val_acc {ranked[0]['val_acc']:.4f}, "
+              f"test_acc {ranked[0]['test_acc']:.4f})")
+        (out / "ensemble.json").write_text(json.dumps(ensemble_info, indent=1))
+        files.append(out / "ensemble.json")
+    if not args.no_mlflow and uri and state.get("parent_run_id"):
+        from tuner.report_mlflow import log_report
+
+        registered = log_report(uri, state["parent_run_id"], meta.get("sweep", exp.name), files, ensemble_info,
+                                ensemble if args.ensemble else None, ranked, _config_of)
+        if registered:
+            print(f"tuner.report: the ensemble beats the best single trial on val_acc: registered as "
+                  f"{registered['registered_model']} version {registered['version']}")
+    print(f"tuner.report: {len(rows)} trials; files in {out}: {', '.join(f.name for f in files)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Log and register a winner (one trial's model, or an ensemble) so that it can be used as it is.
+
+The model directory is written by mlflow.pytorch (pytorch flavor: `mlflow.pytorch.load_model`
+returns the torch module) and its python_function flavor is pointed at
+tuner/exit_classifier_pyfunc.py (`mlflow.pyfunc.load_model(...).predict(images)` returns class,
+class name, confidence and exit). Both flavors take uint8 images (N, 32, 32, 3): normalisation
+and the inference threshold live inside the model. The MLmodel metadata and the registered
+version's tags carry the threshold, the class names, the preprocessing, the config and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuner.tracking import TrialTracking, _client, _retry
+
+PYFUNC_LOADER = Path(__file__).with_name("exit_classifier_pyfunc.py")
+PREPROCESSING = ("uint8 RGB images (N, 32, 32, 3), height-width-channel; inside the model: /255, then normalised "
+                 "with mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010)")
+
+
+def build_served(config_dict: dict[str, Any], state_path: Path, class_names: list[str] | None = None):
+    """An ExitInference for the checkpoint at `state_path`, trained with `config_dict`."""
+    from trainables.config import TrainConfig, with_overrides
+    from trainables.inference import ExitInference
+    from trainables.models.network import build_model
+
+    config = with_overrides(TrainConfig(), config_dict)
+    state = torch.load(state_path, weights_only=True, map_location="cpu")
+    model = build_model(config)
+    model.load_state_dict(state["model"])
+    names = class_names or list(state.get("class_names", []))
+    return ExitInference(model, config.inference_exit_threshold, config.exit_confidence_scale, names), config
+
+
+def _signature(num_classes: int):
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, 32, 32, 3), "images")]),
+        outputs=Schema([ColSpec("long", "predicted_class"), ColSpec("string", "class_name"),
+                        ColSpec("float", "confidence"), ColSpec("long", "exit")]),
+    )
+
+
+def save_model_dir(served: torch.nn.Module, path: Path, num_classes: int, metadata: dict[str, Any]) -> None:
+    import mlflow.pytorch
+    from mlflow.models import Model
+
+    import trainables
+
+    mlflow.pytorch.save_model(
+        served, str(path), signature=_signature(num_classes), metadata=metadata,
+        serialization_format="pickle",  # the exit choice is data-dependent: a pt2 trace cannot hold it
+        code_paths=[str(Path(trainables.__file__).parent), str(PYFUNC_LOADER)],
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy", "pandas"],
+    )
+    model = Model.load(str(path))
+    pyfunc = model.flavors["python_function"]
+    pyfunc["loader_module"] = PYFUNC_LOADER.stem
+    for key in ("pickle_module_name", "config"):
+        pyfunc.pop(key, None)
+    model.save(str(path / "MLmodel"))
+
+
+def log_and_register(tracking: TrialTracking, run_id: str, served: torch.nn.Module, num_classes: int,
+                     model_name: str, metadata: dict[str, Any], tags: dict[str, str], artifact: str = "winner") -> dict[str, Any]:
+    """Log the model under `run_id` and register it as a new version of `model_name`."""
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle-format warning: chosen knowingly
+    client = _client(tracking.uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / artifact
+        save_model_dir(served, path, num_classes, metadata)
+        _retry(lambda: client.log_artifacts(run_id, str(path), artifact))
+    mlflow.set_tracking_uri(tracking.uri)
+    version = _retry(lambda: mlflow.register_model(f"runs:/{run_id}/{artifact}", model_name, tags=tags))
+    return {"model_uri": f"models:/{model_name}/{version.version}", "registered_model": model_name,
+            "version": int(version.version), "run_id": run_id}
+
+
+def winner_metadata(config: dict[str, Any], metrics: dict[str, Any], class_names: list[str], threshold: float | None) -> dict:
+    return {
+        "inference_exit_threshold": threshold, "class_names": class_names, "preprocessing": PREPROCESSING,
+        "config": config, "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "output": "predicted_class, class_name, confidence (probability at the exit taken), exit (0 = first)",
+    }
+
+
+def version_tags(sweep: str, config: dict[str, Any], metrics: dict[str, Any], extra: dict[str, str]) -> dict[str, str]:
+    tags = {"sweep": sweep, "config": json.dumps(config)[:5000], **extra}
+    tags.update({k: f"{v:.6g}" for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return tags
