@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--name", help="override the spec's name (the experiment folder and MLflow names)")
     p.add_argument("--restart", action="store_true", help="delete this sweep's experiment folder and start over")
     p.add_argument("--num-samples", type=int, help="override run.num_samples")
+    p.add_argument("--storage-path", help="override run.storage_path (e.g. s3://bucket/experiments on a cluster)")
     p.add_argument("--verbose", action="store_true", help="show Ray's own logs and trial output")
     return p.parse_args(argv)
 
@@ -55,11 +56,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # Experiment folder (local path or s3:// / gs:// URI), through pyarrow's file systems.
 
 
-def experiment_uri(spec: SweepSpec) -> str:
+def storage_location(spec: SweepSpec) -> str:
+    """run.storage_path, made absolute when it is a local folder."""
     storage = spec.run.storage_path
-    if "://" not in storage:
-        storage = str(Path(storage).expanduser().resolve())
-    return f"{storage.rstrip('/')}/{spec.name}"
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def experiment_uri(spec: SweepSpec) -> str:
+    """Where the sweep's folder is; an URI's query (s3://b/p?endpoint_override=...) stays at the end."""
+    base, sep, query = storage_location(spec).partition("?")
+    return f"{base.rstrip('/')}/{spec.name}{sep}{query}"
 
 
 def _fs(uri: str):
@@ -134,11 +140,9 @@ def _mount_type(path: Path) -> str | None:
     return best[2] if best else None
 
 
-def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str, Any]:
-    import ray
-
-    resources = ray.cluster_resources()
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
+def cluster_problems(spec: SweepSpec, tracking_uri: str, exp: str, nodes: list[dict], resources: dict[str, float],
+                     driver_ip: str, mount_type: str | None) -> list[str]:
+    """What makes this sweep impossible on this Ray cluster (alive nodes as ray.nodes() lists them)."""
     gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
     problems = []
     if spec.resources.gpu > 0 and gpus == 0:
@@ -150,19 +154,28 @@ def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str,
     if spec.resources.cpu > largest_node_cpus:
         problems.append(f"resources.cpu: {spec.resources.cpu} per trial, but the largest node has {largest_node_cpus:g} CPUs; "
                         "trials would wait forever")
+    one_host = {n.get("NodeManagerAddress") for n in nodes} <= {driver_ip}  # every node on this machine
+    if len(nodes) > 1 and not one_host:
+        if "://" not in exp and mount_type not in NETWORK_FILESYSTEMS:
+            problems.append(f"run.storage_path: {len(nodes)} Ray nodes on several machines share no local folder; use "
+                            f"s3://, gs:// or a network mount (--storage-path; this path is on {mount_type or 'an unknown file system'})")
+        if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
+            problems.append(f"tracking.uri: {tracking_uri} lives on one machine; a {len(nodes)}-node cluster needs an MLflow "
+                            "tracking server (http://host:5000)")
+    return problems
+
+
+def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str, Any]:
+    import ray
     from ray.util import get_node_ip_address
 
-    one_host = {n.get("NodeManagerAddress") for n in nodes} <= {get_node_ip_address()}  # all nodes on this machine
-    if len(nodes) > 1 and not one_host:
-        if "://" not in exp and _mount_type(Path(exp)) not in NETWORK_FILESYSTEMS:
-            problems.append(f"run.storage_path: {len(nodes)} Ray nodes share no local folder; use s3://, gs:// or a "
-                            f"network mount (this path is on {_mount_type(Path(exp)) or 'an unknown file system'})")
-        if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
-            problems.append(f"tracking.uri: {tracking_uri} lives on one node; a {len(nodes)}-node cluster needs an MLflow "
-                            "tracking server (http://host:5000)")
+    resources = ray.cluster_resources()
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    mount = None if "://" in exp else _mount_type(Path(exp))
+    problems = cluster_problems(spec, tracking_uri, exp, nodes, resources, get_node_ip_address(), mount)
     if problems:
         raise PreflightError("; ".join(problems))
-    return {"nodes": len(nodes), "cpus": cpus, "gpus": gpus}
+    return {"nodes": len(nodes), "cpus": resources.get("CPU", 0.0), "gpus": resources.get("GPU", 0.0)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,13 +211,12 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool):
         )
     else:
         scheduler = FIFOScheduler()
-    storage, _, name = exp.rpartition("/")
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
                                     max_concurrent_trials=spec.run.max_concurrent),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, verbose=0,
+            name=spec.name, storage_path=storage_location(spec), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
             callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
@@ -299,9 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _quiet(args.verbose)
     try:
-        spec = load_spec(args.spec, name_override=args.name, num_samples_override=args.num_samples)
-        if args.num_samples is not None and args.num_samples < 1:
-            raise SpecError(args.spec, ["--num-samples: must be >= 1"])
+        spec = load_spec(args.spec, name_override=args.name, num_samples_override=args.num_samples,
+                         storage_override=args.storage_path)
         return run_sweep(spec, args.address or os.environ.get("RAY_ADDRESS"), args.restart, args.verbose)
     except (SpecError, PreflightError) as exc:
         print(f"tuner.launch: {exc}", file=sys.stderr)

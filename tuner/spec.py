@@ -526,7 +526,7 @@ TOP_LEVEL = ("name", "description", "data", "train", "search", "objective", "sea
 
 
 def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | None = None,
-               num_samples_override: int | None = None) -> SweepSpec:
+               num_samples_override: int | None = None, storage_override: str | None = None) -> SweepSpec:
     """Validate an already-loaded YAML document; SpecError with every problem."""
     c = _Checker()
     if not isinstance(raw, dict):
@@ -557,7 +557,13 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     resources = _parse_resources(c, raw)
     run = _parse_run(c, raw)
     if num_samples_override is not None:
+        if num_samples_override < 1:
+            c.add("--num-samples", f"must be >= 1, got {num_samples_override}")
         run = RunSettings(**{**run.__dict__, "num_samples": num_samples_override})
+    if storage_override is not None:
+        if not storage_override.strip():
+            c.add("--storage-path", "must not be empty")
+        run = RunSettings(**{**run.__dict__, "storage_path": storage_override})
     tracking = _parse_tracking(c, raw)
     if objective.second_metric and not base.has_exits and not any(p.name == "exit_taps" for p in params):
         c.add("objective.second", "flops_ratio only varies for models with early exits (train.exit_taps)")
@@ -572,7 +578,8 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     )
 
 
-def load_spec(path: str | Path, name_override: str | None = None, num_samples_override: int | None = None) -> SweepSpec:
+def load_spec(path: str | Path, name_override: str | None = None, num_samples_override: int | None = None,
+              storage_override: str | None = None) -> SweepSpec:
     path = Path(path)
     raw, text = read_yaml(path)
-    return parse_spec(raw, path, text, name_override, num_samples_override)
+    return parse_spec(raw, path, text, name_override, num_samples_override, storage_override)
