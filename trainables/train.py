@@ -14,20 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import NoReturn
 
+from trainables.cli import OneLineParser
 from trainables.config import ConfigError, with_overrides
 from trainables.data.sources import DataNotFoundError
 from trainables.presets import PRESETS, build_preset
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"trainables.train: {message} (see --help)\n")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _OneLineParser(prog="python -m trainables.train", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m trainables.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", help="a named configuration; --list-presets shows them")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field (repeatable)")
     p.add_argument("--data-dir", help="folder with CIFAR (torchvision folder or Parquet JPEG copy)")

@@ -22,8 +22,9 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from trainables.cli import OneLineParser
 from tuner.spec import SpecError, SweepSpec, load_spec
 from tuner.tracking import TrackingUnreachable, check_reachable, resolve_tracking_uri
 
@@ -35,13 +36,8 @@ class PreflightError(RuntimeError):
     """Something outside the spec makes the sweep impossible; nothing has started."""
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"tuner.launch: {message} (see --help)\n")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _OneLineParser(prog="python -m tuner.launch", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tuner.launch", description=__doc__.split("\n\n")[0])
     p.add_argument("spec", help="the sweep's YAML file (see docs/SPEC.md)")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else start Ray on this machine)")
     p.add_argument("--name", help="override the spec's name (the experiment folder and MLflow names)")

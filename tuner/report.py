@@ -25,10 +25,12 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from trainables.cli import OneLineParser
 
 USABLE = ("completed", "stopped")
 METRICS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio")
@@ -204,13 +206,8 @@ def _config_obj(row: dict[str, Any]):
     return with_overrides(TrainConfig(), _config_of(row))
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"tuner.report: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = _OneLineParser(prog="python -m tuner.report", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tuner.report", description=__doc__.split("\n\n")[0])
     p.add_argument("target", metavar="NAME_OR_PATH", help="experiment folder, spec file, or sweep name")
     p.add_argument("--top", type=int, default=5, help="trials in the leaderboard and per-trial plots")
     p.add_argument("--out", help="folder for the report's files (default: the experiment folder)")

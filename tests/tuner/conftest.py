@@ -207,3 +207,19 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         yield cluster
     finally:
         cluster.stop()
+
+
+def run_with_fault(cmd: list[str], cwd: Path, env: dict, inject, log_name: str = "run.log", timeout: float = 600,
+                   new_session: bool = False) -> tuple[int, str]:
+    """Run a sweep command, call inject(proc) while it runs, wait for it; (exit code, its output)."""
+    log_path = cwd / log_name
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session)
+        try:
+            inject(proc)
+            rc = proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return rc, log_path.read_text()

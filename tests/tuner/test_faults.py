@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from conftest import SPECS, launch_cmd, sweep_env, trial_processes, trial_results, wait_for
+from conftest import SPECS, launch_cmd, run_with_fault, sweep_env, trial_processes, trial_results, wait_for
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -58,41 +58,35 @@ def _check_nothing_lost(sweep_dir: Path, tracking_uri: str) -> dict:
 
 def test_a_trial_killed_mid_epoch_resumes_from_its_checkpoint(fault_dir: Path) -> None:
     exp = fault_dir / "experiments" / "fault"
-    with open(fault_dir / "run.log", "w") as log:
-        proc = subprocess.Popen(launch_cmd("fault.yaml"), cwd=fault_dir, env=sweep_env(), stdout=log, stderr=subprocess.STDOUT)
-        try:
-            def trial_past_epoch_2():
-                for folder, rows in trial_results(exp).items():
-                    if rows and rows[-1]["epoch"] >= 2 and rows[-1]["status"] == "running":
-                        workers = trial_processes(exp, folder)
-                        if workers:
-                            return folder, workers
-                return None
+    killed: dict = {}
 
-            folder, workers = wait_for(trial_past_epoch_2, 240, "a trial past epoch 2", proc)
-            epoch_at_kill = trial_results(exp)[folder][-1]["epoch"]
-            for p in workers:
-                p.send_signal(signal.SIGKILL)
-            rc = proc.wait(timeout=600)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    output = (fault_dir / "run.log").read_text()
+    def kill_a_trial_past_epoch_2(proc) -> None:
+        def trial_past_epoch_2():
+            for folder, rows in trial_results(exp).items():
+                if rows and rows[-1]["epoch"] >= 2 and rows[-1]["status"] == "running":
+                    workers = trial_processes(exp, folder)
+                    if workers:
+                        return folder, workers
+            return None
+
+        folder, workers = wait_for(trial_past_epoch_2, 240, "a trial past epoch 2", proc)
+        killed.update(folder=folder, epoch=trial_results(exp)[folder][-1]["epoch"])
+        for p in workers:
+            p.send_signal(signal.SIGKILL)
+
+    rc, output = run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(), kill_a_trial_past_epoch_2)
     assert rc == 0, output[-3000:]
     assert "lost its process" in output
-    rows = trial_results(exp)[folder]
-    epochs = [r["epoch"] for r in rows]
-    assert epochs[-1] == EPOCHS and epochs.count(epoch_at_kill + 1) <= 2  # at most the epoch in flight again
+    epochs = [r["epoch"] for r in trial_results(exp)[killed["folder"]]]
+    assert epochs[-1] == EPOCHS and epochs.count(killed["epoch"] + 1) <= 2  # at most the epoch in flight again
     figures = _check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
     assert figures["ray_retries"] >= 1
 
 
 def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
     exp = fault_dir / "experiments" / "fault"
-    with open(fault_dir / "first.log", "w") as log:
-        proc = subprocess.Popen(launch_cmd("fault.yaml"), cwd=fault_dir, env=sweep_env(), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
 
+    def kill_everything_once_one_trial_is_done(proc) -> None:
         def one_done_one_running():
             rows = trial_results(exp).values()
             done = [r for r in rows if r and r[-1]["status"] == "completed"]
@@ -108,9 +102,10 @@ def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
-        proc.wait(timeout=60)
-    psutil.wait_procs(family, timeout=30)
+        psutil.wait_procs(family, timeout=30)
 
+    run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(), kill_everything_once_one_trial_is_done,
+                   log_name="first.log", new_session=True)
     res = subprocess.run(launch_cmd("fault.yaml"), cwd=fault_dir, env=sweep_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "resuming sweep fault" in res.stdout
@@ -122,25 +117,22 @@ def test_a_killed_worker_node_reschedules_its_trials(fault_dir: Path, ray_cluste
     exp = fault_dir / "experiments" / "fault"
     worker_id = ray_cluster.worker_node_id()
     env = {**ray_cluster.env, "MLFLOW_TRACKING_URI": mlflow_server.uri}
-    with open(fault_dir / "run.log", "w") as log:
-        proc = subprocess.Popen(launch_cmd("fault.yaml", "--address", ray_cluster.address), cwd=fault_dir, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            def second_trial_on_worker_running():
-                on_worker = [rows for rows in trial_results(exp).values() if rows and rows[-1].get("node_id") == worker_id]
-                finished = [r for r in on_worker if r[-1]["status"] == "completed"]
-                running = [r for r in on_worker if r[-1]["status"] == "running" and r[-1]["epoch"] >= 2]
-                return finished and running
+    killed: list[int] = []
 
-            wait_for(second_trial_on_worker_running, 300, "a finished and a running trial on the worker node", proc)
-            killed = ray_cluster.kill_worker_node()
-            rc = proc.wait(timeout=600)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    output = (fault_dir / "run.log").read_text()
+    def kill_the_worker_node_during_its_second_trial(proc) -> None:
+        def second_trial_on_worker_running():
+            on_worker = [rows for rows in trial_results(exp).values() if rows and rows[-1].get("node_id") == worker_id]
+            finished = [r for r in on_worker if r[-1]["status"] == "completed"]
+            running = [r for r in on_worker if r[-1]["status"] == "running" and r[-1]["epoch"] >= 2]
+            return finished and running
+
+        wait_for(second_trial_on_worker_running, 300, "a finished and a running trial on the worker node", proc)
+        killed.append(ray_cluster.kill_worker_node())
+
+    rc, output = run_with_fault(launch_cmd("fault.yaml", "--address", ray_cluster.address), fault_dir, env,
+                                kill_the_worker_node_during_its_second_trial)
     assert rc == 0, output[-3000:]
-    assert "on 2 node(s)" in output and killed >= 1
+    assert "on 2 node(s)" in output and killed and killed[0] >= 1
     table = pq.read_table(exp / "trials.parquet").to_pylist()
     assert worker_id in {r["node_id"] for r in table}, "no trial finished on the second node"
     assert len({r["node_id"] for r in table}) == 2, "trials did not run on both nodes"
@@ -150,22 +142,18 @@ def test_a_killed_worker_node_reschedules_its_trials(fault_dir: Path, ray_cluste
 
 def test_mlflow_server_restart_mid_sweep_loses_no_metric(fault_dir: Path, mlflow_server) -> None:
     exp = fault_dir / "experiments" / "fault"
-    env = sweep_env(MLFLOW_TRACKING_URI=mlflow_server.uri)
-    with open(fault_dir / "run.log", "w") as log:
-        proc = subprocess.Popen(launch_cmd("fault.yaml"), cwd=fault_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: any(rows and rows[-1]["epoch"] >= 1 for rows in trial_results(exp).values()), 240,
-                     "a first epoch", proc)
-            mlflow_server.stop()
-            outage_started = time.time()
-            wait_for(lambda: sum(len(rows) for rows in trial_results(exp).values()) >= 8, 240,
-                     "trials to train on while MLflow is down", proc)
-            time.sleep(max(0.0, 15 - (time.time() - outage_started)))
-            mlflow_server.start()
-            rc = proc.wait(timeout=600)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    output = (fault_dir / "run.log").read_text()
+
+    def restart_mlflow_after_the_first_epoch(proc) -> None:
+        wait_for(lambda: any(rows and rows[-1]["epoch"] >= 1 for rows in trial_results(exp).values()), 240,
+                 "a first epoch", proc)
+        mlflow_server.stop()
+        outage_started = time.time()
+        wait_for(lambda: sum(len(rows) for rows in trial_results(exp).values()) >= 8, 240,
+                 "trials to train on while MLflow is down", proc)
+        time.sleep(max(0.0, 15 - (time.time() - outage_started)))
+        mlflow_server.start()
+
+    rc, output = run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(MLFLOW_TRACKING_URI=mlflow_server.uri),
+                                restart_mlflow_after_the_first_epoch)
     assert rc == 0, output[-3000:]
     _check_nothing_lost(fault_dir, mlflow_server.uri)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import launch_cmd, sweep_env
+from conftest import launch_cmd, run_with_fault, sweep_env, wait_for
 from PIL import Image
 from mlflow import MlflowClient
 
@@ -95,19 +94,16 @@ def test_smoke_sweep_against_a_real_mlflow_server(finished_smoke) -> None:
 
 def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path) -> None:
     """Ctrl-C after two trials ended; the same command again finishes the sweep (default SQLite tracking)."""
-    log = sweep_dir / "first.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            ended = [line for line in log.read_text().splitlines() if " trial " in line and (" completed at" in line or " stopped at" in line)]
-            if len(ended) >= 2:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, log.read_text()[-3000:]
+    def ctrl_c_after_two_trials_ended(proc) -> None:
+        def two_ended():
+            text = (sweep_dir / "first.log").read_text()
+            return len([ln for ln in text.splitlines() if " trial " in ln and (" completed at" in ln or " stopped at" in ln)]) >= 2
+
+        wait_for(two_ended, 300, "two trials to end", proc)
         proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=120)
-    first = log.read_text()
+
+    rc, first = run_with_fault(launch_cmd("smoke.yaml"), sweep_dir, sweep_env(), ctrl_c_after_two_trials_ended,
+                               log_name="first.log", timeout=120)
     assert rc == 130, first[-3000:]
     assert "interrupted; rerun the same command to resume" in first
 
