@@ -7,8 +7,9 @@ a TrainingState whose `checkpoint()` gives a dict for torch.save (weights_only-l
 service binds `report` to them.
 
 A run ends as 'completed', or 'diverged' when a batch loss is non-finite or above
-`divergence_loss_bound` (the update is skipped, the epoch stops at once) or when val_acc stays at
-chance for `collapse_patience` evaluated epochs. A diverged run still reports numbers, never NaN:
+`divergence_loss_bound` (the epoch stops at once on CPU, before the update; within
+`divergence_check_every` steps on CUDA, see step.py) or when val_acc stays at chance for
+`collapse_patience` evaluated epochs. A diverged run still reports numbers, never NaN:
 the worst accuracy (0) and the worst FLOP ratio of the model, so searchers and schedulers go on.
 """
 
@@ -219,12 +220,11 @@ def train(
         if status == "diverged":
             break
 
-    final = {k: v for k, v in last_eval.items()}
     return {
         "status": "completed" if status == "running" else status,
         "epochs_run": state.epoch,
         **({"diverged_reason": reason} if reason else {}),
-        **final,
+        **last_eval,
         "selected_by_val": state.best,
         "exit_flops": exit_cost,
         "backbone_flops": base_cost,

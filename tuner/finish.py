@@ -4,27 +4,16 @@ best model, the parent run's summary, and a short report on the terminal.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from tuner.results import trial_row, trials_table, write_table
+from tuner.results import config_of, ranked, trial_row, trials_table, write_table
 from tuner.spec import SweepSpec
 from tuner.sweep_run import finish_parent_run, register_best_model
 from tuner.tracking import TrialTracking, mark_trial_run
-
-
-def _best_row(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The trial with the best final primary metric among those that did not fail or diverge."""
-    metric, mode = spec.objective.metric, spec.objective.mode
-    ok = [r for r in rows if r["status"] in ("completed", "stopped") and isinstance(r.get(metric), (int, float))
-          and math.isfinite(r[metric])]
-    if not ok:
-        return None
-    return (max if mode == "max" else min)(ok, key=lambda r: r[metric])
 
 
 def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float) -> dict[str, Any]:
@@ -36,13 +25,14 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
         if row["mlflow_run_id"] and row["status"] in ("stopped", "failed"):
             mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"], {"tuner.last_epoch": str(row["epochs_run"])})
     counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "stopped", "diverged", "failed")}
-    best = _best_row(spec, rows)
+    leaders = ranked(rows, spec.objective.metric, spec.objective.mode)
+    best = leaders[0] if leaders else None
     registered = None
     if best is not None and spec.tracking.register_model:
         result = next(r for r in results if (r.metrics or {}).get("trial_id") == best["trial_id"])
         if result.checkpoint is not None:
             with result.checkpoint.as_directory() as folder:
-                config = {k[len("config."):]: v for k, v in best.items() if k.startswith("config.")}
+                config = config_of(best)
                 metrics = {k: best[k] for k in ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "epochs_run")
                            if best.get(k) is not None}
                 registered = register_best_model(tracking, spec, config, Path(folder) / "state.pt", best["mlflow_run_id"], metrics)

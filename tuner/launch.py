@@ -269,6 +269,10 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     if state is not None and state.get("spec_fingerprint") != fingerprint:
         raise PreflightError(f"{exp} holds a sweep started from a different spec; rerun with --restart to start over, "
                              "or give this one another name (--name)")
+    if state is not None and state.get("finished"):
+        print(f"tuner: sweep {spec.name} already finished ({state['finished']['trials']} trials); results in {exp}. "
+              f"Run `python -m tuner.report {exp}` to see them, or add --restart to run it again.")
+        return 0
 
     ray.init(address=address, include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
              log_to_driver=verbose, configure_logging=True)
@@ -277,8 +281,9 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     try:
         cluster = preflight_cluster(spec, uri, exp)
         tracking = start_parent_run(uri, spec, state.get("parent_run_id") if state else None)
-        write_state(exp, {"spec_fingerprint": fingerprint, "parent_run_id": tracking.parent_run_id,
-                          "tracking_uri": uri, "spec_file": spec.path, "started": (state or {}).get("started", time.time())})
+        sweep_state = {"spec_fingerprint": fingerprint, "parent_run_id": tracking.parent_run_id,
+                       "tracking_uri": uri, "spec_file": spec.path, "started": (state or {}).get("started", time.time())}
+        write_state(exp, sweep_state)
         settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking,
                                  checkpoint_every=spec.run.checkpoint_every, cpus=spec.resources.cpu,
                                  gpu_fraction=spec.resources.gpu)
@@ -297,7 +302,9 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
         if grid is None or grid.num_terminated + grid.num_errors < spec.run.num_samples:
             print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
             return 130
-        finish_sweep(spec, grid, tracking, exp, time.time() - started)
+        summary = finish_sweep(spec, grid, tracking, exp, time.time() - started)
+        write_state(exp, {**sweep_state, "finished": {"trials": summary["trials"], "at": time.time(),
+                                                       "registered_model": summary["registered_model"]}})
         return 0
     finally:
         ray.shutdown()

@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trainables.cli import OneLineParser
+from tuner.results import USABLE, config_of, ranked
 
-USABLE = ("completed", "stopped")
 METRICS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio")
 
 
@@ -80,8 +80,7 @@ def _finite(v: Any) -> bool:
 def add_derived(rows: list[dict[str, Any]], searched: list[str]) -> list[dict[str, Any]]:
     """rank (1 = best val_acc among completed/stopped trials; None otherwise), on_pareto_front, param.*."""
     front = pareto_front(rows)
-    usable = sorted((r for r in rows if r["status"] in USABLE and _finite(r.get("val_acc"))), key=lambda r: -r["val_acc"])
-    ranks = {r["trial_id"]: i + 1 for i, r in enumerate(usable)}
+    ranks = {r["trial_id"]: i + 1 for i, r in enumerate(ranked(rows))}
     out = []
     for r in rows:
         d = dict(r)
@@ -137,10 +136,6 @@ def history(exp: Path, trial_id: str) -> list[tuple[int, float]]:
     return sorted(by_epoch.items())
 
 
-def _config_of(row: dict[str, Any]) -> dict[str, Any]:
-    return {k[len("config."):]: v for k, v in row.items() if k.startswith("config.")}
-
-
 def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], dict] | None:
     """The best trial's saved model on its validation/test images over a grid of thresholds."""
     from trainables.data.datasets import load_long_tailed
@@ -152,7 +147,7 @@ def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], dict] 
     state = last_checkpoint(exp, best["trial_id"])
     if state is None:
         return None
-    served, config = build_served(_config_of(best), state)
+    served, config = build_served(config_of(best), state)
     try:
         data = load_long_tailed(config)
     except DataNotFoundError as exc:
@@ -179,7 +174,7 @@ def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any,
         state = last_checkpoint(exp, m["trial_id"])
         if state is None:
             raise ReportError(f"trial {m['trial_id']} has no checkpoint in {exp}")
-        served.append(build_served(_config_of(m), state)[0])
+        served.append(build_served(config_of(m), state)[0])
     ensemble = ExitEnsemble(served, data.class_names)
 
     def run(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,7 +198,7 @@ def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any,
 def _config_obj(row: dict[str, Any]):
     from trainables.config import TrainConfig, with_overrides
 
-    return with_overrides(TrainConfig(), _config_of(row))
+    return with_overrides(TrainConfig(), config_of(row))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,8 +236,8 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     files = [out / "report.parquet", out / "leaderboard.txt"]
     pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(table.schema.metadata), files[0])
     files[1].write_text(leaderboard(rows, searched) + "\n")
-    ranked = [r for r in rows if r["rank"] is not None]
-    top = ranked[: args.top]
+    leaders = [r for r in rows if r["rank"] is not None]
+    top = leaders[: args.top]
     front = [r for r in rows if r["on_pareto_front"]]
     files.append(report_plots.accuracy_vs_flops(rows, front, out / "accuracy_vs_flops.png"))
     files.append(report_plots.learning_curves({f"#{r['rank']} {r['trial_id']}": history(exp, r["trial_id"]) for r in top},
@@ -261,9 +256,9 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or state.get("tracking_uri")
     ensemble_info = None
     if args.ensemble:
-        if len(ranked) < 2 or args.ensemble < 2:
-            raise ReportError(f"--ensemble needs at least 2 usable trials and K >= 2 (have {len(ranked)})")
-        members = ranked[: args.ensemble]
+        if len(leaders) < 2 or args.ensemble < 2:
+            raise ReportError(f"--ensemble needs at least 2 usable trials and K >= 2 (have {len(leaders)})")
+        members = leaders[: args.ensemble]
         if study:
             data = study[1]["data"]
         else:
@@ -273,15 +268,15 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         ensemble, metrics = build_ensemble(exp, members, data)
         ensemble_info = {**metrics, "member_trials": [m["trial_id"] for m in members]}
         print(f"tuner.report: ensemble of {len(members)}: val_acc {metrics['val_acc']:.4f}, test_acc {metrics['test_acc']:.4f}, "
-              f"flops_ratio {metrics['flops_ratio']:.3f} (best single: val_acc {ranked[0]['val_acc']:.4f}, "
-              f"test_acc {ranked[0]['test_acc']:.4f})")
+              f"flops_ratio {metrics['flops_ratio']:.3f} (best single: val_acc {leaders[0]['val_acc']:.4f}, "
+              f"test_acc {leaders[0]['test_acc']:.4f})")
         (out / "ensemble.json").write_text(json.dumps(ensemble_info, indent=1))
         files.append(out / "ensemble.json")
     if not args.no_mlflow and uri and state.get("parent_run_id"):
         from tuner.report_mlflow import log_report
 
         registered = log_report(uri, state["parent_run_id"], meta.get("sweep", exp.name), files, ensemble_info,
-                                ensemble if args.ensemble else None, ranked, _config_of)
+                                ensemble if args.ensemble else None, leaders, config_of)
         if registered:
             print(f"tuner.report: the ensemble beats the best single trial on val_acc: registered as "
                   f"{registered['registered_model']} version {registered['version']}")

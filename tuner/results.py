@@ -9,6 +9,7 @@ objective and the searched fields.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +22,20 @@ from tuner.spec import SweepSpec
 TABLE_FILE = "trials.parquet"
 METRIC_COLUMNS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "test_flops_ratio",
                   "train_loss", "train_acc", "lr", "grad_norm")
+
+
+USABLE = ("completed", "stopped")  # trials whose final metrics rank; diverged and failed ones do not
+
+
+def config_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The resolved training config stored in a row's `config.*` columns."""
+    return {k[len("config."):]: v for k, v in row.items() if k.startswith("config.")}
+
+
+def ranked(rows: list[dict[str, Any]], metric: str = "val_acc", mode: str = "max") -> list[dict[str, Any]]:
+    """Completed and stopped trials with a finite `metric`, best first."""
+    usable = [r for r in rows if r["status"] in USABLE and isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    return sorted(usable, key=lambda r: -r[metric] if mode == "max" else r[metric])
 
 
 def trial_status(metrics: dict[str, Any], error: Any) -> str:

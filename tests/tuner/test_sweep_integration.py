@@ -120,6 +120,11 @@ def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path
     assert len(parents) == 1 and len(children) == NUM_SAMPLES
     _check_children(client, children, table)
 
+    # The same command once more: the sweep is done; nothing runs, nothing is registered twice.
+    again = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already finished" in again.stdout
+    assert len(client.search_model_versions("name='smoke'")) == 1
+
 
 def test_report_on_the_finished_sweep(finished_smoke) -> None:
     """Leaderboard order, Parquet columns, valid PNGs, MLflow artifacts, ensemble, and the registered
