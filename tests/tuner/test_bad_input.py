@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from trainables.config import FIELDS
 from trainables.presets import PRESETS
-from tuner.spec import TOP_LEVEL, SpecError, load_spec, parse_spec
+from tuner.spec import DATA_FIELDS, SAMPLERS, TOP_LEVEL, SpecError, load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
 SECTION_KEYS = {
-    "data": set(SMOKE["data"]) | {"data_dir"}, "train": set(FIELDS) | {"preset"}, "objective": {"metric", "mode", "second"},
+    "data": set(DATA_FIELDS), "train": set(FIELDS) | {"preset"}, "objective": {"metric", "mode", "second"},
     "searcher": {"sampler", "seed", "initial_points"}, "scheduler": {"type", "time_attr", "grace_period", "reduction_factor", "max_t"},
     "resources": {"cpu", "gpu"}, "run": {"num_samples", "max_concurrent", "storage_path", "checkpoint_every", "keep_checkpoints", "max_failures"},
     "tracking": {"uri", "experiment", "register_model", "model_name"},
@@ -30,6 +30,10 @@ NUMERIC = ["run.num_samples", "run.checkpoint_every", "run.keep_checkpoints", "r
            "scheduler.reduction_factor", "resources.cpu", "resources.gpu", "train.epochs", "train.batch_size",
            "train.warmup_epochs", "search.lr.low", "search.lr.high", "search.reslt_alpha.high"]
 SEARCHED_FLOATS = {"lr": (1e-4, 5.0), "reslt_alpha": (0.0, 1.0), "train_exit_threshold": (0.01, 0.99), "inference_exit_threshold": (0.01, 0.99)}
+VALID_CHOICES = {
+    "searcher.sampler": set(SAMPLERS), "scheduler.type": {"asha", "fifo"}, "objective.metric": {"val_acc"},
+    "train.loss": set(FIELDS["loss"].metadata["choices"]), "train.head": set(FIELDS["head"].metadata["choices"]),
+}
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=3, max_size=14)
 not_numbers = st.one_of(names, st.booleans(), st.lists(st.integers(), max_size=2), st.dictionaries(names, st.integers(), max_size=1))
 
@@ -86,8 +90,8 @@ def malformed(draw) -> tuple[dict, str]:
         path = draw(st.sampled_from(["tracking.register_model", "train.horizontal_flip", "train.nesterov"]))
         return _set(doc, path, draw(st.one_of(st.integers(), names))), path
     if kind == "choice":
-        path = draw(st.sampled_from(["searcher.sampler", "scheduler.type", "objective.metric", "train.loss", "train.head"]))
-        return _set(doc, path, draw(names)), path
+        path = draw(st.sampled_from(sorted(VALID_CHOICES)))
+        return _set(doc, path, draw(names.filter(lambda n: n not in VALID_CHOICES[path]))), path
     if kind == "section_type":
         section = draw(st.sampled_from(["data", "objective", "searcher", "scheduler", "resources", "run", "tracking"]))
         doc[section] = draw(st.one_of(st.integers(), names, st.lists(st.integers(), min_size=1, max_size=2)))
