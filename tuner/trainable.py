@@ -95,14 +95,14 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
 
     def report(metrics: dict[str, Any], state: TrainingState) -> None:
         curve = metrics.get("threshold_curve")
-        flat = {**flat_metrics({k: v for k, v in metrics.items() if k != "threshold_curve"}), "mlflow_run_id": logger.run_id,
-                "node_id": node_id}
+        epoch_metrics = {k: v for k, v in metrics.items() if k != "threshold_curve"}
+        flat = {**flat_metrics(epoch_metrics), "mlflow_run_id": logger.run_id, "node_id": node_id}
         logger.log_epoch(flat, step=metrics["epoch"])
         done = metrics["status"] != "running"
         if done:
             # Close the MLflow run before the last tune.report: a scheduler may stop the trial
             # the moment it sees the final epoch, and nothing after that call would run.
-            artifacts = {"final_metrics.json": {k: v for k, v in metrics.items() if k != "threshold_curve"}}
+            artifacts = {"final_metrics.json": epoch_metrics}
             if curve:
                 artifacts["threshold_curve.json"] = curve
             logger.finish(metrics["status"], _end_tags(metrics), artifacts)
