@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser
+from tuner.results import experiment_filesystem
 from tuner.spec import SpecError, SweepSpec, load_spec
 from tuner.tracking import TrackingUnreachable, check_reachable, resolve_tracking_uri
 
@@ -64,16 +65,8 @@ def experiment_uri(spec: SweepSpec) -> str:
     return f"{base.rstrip('/')}/{spec.name}{sep}{query}"
 
 
-def _fs(uri: str):
-    import pyarrow.fs
-
-    if "://" in uri:
-        return pyarrow.fs.FileSystem.from_uri(uri)
-    return pyarrow.fs.LocalFileSystem(), uri
-
-
 def read_state(exp: str) -> dict[str, Any] | None:
-    fs, path = _fs(exp)
+    fs, path = experiment_filesystem(exp)
     try:
         with fs.open_input_stream(f"{path}/{STATE_FILE}") as f:
             return json.loads(f.read().decode())
@@ -82,7 +75,7 @@ def read_state(exp: str) -> dict[str, Any] | None:
 
 
 def write_state(exp: str, state: dict[str, Any]) -> None:
-    fs, path = _fs(exp)
+    fs, path = experiment_filesystem(exp)
     fs.create_dir(path, recursive=True)
     with fs.open_output_stream(f"{path}/{STATE_FILE}") as f:
         f.write(json.dumps(state, indent=2).encode())
@@ -91,7 +84,7 @@ def write_state(exp: str, state: dict[str, Any]) -> None:
 def delete_experiment(exp: str) -> None:
     import pyarrow.fs
 
-    fs, path = _fs(exp)
+    fs, path = experiment_filesystem(exp)
     if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
         fs.delete_dir(path)
 

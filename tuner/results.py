@@ -79,9 +79,16 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
 
 
+def experiment_filesystem(uri: str) -> tuple["pa.fs.FileSystem", str]:
+    """(pyarrow file system, path in it) of an experiment folder: a local path or an s3://, gs:// URI."""
+    if "://" in uri:
+        return pa.fs.FileSystem.from_uri(uri)
+    return pa.fs.LocalFileSystem(), uri
+
+
 def write_table(table: pa.Table, experiment_uri: str) -> str:
-    """Write trials.parquet into the experiment folder (a local path or an s3://, gs:// URI)."""
-    fs, base = pa.fs.FileSystem.from_uri(experiment_uri) if "://" in experiment_uri else (pa.fs.LocalFileSystem(), experiment_uri)
-    path = f"{base.rstrip('/')}/{TABLE_FILE}"
-    pq.write_table(table, path, filesystem=fs)
-    return path if "://" not in experiment_uri else f"{experiment_uri.rstrip('/')}/{TABLE_FILE}"
+    """Write trials.parquet into the experiment folder; where it went (an URI's query stays at the end)."""
+    fs, base = experiment_filesystem(experiment_uri)
+    pq.write_table(table, f"{base.rstrip('/')}/{TABLE_FILE}", filesystem=fs)
+    folder, sep, query = experiment_uri.partition("?")
+    return f"{folder.rstrip('/')}/{TABLE_FILE}{sep}{query}"
