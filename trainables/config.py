@@ -421,6 +421,19 @@ def parse_value(name: str, text: str) -> Any:
         raise ConfigError(f"{name}: cannot read {text!r} as {kind}") from None
 
 
+def coerce(name: str, value: Any) -> Any:
+    """A value as YAML or JSON gives it, in field `name`'s type: lists become tuples, integers fill floats."""
+    kind = field_kind(name)
+    if isinstance(value, list):
+        value = tuple(value)
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if kind == "float" and is_int(value):
+        return float(value)
+    if kind == "tuple[float]" and isinstance(value, tuple):
+        return tuple(float(v) if is_int(v) else v for v in value)
+    return value
+
+
 def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
     """A copy of `config` with `overrides` applied; string values are parsed to the field's type.
 
@@ -437,13 +450,7 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
         except ConfigError as exc:
             problems.append(str(exc))
             continue
-        kind = field_kind(key)
-        if isinstance(value, list):
-            value = tuple(value)
-        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind == "tuple[float]" and isinstance(value, tuple):
-            value = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
+        value = coerce(key, value)
         problems += value_problems(key, value)
         values[key] = value
     if problems:

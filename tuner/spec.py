@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from trainables.config import FIELDS, ConfigError, TrainConfig, field_kind, value_problems, with_overrides
+from trainables.config import FIELDS, ConfigError, TrainConfig, coerce, field_kind, value_problems, with_overrides
 from trainables.presets import PRESETS
 
 DATA_FIELDS = (
@@ -257,14 +257,8 @@ class _Checker:
         return value
 
     def field_value(self, key: str, name: str, value: Any) -> Any:
-        """A TrainConfig field value as written in YAML; lists become tuples, ints fill floats."""
-        if isinstance(value, list):
-            value = tuple(value)
-        kind = field_kind(name)
-        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind == "tuple[float]" and isinstance(value, tuple):
-            value = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
+        """A TrainConfig field value as written in YAML, in the field's type, its problems recorded."""
+        value = coerce(name, value)
         for p in value_problems(name, value):
             self.add(key, p.split(": ", 1)[1] if p.startswith(name) else p)
         return value
@@ -303,15 +297,6 @@ def _parse_fixed(c: _Checker, raw: dict) -> tuple[str | None, dict[str, Any]]:
     return preset, fixed
 
 
-def _coerce_for(name: str, value: Any) -> Any:
-    kind = field_kind(name)
-    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind.startswith("tuple") and isinstance(value, list):
-        return tuple(value)
-    return value
-
-
 def _parse_param(c: _Checker, name: str, raw: Any, later: set[str], fixed: dict) -> Param | None:
     """One search entry; `later` holds the names searched after it (conditions may not look ahead)."""
     key = f"search.{name}"
@@ -344,7 +329,7 @@ def _parse_param(c: _Checker, name: str, raw: Any, later: set[str], fixed: dict)
             return None
         coerced = []
         for i, v in enumerate(values):
-            coerced.append(c.field_value(f"{key}.values[{i}]", name, _coerce_for(name, v)))
+            coerced.append(c.field_value(f"{key}.values[{i}]", name, v))
         if len({repr(v) for v in coerced}) != len(coerced):
             c.add(f"{key}.values", "lists a value twice")
         param["values"] = tuple(coerced)
@@ -364,7 +349,7 @@ def _parse_param(c: _Checker, name: str, raw: Any, later: set[str], fixed: dict)
             if (kind == "loguniform" or raw.get("log")) and lo <= 0:
                 c.add(f"{key}.low", f"a log scale needs low > 0, got {lo}")
             for end, v in (("low", lo), ("high", hi)):
-                c.field_value(f"{key}.{end}", name, float(v) if fkind == "float" else v)
+                c.field_value(f"{key}.{end}", name, v)
         step = raw.get("step")
         if step is not None:
             step = c.number(f"{key}.step", step, integer=integer, lo=0, lo_open=True)
@@ -390,7 +375,7 @@ def _parse_param(c: _Checker, name: str, raw: Any, later: set[str], fixed: dict)
             else:
                 if cond_field in later or cond_field == name:
                     c.add(ckey, f"{cond_field} is searched at or below {name}; list it before the parameters that depend on it")
-                allowed_list = [c.field_value(ckey, cond_field, _coerce_for(cond_field, v)) for v in allowed_list]
+                allowed_list = [c.field_value(ckey, cond_field, v) for v in allowed_list]
             conds[cond_field] = tuple(allowed_list)
     param["when"] = conds
     if len(c.problems) > before:
@@ -449,7 +434,7 @@ def _parse_searcher(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Search
                 c.add(f"{key}.{name}", f"not a searched parameter; searched: {', '.join(by_name) or 'none'}")
                 continue
             p = by_name[name]
-            value = c.field_value(f"{key}.{name}", name, _coerce_for(name, value))
+            value = c.field_value(f"{key}.{name}", name, value)
             if p.kind == "choice" and value not in p.values:
                 c.add(f"{key}.{name}", f"{value!r} is not one of the choices {list(p.values)}")
             elif p.kind != "choice" and isinstance(value, (int, float)) and not (p.low <= value <= p.high):
