@@ -219,19 +219,19 @@ class TrialLogger:
             raise TrackingUnreachable(f"MLflow at {self.tracking.uri}: {sum(len(i) for _, i in self.pending)} metric values not sent")
         for name, obj in (artifacts or {}).items():
             _retry(lambda n=name, o=obj: self.client.log_dict(self.run_id, o, n))
-        from mlflow.entities import RunTag
+        _close_run(self.client, self.run_id, status, tags)
 
-        all_tags = [RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]
-        _retry(lambda: self.client.log_batch(self.run_id, tags=all_tags))
-        _retry(lambda: self.client.set_terminated(self.run_id, MLFLOW_STATUS.get(status, "FINISHED")))
+
+def _close_run(client, run_id: str, status: str, tags: dict[str, str] | None, patience: float = PATIENCE_SECONDS) -> None:
+    """Tag a trial run with how it ended and give it the matching MLflow status."""
+    from mlflow.entities import RunTag
+
+    all_tags = [RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]
+    _retry(lambda: client.log_batch(run_id, tags=all_tags), patience)
+    _retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")), patience)
 
 
 def mark_trial_run(uri: str, run_id: str, status: str, tags: dict[str, str] | None = None,
                    patience: float = PATIENCE_SECONDS) -> None:
     """Driver side: record how a trial ended (ASHA stops and failures end a trial from outside)."""
-    from mlflow.entities import RunTag
-
-    client = _client(uri)
-    all_tags = [RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]
-    _retry(lambda: client.log_batch(run_id, tags=all_tags), patience)
-    _retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")), patience)
+    _close_run(_client(uri), run_id, status, tags, patience)
