@@ -136,8 +136,8 @@ def history(exp: Path, trial_id: str) -> list[tuple[int, float]]:
     return sorted(by_epoch.items())
 
 
-def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], dict] | None:
-    """The best trial's saved model on its validation/test images over a grid of thresholds."""
+def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], Any] | None:
+    """(curve, data): the best trial's saved model on its validation/test images over a grid of thresholds."""
     from trainables.data.datasets import load_long_tailed
     from trainables.data.sources import DataNotFoundError
     from trainables.evaluate import evaluate
@@ -157,7 +157,7 @@ def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], dict] 
     result = evaluate(served.model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
                       config.inference_exit_threshold, exit_flops(served.model), backbone_flops(config, data.num_classes),
                       config.exit_confidence_scale, grid, batch_size=256)
-    return result.get("threshold_curve", []), {"config": config, "data": data, "served": served, "state": state}
+    return result.get("threshold_curve", []), data
 
 
 def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any, dict[str, Any]]:
@@ -245,12 +245,12 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     files.append(report_plots.group_bars(top, out / "group_accuracy.png"))
     study = threshold_study(exp, top[0]) if top else None
     if study is not None:
-        curve, ctx = study
+        curve, _ = study
         (out / "threshold_curve.json").write_text(json.dumps(curve, indent=1))
         files.append(out / "threshold_curve.json")
         if curve:
             files.append(report_plots.threshold_curve(
-                curve, ctx["config"].inference_exit_threshold,
+                curve, top[0]["config.inference_exit_threshold"],
                 f"Best trial {top[0]['trial_id']} ({meta.get('sweep', exp.name)}): inference threshold study", out / "threshold_curve.png"))
     state = json.loads((exp / "tuner_sweep.json").read_text()) if (exp / "tuner_sweep.json").is_file() else {}
     uri = os.environ.get("MLFLOW_TRACKING_URI") or state.get("tracking_uri")
@@ -260,7 +260,7 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
             raise ReportError(f"--ensemble needs at least 2 usable trials and K >= 2 (have {len(leaders)})")
         members = leaders[: args.ensemble]
         if study:
-            data = study[1]["data"]
+            data = study[1]
         else:
             from trainables.data.datasets import load_long_tailed
 
@@ -276,7 +276,7 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         from tuner.report_mlflow import log_report
 
         registered = log_report(uri, state["parent_run_id"], meta.get("sweep", exp.name), files, ensemble_info,
-                                ensemble if args.ensemble else None, leaders, config_of)
+                                ensemble if args.ensemble else None, leaders)
         if registered:
             print(f"tuner.report: the ensemble beats the best single trial on val_acc: registered as "
                   f"{registered['registered_model']} version {registered['version']}")

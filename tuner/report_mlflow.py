@@ -8,13 +8,14 @@ and is registered under the sweep's model name when its val_acc beats the best s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from tuner.results import config_of
 from tuner.tracking import STATUS_TAG, SWEEP_TAG, TrialTracking, _client, _retry
 
 
 def log_report(uri: str, parent_run_id: str, sweep: str, files: list[Path], ensemble_info: dict[str, Any] | None,
-               ensemble: Any, ranked: list[dict[str, Any]], config_of: Callable) -> dict[str, Any] | None:
+               ensemble: Any, ranked: list[dict[str, Any]]) -> dict[str, Any] | None:
     client = _client(uri)
     for f in files:
         _retry(lambda f=f: client.log_artifact(parent_run_id, str(f), "report"))
