@@ -40,7 +40,7 @@ class PreflightError(RuntimeError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m tuner.launch", description=__doc__.split("\n\n")[0])
     p.add_argument("spec", help="the sweep's YAML file (see docs/SPEC.md)")
-    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else start Ray on this machine)")
+    p.add_argument("--address", help="Ray cluster address, or auto for the one `ray start` made on this machine (default: RAY_ADDRESS, else start a new Ray here)")
     p.add_argument("--name", help="override the spec's name (the experiment folder and MLflow names)")
     p.add_argument("--restart", action="store_true", help="delete this sweep's experiment folder and start over")
     p.add_argument("--num-samples", type=int, help="override run.num_samples")
@@ -267,7 +267,9 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
               f"Run `python -m tuner.report {exp}` to see them, or add --restart to run it again.")
         return 0
 
-    ray.init(address=address, include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
+    # "local", not None: Ray's default would join whatever cluster the last `ray start` on this machine
+    # left in /tmp/ray/ray_current_cluster, even a dead one, and wait minutes for its GCS.
+    ray.init(address=address or "local", include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
              log_to_driver=verbose, configure_logging=True)
     if not verbose:  # a lost trial is one progress line (and an error file), not Ray's traceback
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)

@@ -127,12 +127,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def stale_ray_address():
+    """The address file a `ray start` leaves behind, pointing at a cluster that is gone (a TEST-NET address).
+
+    Ray's own default would try to join it and hang for minutes; the launcher must start its own Ray instead.
+    """
+    from ray._common.utils import get_ray_address_file
+
+    path = Path(get_ray_address_file(None))
+    before = path.read_text() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("192.0.2.1:6379")
+    yield
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(before)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"tracking": {"uri": "http://127.0.0.1:PORT", "register_model": True}}, "tracking: cannot reach the MLflow tracking server"),
     ({"resources": {"cpu": 1, "gpu": 0.5}}, "resources.gpu: 0.5 GPU per trial asked for, but the Ray cluster has no GPU"),
     ({"resources": {"cpu": 64, "gpu": 0}}, "resources.cpu: 64.0 per trial, but the largest node has"),
 ])
-def test_preflight_refuses_before_any_trial_starts(tmp_path: Path, change: dict, message: str) -> None:
+def test_preflight_refuses_before_any_trial_starts(tmp_path: Path, change: dict, message: str,
+                                                  stale_ray_address: None) -> None:
     import torch
 
     if "gpu" in message and torch.cuda.is_available():
