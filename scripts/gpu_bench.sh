@@ -11,6 +11,8 @@ export TUNER_DATA_DIR=$PWD/.gpudata TUNER_CACHE_DIR=/tmp/tuner-cache PYTHONPATH=
 if [ -x .gpuwhl/install ]; then bash .gpuwhl/install; fi
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee "$OUT/torch.txt"
+# 0. AutoAugment on one batch: torchvision per image against the batched path (seconds)
+timeout 120 python -m trainables.bench_augment --device cuda --repeats 50 > "$OUT/bench_augment.json" 2> "$OUT/bench_augment.err"
 # 1. one trial: plain DataLoader recipe against the fast path, hybrid preset, CIFAR-10-LT-100, 30 epochs
 #    (also the accuracy equivalence: both runs' val_acc/test_acc after 30 epochs)
 timeout 300 python -m trainables.bench --preset hybrid_m4 --device cuda --epochs 30 --workers 4 \

@@ -1,7 +1,8 @@
 """Training augmentation on batches of uint8 image tensors, on whatever device holds them.
 
 The dataset is decoded once and kept as one uint8 tensor (on the GPU when there is one); each
-batch is cropped, flipped and (optionally) AutoAugmented there, per image, then normalised. This
+batch is cropped, flipped and (optionally) AutoAugmented there, per image and without a loop over
+images (trainables/data/autoaugment.py), then normalised. This
 does what the reference's PIL pipeline does (RandomCrop(32, padding=4), RandomHorizontalFlip,
 AutoAugment CIFAR-10 policy, Normalize) without a DataLoader or a JPEG decode per epoch.
 """
@@ -9,7 +10,7 @@ AutoAugment CIFAR-10 policy, Normalize) without a DataLoader or a JPEG decode pe
 from __future__ import annotations
 
 import torch
-from torchvision.transforms import v2
+from trainables.data.autoaugment import BatchAutoAugment
 
 # LDAM-DRW's normalisation constants (cifar_train.py); ResLT uses the same.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -55,15 +56,14 @@ class TrainAugmentation:
     def __init__(self, crop_padding: int = 4, horizontal_flip: bool = True, autoaugment: bool = False):
         self.crop_padding = crop_padding
         self.horizontal_flip = horizontal_flip
-        self.autoaugment = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10) if autoaugment else None
+        self.autoaugment = BatchAutoAugment() if autoaugment else None
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = random_crop(images, self.crop_padding)
         if self.horizontal_flip:
             x = random_flip(x)
         if self.autoaugment is not None:
-            # One policy draw per image: v2.AutoAugment on a batch would apply one draw to all.
-            x = torch.stack([self.autoaugment(img) for img in x])
+            x = self.autoaugment(x)  # one policy draw per image, as the reference's per-sample PIL transform
         return normalize(x)
 
 
