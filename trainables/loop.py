@@ -104,7 +104,7 @@ def _train_epoch(step: TrainStep, config: TrainConfig, data: LongTailedData, aug
         loss, leave, predicted, dominant, grad_norm = step(x, y, y_b, lam)
         loss_sum += loss.double() * y.shape[0]
         correct += (predicted == dominant).sum()
-        exit_counts += torch.bincount(leave, minlength=num_exits)
+        exit_counts.scatter_add_(0, leave, torch.ones_like(leave))  # bincount would read its max back to the host
         grad_norm_sum += grad_norm.double()
     step.raise_if_diverged()  # the steps since the last check
     steps = step.steps - steps_before

@@ -179,3 +179,22 @@ def test_flip_and_per_image_autoaugment() -> None:
     out = TrainAugmentation(crop_padding=0, horizontal_flip=False, autoaugment=True)(one)
     assert out.dtype == torch.float32 and out.shape == one.shape
     assert len({tuple(o.flatten()[:64].tolist()) for o in out}) > 3
+
+
+def test_mixup_mixes_pairs_with_one_beta_draw_and_no_host_read_back() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from trainables.data.augment import mixup
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 32, 32)
+    y = torch.arange(64) % 10
+    mixed, y_a, y_b, lam = mixup(x, y, alpha=1.0)
+    assert lam.dim() == 0 and 0 <= float(lam) <= 1 and torch.equal(y_a, y)
+    perm = [next(j for j in range(64) if torch.allclose(mixed[i], lam * x[i] + (1 - lam) * x[j])) for i in range(64)]
+    assert sorted(perm) == list(range(64)) and all(y_b[i] == y[perm[i]] for i in range(64))
+    lams = torch.stack([mixup(x, y, alpha=0.2)[3] for _ in range(400)])
+    assert abs(float(lams.mean()) - 0.5) < 0.05 and float(((lams < 0.1) | (lams > 0.9)).float().mean()) > 0.5  # Beta(0.2, 0.2)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        mixup(x, y, alpha=1.0)
+    assert not {e.name for e in prof.events()} & {"aten::item", "aten::_local_scalar_dense", "aten::is_nonzero"}

@@ -89,3 +89,31 @@ def test_resume_from_a_checkpoint_continues_exactly() -> None:
     for a, b in zip(straight[1:], resumed):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=1e-6)
+
+
+# Operators that, on a GPU, make the host wait for the device.
+READ_BACKS = {"aten::item", "aten::_local_scalar_dense", "aten::is_nonzero", "aten::nonzero", "aten::bincount",
+              "aten::unique", "aten::_unique2", "aten::masked_select", "aten::index_put_"}
+
+
+def _read_backs(**overrides) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    config = TrainConfig(**{**TINY, "epochs": 1, "warmup_epochs": 0, "divergence_check_every": 1000,
+                            "autoaugment": True, "mixup_alpha": 1.0, "exit_taps": ("stage1",), **overrides})
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train(config)
+    return sum(1 for e in prof.events() if e.name in READ_BACKS)
+
+
+def test_training_steps_never_wait_for_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host reads happen per epoch (statistics, evaluation), never per step: more steps, same count."""
+    import functools
+
+    import trainables.data.augment as augment
+    from trainables.data.autoaugment import BatchAutoAugment
+
+    # AutoAugment as on a GPU (masks over the whole batch); on a CPU it indexes the chosen images.
+    monkeypatch.setattr(augment, "BatchAutoAugment", functools.partial(BatchAutoAugment, whole_batch=True))
+    few_steps, many_steps = _read_backs(batch_size=64), _read_backs(batch_size=8)
+    assert few_steps == many_steps
