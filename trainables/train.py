@@ -2,6 +2,7 @@
 
     python -m trainables.train --preset ldam_drw --imbalance 100 --epochs 200 --device cuda
     python -m trainables.train --preset elf_ldam_drw --set lr=0.05 --set exit_taps=stage1,stage2
+    python -m trainables.train --config results/sweep-best.json --seed 1
     python -m trainables.train --list-presets
 
 Data: --data-dir, else TUNER_DATA_DIR, else a cache folder (see trainables/data/sources.py).
@@ -24,6 +25,9 @@ from trainables.presets import PRESETS, build_preset
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m trainables.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", help="a named configuration; --list-presets shows them")
+    p.add_argument("--config", metavar="JSON_FILE",
+                   help="a whole configuration as JSON (config fields, or a run summary with a 'config' object); "
+                        "the other options override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field (repeatable)")
     p.add_argument("--data-dir", help="folder with CIFAR (torchvision folder or Parquet JPEG copy)")
     p.add_argument("--imbalance", type=float, help="imbalance ratio (100, 50, 10, ...)")
@@ -48,6 +52,22 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
+def read_config_file(path: str) -> dict[str, object]:
+    """Config fields from a JSON file: a plain object of fields, or a run summary holding one under 'config'."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+        doc = doc["config"]
+    if not isinstance(doc, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object of config fields")
+    return doc
+
+
 def _emit(obj: dict) -> None:
     print(json.dumps(obj, sort_keys=False), flush=True)
 
@@ -60,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         overrides = overrides_from_args(args)
+        if args.preset and args.config:
+            raise ConfigError("--preset and --config both give a whole configuration; pass one of them")
         if args.preset:
             config = build_preset(args.preset, **overrides)
         else:
             from trainables.config import TrainConfig
 
-            config = with_overrides(TrainConfig(), overrides)
+            config = with_overrides(with_overrides(TrainConfig(), read_config_file(args.config)) if args.config else TrainConfig(), overrides)
         config.validate()
         from trainables.loop import train  # torch and friends load only once the input is known good
 

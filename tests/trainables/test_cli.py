@@ -27,6 +27,9 @@ def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["--preset", "ldam_drw", "--set", "exit_taps=stage9"], "unknown tap"),
     (["--preset", "ldam_drw", "--data-dir", "/nonexistent/cifar"], "does not exist"),
     (["--preset", "ldam_drw", "--device", "cuda:0"], None),  # no GPU here: a clear message, not a crash
+    (["--config", "/nonexistent/best.json"], "--config /nonexistent/best.json: cannot read it"),
+    (["--config", str(REPO / "README.md")], "not JSON"),
+    (["--config", str(REPO / "pyproject.toml"), "--preset", "ldam_drw"], "pass one of them"),
 ])
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str | None) -> None:
     import torch
@@ -61,3 +64,15 @@ def test_a_synthetic_run_prints_one_json_object_per_epoch_and_a_summary() -> Non
 def test_list_presets_names_sources() -> None:
     res = _run("--list-presets")
     assert res.returncode == 0 and "hybrid_m16" in res.stdout and "LDAM-DRW" in res.stdout
+
+
+def test_a_run_summary_is_a_config_file_for_the_same_run(tmp_path: Path) -> None:
+    quick = ["--set", "dataset=synthetic", "--set", "synthetic_train_per_class=20", "--set", "widths=8,16,24",
+             "--set", "exit_channels=16", "--epochs", "1", "--device", "cpu"]
+    first = _run("--preset", "elf_ldam_drw", "--set", "lr=0.05", *quick)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (tmp_path / "summary.json").write_text(first.stdout.strip().splitlines()[-1])
+    again = _run("--config", str(tmp_path / "summary.json"), "--seed", "4")
+    assert again.returncode == 0, again.stderr[-2000:]
+    before, after = (json.loads(r.stdout.strip().splitlines()[-1])["config"] for r in (first, again))
+    assert after == {**before, "seed": 4} and after["lr"] == 0.05 and after["exit_taps"]

@@ -1,0 +1,104 @@
+"""tuner.reproduce runs the RESULTS.md rows resumably; tuner.results_tables rebuilds the tables from their JSON lines."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from tuner.reproduce_rows import ROWS_BY_KEY
+
+# Quick runs: synthetic data, a narrow net, one epoch (the real rows are 200 epochs on CIFAR-10-LT).
+QUICK = ["--epochs", "1", "--device", "cpu", "--set", "dataset=synthetic", "--set", "synthetic_train_per_class=20",
+         "--set", "widths=8,16,24", "--set", "exit_channels=16", "--set", "max_eval_images=200"]
+
+
+def reproduce(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuner.reproduce", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def summary(path: Path) -> dict:
+    return json.loads(path.read_text().strip().splitlines()[-1])
+
+
+def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
+    args = ["--rows", "ldam_drw", "elf_ldam_drw", "--imbalance", "100", "--seeds", "0", "1", "--parallel", "2", *QUICK]
+    first = reproduce(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    files = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert files == [f"{row}-ir100-seed{s}.jsonl" for row in ("elf_ldam_drw", "ldam_drw") for s in (0, 1)]
+    for name in files:
+        s = summary(tmp_path / "results" / name)
+        assert s["summary"] is True and s["config"]["seed"] == int(name[-7]) and s["config"]["imbalance_ratio"] == 100
+    assert summary(tmp_path / "results" / "elf_ldam_drw-ir100-seed0.jsonl")["config"]["exit_taps"]  # the ELF preset ran
+
+    again = reproduce(*args, cwd=tmp_path)  # everything is done: nothing starts
+    assert again.returncode == 0 and "started" not in again.stdout and "4/4 runs done (0 now)" in again.stdout
+
+    res = subprocess.run([sys.executable, "-m", "tuner.results_tables", "results"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in res.stdout.splitlines() if line.startswith("| ")}
+    ldam, elf = lines["LDAM-DRW"], lines["ELF(LDAM)+DRW"]
+    tests = {row: [summary(tmp_path / "results" / f"{row}-ir100-seed{s}.jsonl")["test_acc"] * 100 for s in (0, 1)]
+             for row in ("ldam_drw", "elf_ldam_drw")}
+    cells = elf.split(" | ")
+    assert cells[5] == f"{statistics.fmean(tests['elf_ldam_drw']):.2f} ± {statistics.stdev(tests['elf_ldam_drw']):.2f}"
+    assert cells[-2] == f"{statistics.fmean(tests['elf_ldam_drw']) - statistics.fmean(tests['ldam_drw']):+.2f}"
+    assert cells[-1].rstrip(" |") == f"{78.1 - 77.0:+.2f}" and "78.10 (-15.1% FLOPs)" in elf
+    assert "| synthetic | 2 | 1 |" in ldam and f"{ROWS_BY_KEY['ldam_drw'].published[100]:.2f}" in ldam
+    assert "## Imbalance 100" in res.stdout and "JPEG (quality 75)" in res.stdout
+
+
+def test_the_time_budget_stops_a_run_which_then_starts_over(tmp_path: Path) -> None:
+    args = ["--rows", "reslt", "--imbalance", "10", *QUICK, "--epochs", "500", "--time-budget", "3"]
+    cut = reproduce(*args, cwd=tmp_path)
+    assert cut.returncode == 0 and "0/1 runs done" in cut.stdout and "1 left for later" in cut.stdout
+    assert not list((tmp_path / "results").glob("*.jsonl"))  # the unfinished run's lines stay in .part
+    plan = reproduce(*args, "--plan", cwd=tmp_path)
+    assert plan.returncode == 0 and plan.stdout.startswith("to run  reslt-ir10-seed0")
+    assert "--preset reslt --imbalance 10 --seed 0" in plan.stdout
+
+
+def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> None:
+    from tuner.results import trial_row, trials_table, write_table
+    from tuner.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml")
+    trials = [("a", 0.41, 0.05, "completed"), ("b", 0.77, 0.2, "stopped"), ("c", 0.9, 0.1, "diverged")]
+    rows = [trial_row(spec, {"trial_id": t, "val_acc": acc, "status": status if status != "stopped" else "running"},
+                      {"lr": lr}, None) for t, acc, lr, status in trials]
+    exp = tmp_path / "experiments" / "smoke"
+    exp.mkdir(parents=True)
+    write_table(trials_table(spec, rows), str(exp))
+    res = reproduce("--from-sweep", str(exp), "--seeds", "1", "2", "--parallel", "2", "--epochs", "1", "--device", "cpu",
+                    cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    written = json.loads((tmp_path / "results" / "sweep_best-ir10.config.json").read_text())
+    assert written["trial_id"] == "b"  # the diverged trial does not rank
+    for seed in (1, 2):
+        s = summary(tmp_path / "results" / f"sweep_best-ir10-seed{seed}.jsonl")
+        assert s["config"]["lr"] == 0.2 and s["config"]["seed"] == seed and s["config"]["backbone"] == "resnet20"
+    table = subprocess.run([sys.executable, "-m", "tuner.results_tables", "results"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120).stdout
+    assert "## Imbalance 10" in table and "| best trial of search_spaces/hybrid.yaml, retrained | synthetic | 2 |" in table
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, message in [
+        (["--set", "lr=-1"], "lr: must be > 0"),
+        (["--set", "no_such_field=1"], "no_such_field"),
+        (["--from-sweep", "nowhere"], "no finished sweep"),
+        (["--parallel", "0"], "--parallel and --epochs must be at least 1"),
+        (["--rows", "nope"], "invalid choice"),
+    ]:
+        res = reproduce(*args, "--plan", cwd=tmp_path, timeout=120)
+        assert res.returncode == 2 and message in res.stderr, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    missing = subprocess.run([sys.executable, "-m", "tuner.results_tables", "nowhere"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 2 and "nowhere is not a folder" in missing.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,202 @@
+"""Run the rows of docs/RESULTS.md (and the sweep's best trial, retrained), resumably, several at once.
+
+    python -m tuner.reproduce --plan
+    python -m tuner.reproduce --imbalance 100 --seeds 0 1 2 --parallel 8 --device cuda --time-budget 600
+    python -m tuner.reproduce --from-sweep hybrid --seeds 1 2 --device cuda
+    python -m tuner.results_tables results > docs/RESULTS.md
+
+Each run is `python -m trainables.train`, its per-epoch JSON lines kept in
+results/{row}-ir{imbalance}-seed{seed}.jsonl. A run is done when its file ends with the summary
+line; done runs are skipped, so the command picks up where an interrupted one (or one that ran out
+of GPU time) stopped. An unfinished run starts over: 200 epochs take minutes on a GPU. Runs share
+the device (`--parallel`): a CIFAR ResNet-32 leaves most of a GPU idle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainables.cli import OneLineParser
+from trainables.config import ConfigError, with_overrides
+from trainables.presets import build_preset
+from tuner.reproduce_rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
+
+
+class ReproduceError(Exception):
+    """Bad input: one line, exit 2."""
+
+
+@dataclass
+class Run:
+    row: str
+    imbalance: float
+    seed: int
+    args: list[str]  # trainables.train arguments
+
+    @property
+    def name(self) -> str:
+        return f"{self.row}-ir{self.imbalance:g}-seed{self.seed}"
+
+
+def is_done(path: Path) -> bool:
+    """A results file whose last line is the run's summary."""
+    if not path.is_file():
+        return False
+    lines = path.read_text().strip().splitlines()
+    try:
+        return bool(lines) and json.loads(lines[-1]).get("summary") is True
+    except json.JSONDecodeError:
+        return False
+
+
+def row_runs(keys: list[str], imbalances: list[float], seeds: list[int], common: list[str]) -> list[Run]:
+    runs = []
+    for key in keys:
+        row = ROWS_BY_KEY[key]
+        for imbalance in imbalances:
+            preset = row.presets[int(imbalance)]
+            for seed in seeds:
+                runs.append(Run(key, imbalance, seed,
+                                ["--preset", preset, "--imbalance", f"{imbalance:g}", "--seed", str(seed), *common]))
+    return runs
+
+
+def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> list[Run]:
+    """The sweep's best trial (by val_acc), its config written beside the results, one run per seed."""
+    import pyarrow.parquet as pq
+
+    from tuner.report import ReportError, locate
+    from tuner.results import config_of, ranked
+
+    try:
+        exp = locate(target)
+    except ReportError as exc:
+        raise ReproduceError(str(exc)) from None
+    best = ranked(pq.read_table(exp / "trials.parquet").to_pylist())
+    if not best:
+        raise ReproduceError(f"{exp}: no completed or stopped trial to retrain")
+    config = config_of(best[0])
+    imbalance = float(config["imbalance_ratio"])
+    config_file = out / f"{SWEEP_BEST}-ir{imbalance:g}.config.json"
+    out.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(json.dumps({"sweep": str(exp), "trial_id": best[0]["trial_id"], "val_acc": best[0]["val_acc"],
+                                       "config": config}, indent=1, default=str) + "\n")
+    return [Run(SWEEP_BEST, imbalance, seed, ["--config", str(config_file), "--seed", str(seed), *common]) for seed in seeds]
+
+
+def check(run: Run, overrides: dict[str, str]) -> None:
+    """Build the run's config here, so that a bad override fails before anything starts."""
+    if run.row == SWEEP_BEST:
+        return  # its config came from a trial that ran
+    preset = run.args[run.args.index("--preset") + 1]
+    try:
+        build_preset(preset, **{**overrides, "imbalance_ratio": run.imbalance, "seed": run.seed}).validate()
+    except ConfigError as exc:
+        raise ReproduceError(f"{run.name}: {exc}") from None
+
+
+def _start(run: Run, out: Path) -> subprocess.Popen:
+    part = out / f"{run.name}.jsonl.part"
+    with open(part, "w") as stdout, open(out / f"{run.name}.err", "w") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "trainables.train", *run.args], stdout=stdout, stderr=stderr,
+                                start_new_session=True)
+
+
+def _finish(run: Run, proc: subprocess.Popen, out: Path) -> bool:
+    part, err = out / f"{run.name}.jsonl.part", out / f"{run.name}.err"
+    if proc.returncode == 0 and is_done(part):
+        os.replace(part, out / f"{run.name}.jsonl")
+        if err.stat().st_size == 0:
+            err.unlink()
+        return True
+    return False
+
+
+def execute(runs: list[Run], out: Path, parallel: int, budget: float | None) -> tuple[list[str], list[str], list[str]]:
+    """Run what is not done yet, `parallel` at a time; (finished, failed, cut off by the time budget)."""
+    start = time.monotonic()
+    waiting = [r for r in runs if not is_done(out / f"{r.name}.jsonl")]
+    running: list[tuple[Run, subprocess.Popen, float]] = []
+    finished, failed, cut = [], [], []
+    while waiting or running:
+        over = budget is not None and time.monotonic() - start > budget
+        while waiting and len(running) < parallel and not over:
+            run = waiting.pop(0)
+            running.append((run, _start(run, out), time.monotonic()))
+            print(f"tuner.reproduce: started {run.name}", flush=True)
+        for run, proc, began in list(running):
+            if over and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
+                cut.append(run.name)
+            elif proc.poll() is None:
+                continue
+            elif _finish(run, proc, out):
+                finished.append(run.name)
+                print(f"tuner.reproduce: finished {run.name} in {time.monotonic() - began:.0f} s", flush=True)
+            else:
+                failed.append(run.name)
+                print(f"tuner.reproduce: FAILED {run.name} (exit {proc.returncode}); see {out / (run.name + '.err')}", flush=True)
+            running.remove((run, proc, began))
+        if over:
+            cut += [r.name for r in waiting]
+            waiting = []
+        time.sleep(0.5)
+    return finished, failed, cut
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog="python -m tuner.reproduce", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", nargs="+", choices=[r.key for r in ROWS], help="rows to run (default: all, unless --from-sweep)")
+    p.add_argument("--imbalance", nargs="+", type=float, default=list(IMBALANCES), choices=IMBALANCES)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--from-sweep", metavar="NAME_OR_PATH", help="also retrain this sweep's best trial with --seeds")
+    p.add_argument("--epochs", type=int, help="override the presets' 200 (quick checks only: the tables want 200)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--parallel", type=int, default=1, help="runs at once (on one GPU: 4-8)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS", help="start nothing after this; stop what still runs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
+    p.add_argument("--out", default="results", help="folder of the JSON lines (default: results)")
+    p.add_argument("--plan", action="store_true", help="list the runs and whether each is done, then exit")
+    args = p.parse_args(argv)
+    try:
+        if args.parallel < 1 or (args.epochs is not None and args.epochs < 1):
+            raise ReproduceError("--parallel and --epochs must be at least 1")
+        overrides = dict(item.partition("=")[::2] for item in args.set)
+        if any(not k for k in overrides) or any("=" not in item for item in args.set):
+            raise ReproduceError("--set: expected KEY=VALUE")
+        common = ["--device", args.device] + (["--epochs", str(args.epochs)] if args.epochs else [])
+        common += [a for item in args.set for a in ("--set", item)]
+        out = Path(args.out)
+        keys = args.rows or ([] if args.from_sweep else [r.key for r in ROWS])
+        runs = row_runs(keys, args.imbalance, args.seeds, common)
+        for run in runs:
+            check(run, {**overrides, **({"epochs": args.epochs} if args.epochs else {})})
+        if args.from_sweep:
+            runs += sweep_runs(args.from_sweep, args.seeds, out, common)
+            with_overrides(build_preset("ldam_drw"), overrides)  # the --set keys exist
+    except (ReproduceError, ConfigError) as exc:
+        print(f"tuner.reproduce: {exc}", file=sys.stderr)
+        return 2
+    if args.plan:
+        for run in runs:
+            done = "done   " if is_done(out / f"{run.name}.jsonl") else "to run "
+            print(f"{done} {run.name:40s} python -m trainables.train {' '.join(run.args)}")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    finished, failed, cut = execute(runs, out, args.parallel, args.time_budget)
+    done = sum(is_done(out / f"{r.name}.jsonl") for r in runs)
+    print(f"tuner.reproduce: {done}/{len(runs)} runs done ({len(finished)} now), {len(failed)} failed, "
+          f"{len(cut)} left for later (time budget); rebuild the tables with: python -m tuner.results_tables {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Rebuild the tables of docs/RESULTS.md from the runs' JSON lines (results/*.jsonl).
+
+    python -m tuner.results_tables results > docs/RESULTS.md
+    python -m tuner.results_tables results --out docs/RESULTS.md
+
+One table per imbalance ratio; one line per method with the mean and spread over seeds of the
+last epoch's val_acc and test_acc, the test_acc of the epoch with the best val_acc (never the best
+test epoch), many/medium/few, the FLOP ratio at the chosen inference threshold, minutes per run,
+the published number beside it, and each method's gap to LDAM-DRW, ours and published.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from trainables.cli import OneLineParser
+from tuner.reproduce_rows import IN_HOUSE_YARDSTICK, ROWS, ROWS_BY_KEY, SWEEP_BEST
+
+RUN_FILE = re.compile(r"^(?P<row>[a-z0-9_]+)-ir(?P<imbalance>[0-9.]+)-seed(?P<seed>-?\d+)\.jsonl$")
+
+HEADER = """# Results on CIFAR-10-LT
+
+Built by `python -m tuner.results_tables {folder}` from the per-epoch JSON lines in `{folder}/`
+(one file per run: `ROW-irIMBALANCE-seedSEED.jsonl`, written by `python -m tuner.reproduce`).
+
+- **Data.** The training and test images are a JPEG (quality 75) copy of CIFAR-10
+  (`../shared/data/cifar10/SOURCE.md`), which costs about 2-3 points of accuracy against the
+  original pixels. LDAM-DRW trained on the same copy is the in-house yardstick: compare each
+  method's gap to it with the published gap, not the absolute numbers.
+- **Which epoch.** "test_acc" is the last epoch's; "val-selected" is the test accuracy of the
+  epoch with the best `val_acc` on the validation split carved from the test set (200 images per
+  class, not among the reported test images). No number here is a best-test-epoch number.
+- **Spread.** mean ± standard deviation over seeds (a single number: one seed). Diverged runs
+  are counted in "runs" and left out of the means.
+- **FLOP ratio**: inference FLOPs at the run's inference threshold over the plain backbone's.
+"""
+
+
+def read_runs(folder: Path) -> list[dict[str, Any]]:
+    """One dict per finished run file: row, imbalance, seed and its summary line."""
+    runs = []
+    for path in sorted(folder.glob("*.jsonl")):
+        m = RUN_FILE.match(path.name)
+        if not m:
+            continue
+        lines = path.read_text().strip().splitlines()
+        summary = json.loads(lines[-1]) if lines else {}
+        if summary.get("summary") is not True:
+            continue
+        runs.append({"row": m["row"], "imbalance": float(m["imbalance"]), "seed": int(m["seed"]),
+                     "epochs": len(lines) - 1, **summary})
+    return runs
+
+
+def _stat(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    if not values:
+        return "—"
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _label(key: str) -> str:
+    if key == SWEEP_BEST:
+        return "best trial of search_spaces/hybrid.yaml, retrained"
+    return ROWS_BY_KEY[key].label if key in ROWS_BY_KEY else key
+
+
+def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
+    by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        by_row[run["row"]].append(run)
+    order = [r.key for r in ROWS if r.key in by_row] + sorted(k for k in by_row if k not in ROWS_BY_KEY)
+    ok = {k: [r for r in by_row[k] if r.get("status") == "completed"] for k in order}
+    yardstick = _mean([r["test_acc"] for r in ok.get(IN_HOUSE_YARDSTICK, [])])
+    published_yardstick = ROWS_BY_KEY[IN_HOUSE_YARDSTICK].published.get(int(imbalance))
+    lines = [
+        f"## Imbalance {imbalance:g}",
+        "",
+        "| method | data | runs | epochs | val_acc | test_acc | val-selected test_acc | many / medium / few | FLOP ratio "
+        "| minutes per run | published | gap to LDAM-DRW, ours | published gap |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in order:
+        good = ok[key]
+        diverged = len(by_row[key]) - len(good)
+        runs_text = f"{len(by_row[key])}" + (f" ({diverged} not completed)" if diverged else "")
+        epochs = sorted({r["epochs"] for r in by_row[key]})
+        data = ", ".join(sorted({str(r.get("config", {}).get("dataset", "?")) for r in by_row[key]}))
+        groups = " / ".join(_stat([r[f"{g}_acc"] for r in good], digits=1) for g in ("many", "medium", "few"))
+        devices = sorted({str(r.get("device", "?")) for r in by_row[key]})
+        minutes = f"{_mean([r['wall_seconds'] / 60 for r in by_row[key]]):.1f} ({', '.join(devices)})"
+        row = ROWS_BY_KEY.get(key)
+        published = row.published.get(int(imbalance)) if row else None
+        saving = (row.published_flops_saving or {}).get(int(imbalance)) if row else None
+        published_text = "—" if published is None else f"{published:.2f}" + (f" (-{saving:g}% FLOPs)" if saving else "")
+        test = _mean([r["test_acc"] for r in good])
+        ours_gap = "—" if test is None or yardstick is None or key == IN_HOUSE_YARDSTICK else f"{(test - yardstick) * 100:+.2f}"
+        published_gap = ("—" if published is None or published_yardstick is None or key == IN_HOUSE_YARDSTICK
+                         else f"{published - published_yardstick:+.2f}")
+        lines.append(
+            f"| {_label(key)} | {data} | {runs_text} | {', '.join(map(str, epochs))} | {_stat([r['val_acc'] for r in good])} "
+            f"| {_stat([r['test_acc'] for r in good])} | {_stat([r['selected_by_val']['test_acc'] for r in good])} "
+            f"| {groups} | {_stat([r['flops_ratio'] for r in good], scale=1.0, digits=3)} | {minutes} "
+            f"| {published_text} | {ours_gap} | {published_gap} |")
+    return "\n".join(lines)
+
+
+def build(folder: Path) -> str:
+    runs = read_runs(folder)
+    parts = [HEADER.format(folder=folder.as_posix())]
+    if not runs:
+        parts.append("No finished runs yet.")
+    for imbalance in sorted({r["imbalance"] for r in runs}, reverse=True):
+        parts.append(table(imbalance, [r for r in runs if r["imbalance"] == imbalance]))
+    return "\n\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog="python -m tuner.results_tables", description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", help="the folder of run files (results)")
+    p.add_argument("--out", help="write the Markdown here instead of standard output")
+    args = p.parse_args(argv)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"tuner.results_tables: {folder} is not a folder; run python -m tuner.reproduce first", file=sys.stderr)
+        return 2
+    text = build(folder)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
