@@ -186,9 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tuner.reproduce: {exc}", file=sys.stderr)
         return 2
     if args.plan:
-        for run in runs:
-            done = "done   " if is_done(out / f"{run.name}.jsonl") else "to run "
-            print(f"{done} {run.name:40s} python -m trainables.train {' '.join(run.args)}")
+        try:
+            for run in runs:
+                done = "done   " if is_done(out / f"{run.name}.jsonl") else "to run "
+                print(f"{done} {run.name:40s} python -m trainables.train {' '.join(run.args)}", flush=True)
+        except BrokenPipeError:  # `--plan | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     out.mkdir(parents=True, exist_ok=True)
     finished, failed, cut = execute(runs, out, args.parallel, args.time_budget)
