@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from trainables.config import TrainConfig
 
-            config = with_overrides(with_overrides(TrainConfig(), read_config_file(args.config)) if args.config else TrainConfig(), overrides)
+            base = with_overrides(TrainConfig(), read_config_file(args.config)) if args.config else TrainConfig()
+            config = with_overrides(base, overrides)
         config.validate()
         from trainables.loop import train  # torch and friends load only once the input is known good
 

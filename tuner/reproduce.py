@@ -27,6 +27,7 @@ from trainables.cli import OneLineParser
 from trainables.config import ConfigError, with_overrides
 from trainables.presets import build_preset
 from tuner.reproduce_rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
+from tuner.results_tables import run_summary
 
 
 class ReproduceError(Exception):
@@ -39,6 +40,7 @@ class Run:
     imbalance: float
     seed: int
     args: list[str]  # trainables.train arguments
+    preset: str | None = None  # None: the run's config comes from a file (the sweep's best)
 
     @property
     def name(self) -> str:
@@ -47,13 +49,7 @@ class Run:
 
 def is_done(path: Path) -> bool:
     """A results file whose last line is the run's summary."""
-    if not path.is_file():
-        return False
-    lines = path.read_text().strip().splitlines()
-    try:
-        return bool(lines) and json.loads(lines[-1]).get("summary") is True
-    except json.JSONDecodeError:
-        return False
+    return run_summary(path) is not None
 
 
 def row_runs(keys: list[str], imbalances: list[float], seeds: list[int], common: list[str]) -> list[Run]:
@@ -64,7 +60,7 @@ def row_runs(keys: list[str], imbalances: list[float], seeds: list[int], common:
             preset = row.presets[int(imbalance)]
             for seed in seeds:
                 runs.append(Run(key, imbalance, seed,
-                                ["--preset", preset, "--imbalance", f"{imbalance:g}", "--seed", str(seed), *common]))
+                                ["--preset", preset, "--imbalance", f"{imbalance:g}", "--seed", str(seed), *common], preset))
     return runs
 
 
@@ -93,11 +89,10 @@ def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> l
 
 def check(run: Run, overrides: dict[str, str]) -> None:
     """Build the run's config here, so that a bad override fails before anything starts."""
-    if run.row == SWEEP_BEST:
+    if run.preset is None:
         return  # its config came from a trial that ran
-    preset = run.args[run.args.index("--preset") + 1]
     try:
-        build_preset(preset, **{**overrides, "imbalance_ratio": run.imbalance, "seed": run.seed}).validate()
+        build_preset(run.preset, **{**overrides, "imbalance_ratio": run.imbalance, "seed": run.seed}).validate()
     except ConfigError as exc:
         raise ReproduceError(f"{run.name}: {exc}") from None
 

@@ -42,19 +42,26 @@ Built by `python -m tuner.results_tables {folder}` from the per-epoch JSON lines
 """
 
 
+def run_summary(path: Path) -> dict[str, Any] | None:
+    """A run file's summary (its last line), or None while the run is unfinished or the file is cut short."""
+    if not path.is_file():
+        return None
+    lines = path.read_text().strip().splitlines()
+    try:
+        last = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        return None
+    return last if last.get("summary") is True else None
+
+
 def read_runs(folder: Path) -> list[dict[str, Any]]:
     """One dict per finished run file: row, imbalance, seed and its summary line."""
     runs = []
     for path in sorted(folder.glob("*.jsonl")):
         m = RUN_FILE.match(path.name)
-        if not m:
-            continue
-        lines = path.read_text().strip().splitlines()
-        summary = json.loads(lines[-1]) if lines else {}
-        if summary.get("summary") is not True:
-            continue
-        runs.append({"row": m["row"], "imbalance": float(m["imbalance"]), "seed": int(m["seed"]),
-                     "epochs": len(lines) - 1, **summary})
+        summary = run_summary(path) if m else None
+        if summary is not None:
+            runs.append({"row": m["row"], "imbalance": float(m["imbalance"]), "seed": int(m["seed"]), **summary})
     return runs
 
 
@@ -96,7 +103,7 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
         good = ok[key]
         diverged = len(by_row[key]) - len(good)
         runs_text = f"{len(by_row[key])}" + (f" ({diverged} not completed)" if diverged else "")
-        epochs = sorted({r["epochs"] for r in by_row[key]})
+        epochs = sorted({r["epochs_run"] for r in by_row[key]})
         data = ", ".join(sorted({str(r.get("config", {}).get("dataset", "?")) for r in by_row[key]}))
         groups = " / ".join(_stat([r[f"{g}_acc"] for r in good], digits=1) for g in ("many", "medium", "few"))
         devices = sorted({str(r.get("device", "?")) for r in by_row[key]})
