@@ -32,6 +32,11 @@ def _f(default: Any, help: str, **rules: Any) -> Any:
     return field(default=default, metadata={"help": help, **rules})
 
 
+# The ELF paper's line search for the inference threshold s (Appendix B): ELF(LDAM) searches
+# s in {1.5, ..., 1.75}/|c| (the numbers below times 1/C), ELF(CE) searches {0.5, 0.55, ..., 0.95}.
+ELF_LDAM_S_TIMES_C = (1.5, 1.55, 1.6, 1.65, 1.7, 1.75)
+ELF_CE_S = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
 TAP_HELP = (
     "backbone taps where early exits attach: 'stem', 'stage1', 'stage2' (stage outputs) or "
     "'stageN.blockM' (after block M, 0-based, of stage N); the final exit is always the backbone's head"
@@ -160,8 +165,17 @@ class TrainConfig:
         min_exclusive=0.0, max_exclusive=1.0,
     )
     inference_exit_threshold: float = _f(
-        0.5, "ELF inference threshold s: a sample leaves at the first exit whose top probability exceeds s (Eq. 5)",
+        0.5, "ELF inference threshold s: a sample leaves at the first exit whose top probability exceeds s (Eq. 5); "
+        "used as it is when inference_threshold_selection is 'fixed'",
         min_exclusive=0.0, max=1.0,
+    )
+    inference_threshold_selection: str = _f(
+        "fixed",
+        "how s is chosen at each evaluation: 'fixed' takes inference_exit_threshold; 'elf_ldam' picks it from "
+        "{1.5, 1.55, 1.6, 1.65, 1.7, 1.75}/C and 'elf_ce' from {0.5, 0.55, ..., 0.95} by val_acc on the "
+        "validation split, ties going to fewer FLOPs (ELF paper, section 4.1 and Appendix B); test_acc and "
+        "flops_ratio are reported at the s selected",
+        choices=("fixed", "elf_ldam", "elf_ce"),
     )
     exit_confidence_scale: float = _f(
         1.0,
@@ -247,6 +261,14 @@ class TrainConfig:
             return self.train_exit_threshold
         return 2.0 / self.num_classes if self.loss == "ldam" else 0.9
 
+    def inference_threshold_candidates(self) -> tuple[float, ...]:
+        """The values of s an evaluation chooses from (one value when the selection is 'fixed')."""
+        if self.inference_threshold_selection == "elf_ldam":
+            return tuple(round(m / self.num_classes, 6) for m in ELF_LDAM_S_TIMES_C)
+        if self.inference_threshold_selection == "elf_ce":
+            return ELF_CE_S
+        return (self.inference_exit_threshold,)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (tuples become lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
@@ -280,6 +302,17 @@ class TrainConfig:
             problems.append(
                 f"reslt_medium_from/reslt_tail_from: need 0 < medium_from <= tail_from < {c}, got {med}, {tail}"
             )
+        if self.has_exits:
+            from trainables.losses.elf import exit_confidence_cap
+
+            branches = 3 if self.reslt_heads_at == "all" and self.head != "plain" else 1
+            cap = exit_confidence_cap(self.classifier == "cosine", branches, self.exit_confidence_scale, c)
+            t = self.resolved_train_exit_threshold()
+            if t >= cap:
+                problems.append(
+                    f"train_exit_threshold: {t:g} can never be reached: early exits give softmax({self.exit_confidence_scale:g} "
+                    f"x cosine logits), at most {cap:.3f} for {c} classes, so no sample would ever leave early; "
+                    f"use a threshold below {cap:.3f} (ELF(LDAM): 2/C) or raise exit_confidence_scale")
         if list(self.lr_decay_epochs) != sorted(self.lr_decay_epochs):
             problems.append(f"lr_decay_epochs: must be increasing, got {list(self.lr_decay_epochs)}")
         if self.max_eval_images is not None and self.max_eval_images < c:

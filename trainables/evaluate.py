@@ -5,12 +5,17 @@ final exit if none does), and takes that exit's prediction. Because `predict_exi
 exits' probabilities, the accuracy and FLOPs for a whole grid of s come from the same pass, with
 no retraining and no second forward pass.
 
+When several thresholds are candidates (the ELF paper's line search over s), the one with the
+best validation accuracy is taken, ties going to the one with fewer validation FLOPs, and every
+metric is reported at it: the test images never take part in the choice.
+
 Reported per evaluation (names as everywhere in the project):
     val_acc          accuracy on the balanced validation split (the objective)
     test_acc         accuracy on the remaining test images
     many/medium/few_acc, class_acc, exit_fractions   on the test images
-    flops_ratio      mean inference FLOPs per validation image / backbone-only FLOPs
+    flops_ratio      mean inference FLOPs per validation image / FLOPs of the standard ResNet-32
     test_flops_ratio the same on the test images
+    inference_threshold_used   the threshold s the numbers above are at
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: i
 
 
 def split_metrics(
-    preds: ExitPredictions, labels: torch.Tensor, threshold: float, exit_flops: list[int], backbone_flops: int
+    preds: ExitPredictions, labels: torch.Tensor, threshold: float, exit_flops: list[int], reference_flops: int
 ) -> dict:
     """Accuracy, per-class accuracy, exit fractions and FLOP ratio of one split at one threshold."""
     idx, probs = preds.at_threshold(threshold)
@@ -88,7 +93,7 @@ def split_metrics(
         "acc": (predicted == labels).float().mean().item(),
         "class_acc": class_accuracy(predicted, labels, probs.shape[1]).tolist(),
         "exit_fractions": fractions.tolist(),
-        "flops_ratio": (flops.mean() / backbone_flops).item(),
+        "flops_ratio": (flops.mean() / reference_flops).item(),
     }
 
 
@@ -100,23 +105,33 @@ def group_accuracy(class_acc: list[float], groups: dict[str, list[int]]) -> dict
     }
 
 
+def select_threshold(
+    val_preds: ExitPredictions, val_labels: torch.Tensor, candidates: tuple[float, ...], exit_flops: list[int],
+    reference_flops: int,
+) -> tuple[float, dict]:
+    """(s, its validation metrics): the candidate with the best val_acc, then the fewest FLOPs, then the lowest s."""
+    scored = [(s, split_metrics(val_preds, val_labels, s, exit_flops, reference_flops)) for s in candidates]
+    return min(scored, key=lambda item: (-item[1]["acc"], item[1]["flops_ratio"], item[0]))
+
+
 def evaluate(
     model: torch.nn.Module,
     val: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
     groups: dict[str, list[int]],
-    threshold: float,
+    thresholds: tuple[float, ...],
     exit_flops: list[int],
-    backbone_flops: int,
+    reference_flops: int,
     scale: float = 1.0,
     curve_thresholds: tuple[float, ...] = (),
     batch_size: int = 512,
 ) -> dict:
-    """Metrics at `threshold`, plus the accuracy/FLOPs curve over `curve_thresholds` when there are exits."""
+    """Metrics at the threshold chosen on the validation split among `thresholds` (one value: that one),
+    plus the accuracy/FLOPs curve over `curve_thresholds` when there are exits."""
     val_preds = predict_exits(model, val[0], batch_size, scale)
     test_preds = predict_exits(model, test[0], batch_size, scale)
-    v = split_metrics(val_preds, val[1], threshold, exit_flops, backbone_flops)
-    t = split_metrics(test_preds, test[1], threshold, exit_flops, backbone_flops)
+    threshold, v = select_threshold(val_preds, val[1], tuple(thresholds), exit_flops, reference_flops)
+    t = split_metrics(test_preds, test[1], threshold, exit_flops, reference_flops)
     out = {
         "val_acc": v["acc"],
         "test_acc": t["acc"],
@@ -125,14 +140,15 @@ def evaluate(
         "exit_fractions": t["exit_fractions"],
         "flops_ratio": v["flops_ratio"],
         "test_flops_ratio": t["flops_ratio"],
+        "inference_threshold_used": threshold,
     }
     if len(exit_flops) > 1 and curve_thresholds:
         out["threshold_curve"] = [
             {
                 "threshold": s,
-                "val_acc": (vs := split_metrics(val_preds, val[1], s, exit_flops, backbone_flops))["acc"],
+                "val_acc": (vs := split_metrics(val_preds, val[1], s, exit_flops, reference_flops))["acc"],
                 "flops_ratio": vs["flops_ratio"],
-                "test_acc": (ts := split_metrics(test_preds, test[1], s, exit_flops, backbone_flops))["acc"],
+                "test_acc": (ts := split_metrics(test_preds, test[1], s, exit_flops, reference_flops))["acc"],
                 "test_flops_ratio": ts["flops_ratio"],
             }
             for s in curve_thresholds

@@ -1,19 +1,19 @@
 """Inference FLOPs of each exit, counted by torch.utils.flop_counter (not by hand).
 
 Leaving at exit k costs the backbone up to k's tap plus the heads of exits 0..k (a sample that
-reaches exit k was tried at every earlier exit). The ratio divides by the backbone-only model:
-the same backbone with a pooled linear classifier (ELF's CE baseline). FlopCounterMode counts
+reaches exit k was tried at every earlier exit). Every model's ratio divides by one reference:
+the standard ResNet-32 of LDAM-DRW (widths 16/32/64, pooled linear classifier), whatever the
+model's own backbone and widths, so that the hybrids' narrowed backbones (16/32/48, 15/30/63), ELF
+and the baselines compare like with like on one accuracy/FLOPs front. FlopCounterMode counts
 matrix multiplications and convolutions, which are all but a sliver of a ResNet's arithmetic.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from trainables.config import TrainConfig
-from trainables.models.network import MultiExitNet, build_backbone_only
+from trainables.models.network import MultiExitNet, build_reference_resnet32
 
 
 def _count(fn) -> int:
@@ -34,7 +34,8 @@ def exit_flops(model: MultiExitNet, image_shape: tuple[int, int, int] = (3, 32, 
 
 
 @torch.no_grad()
-def backbone_flops(config: TrainConfig, num_classes: int) -> int:
+def reference_flops(num_classes: int) -> int:
+    """FLOPs per image of LDAM-DRW's ResNet-32: what every flops_ratio divides by."""
     with torch.random.fork_rng(devices=[]):  # building it must not move the training run's random stream
-        reference: nn.Module = build_backbone_only(config, num_classes).eval()
+        reference = build_reference_resnet32(num_classes).eval()
     return _count(lambda: reference(torch.zeros(1, 3, 32, 32)))

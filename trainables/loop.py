@@ -11,10 +11,15 @@ A run ends as 'completed', or 'diverged' when a batch loss is non-finite or abov
 `divergence_check_every` steps on CUDA, see step.py) or when val_acc stays at chance for
 `collapse_patience` evaluated epochs. A diverged run still reports numbers, never NaN:
 the worst accuracy (0) and the worst FLOP ratio of the model, so searchers and schedulers go on.
+
+Each epoch's metrics also say which early exits trained (`exit_loss_fractions`, and
+`untrained_exits` for those whose loss fewer than 1% of the samples paid); the first epoch with
+untrained exits, and each change after it, is also logged as a warning on the "trainables" logger.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -25,13 +30,15 @@ from trainables.config import TrainConfig
 from trainables.data.augment import TrainAugmentation, mixup
 from trainables.data.datasets import LongTailedData, load_long_tailed
 from trainables.evaluate import evaluate
-from trainables.flops import backbone_flops, exit_flops
+from trainables.flops import exit_flops, reference_flops
 from trainables.losses.criterion import Criterion
+from trainables.losses.elf import UNTRAINED_EXIT_SHARE, exit_loss_shares, untrained_exits
 from trainables.models.network import build_model
 from trainables.schedule import lr_at_epoch
 from trainables.step import Divergence, TrainStep
 
 Report = Callable[[dict, "TrainingState"], None]
+log = logging.getLogger("trainables")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -53,6 +60,7 @@ class TrainingState:
     collapse_count: int = 0
     best: dict = field(default_factory=dict)  # metrics of the best-val_acc epoch so far
     class_names: list[str] = field(default_factory=list)
+    inference_threshold: float | None = None  # s of the latest evaluation (selected on the validation split)
 
     def checkpoint(self) -> dict:
         rng = {"cpu": torch.get_rng_state()}
@@ -67,6 +75,7 @@ class TrainingState:
             "rng": rng,
             "config": self.config.to_dict(),
             "class_names": self.class_names,
+            "inference_threshold": self.inference_threshold,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -75,6 +84,7 @@ class TrainingState:
         self.epoch = int(ckpt["epoch"])
         self.collapse_count = int(ckpt.get("collapse_count", 0))
         self.best = dict(ckpt.get("best", {}))
+        self.inference_threshold = ckpt.get("inference_threshold")
         torch.set_rng_state(ckpt["rng"]["cpu"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
@@ -112,6 +122,7 @@ def _train_epoch(step: TrainStep, config: TrainConfig, data: LongTailedData, aug
         "train_loss": (loss_sum / n).item(),
         "train_acc": (correct.double() / n).item(),
         "train_exit_fractions": (exit_counts.double() / n).tolist(),
+        "exit_loss_fractions": exit_loss_shares(exit_counts, config.exit_aggregation).tolist(),
         "grad_norm": (grad_norm_sum / max(steps, 1)).item(),
         "steps": steps,
     }
@@ -155,12 +166,14 @@ def train(
     )
     augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
     exit_cost = exit_flops(model)
-    base_cost = backbone_flops(config, data.num_classes)
+    base_cost = reference_flops(data.num_classes)
     state = TrainingState(model, optimizer, config, class_names=list(data.class_names))
     step = TrainStep(model, criterion, optimizer, config, device)
     if resume is not None:
         state.restore(resume)  # last, so that its random state is the one the next epoch starts from
-    threshold = config.inference_exit_threshold
+    thresholds = config.inference_threshold_candidates()
+    curve_grid = tuple(sorted(set(config.threshold_grid) | set(thresholds)))  # the curve shows every candidate
+    untrained_before: list[int] = []
     chance = 1.0 / data.num_classes
     eval_batch = 1024 if device.type == "cuda" else 128  # CPU: 128 measured fastest (512 is 1.6x slower)
 
@@ -191,17 +204,25 @@ def train(
         if (epoch + 1) % config.eval_every == 0 or is_last:
             last_eval = evaluate(
                 model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
-                threshold, exit_cost, base_cost, config.exit_confidence_scale,
-                config.threshold_grid if is_last else (), eval_batch,
+                thresholds, exit_cost, base_cost, config.exit_confidence_scale,
+                curve_grid if is_last else (), eval_batch,
             )
             last_eval["eval_epoch"] = epoch + 1
+            state.inference_threshold = last_eval["inference_threshold_used"]
             if epoch + 1 > config.warmup_epochs and last_eval["val_acc"] <= 1.1 * chance:
                 state.collapse_count += 1
             else:
                 state.collapse_count = 0
         state.epoch = epoch + 1
+        untrained = untrained_exits(train_stats["exit_loss_fractions"])
+        if untrained and untrained != untrained_before:
+            log.warning(
+                "epoch %d: early exit(s) %s trained on fewer than %g%% of the samples (%s loss, training threshold "
+                "%.3g): they get almost no gradient", epoch + 1, ", ".join(map(str, untrained)),
+                100 * UNTRAINED_EXIT_SHARE, config.exit_aggregation, config.resolved_train_exit_threshold())
+        untrained_before = untrained
         metrics = {
-            "epoch": epoch + 1, "lr": lr, **train_stats,
+            "epoch": epoch + 1, "lr": lr, **train_stats, "untrained_exits": untrained,
             **{k: v for k, v in last_eval.items() if k != "threshold_curve" or is_last},
             "train_seconds": train_seconds, "epoch_seconds": time.time() - epoch_start,
             "images_per_second": len(data.train_labels) / max(train_seconds, 1e-9),
@@ -214,12 +235,19 @@ def train(
         elif is_last:
             status = "completed"
         if status != "diverged" and "val_acc" in metrics and metrics["val_acc"] > state.best.get("val_acc", -1.0):
-            state.best = {k: metrics[k] for k in ("epoch", "val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio") if k in metrics}
+            state.best = {k: metrics[k] for k in ("epoch", "val_acc", "test_acc", "many_acc", "medium_acc", "few_acc",
+                                                  "flops_ratio", "inference_threshold_used") if k in metrics}
         metrics["status"] = status
         report(metrics, state)
         if status == "diverged":
             break
 
+    if not last_eval:  # resumed from a checkpoint of the last epoch: nothing trained, but the summary needs numbers
+        last_eval = evaluate(
+            model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
+            thresholds, exit_cost, base_cost, config.exit_confidence_scale, curve_grid, eval_batch,
+        )
+        last_eval["eval_epoch"] = state.epoch
     return {
         "status": "completed" if status == "running" else status,
         "epochs_run": state.epoch,
@@ -227,7 +255,7 @@ def train(
         **last_eval,
         "selected_by_val": state.best,
         "exit_flops": exit_cost,
-        "backbone_flops": base_cost,
+        "reference_flops": base_cost,
         "wall_seconds": time.time() - wall_start,
         "device": str(device),
         "data": data.describe(),

@@ -20,7 +20,7 @@ from torchvision import transforms
 from trainables.config import TrainConfig
 from trainables.data.augment import CIFAR_MEAN, CIFAR_STD
 from trainables.data.datasets import LongTailedData
-from trainables.evaluate import ExitPredictions, exit_probabilities, split_metrics
+from trainables.evaluate import ExitPredictions, exit_probabilities, select_threshold, split_metrics
 from trainables.losses.criterion import Criterion
 from trainables.models.network import build_model
 from trainables.schedule import lr_at_epoch
@@ -108,8 +108,9 @@ def run_plain(config: TrainConfig, data: LongTailedData, device: torch.device, w
                        "val_preds": val_preds, "test_preds": test_preds, "labels": (val_labels, test_labels)})
     last = epochs[-1]
     cost = [1] * len(last["val_preds"].probs)  # FLOPs do not matter here: only accuracy is compared
+    threshold, val = select_threshold(last["val_preds"], last["labels"][0], config.inference_threshold_candidates(), cost, 1)
     return {
         "epochs": [{k: e[k] for k in ("train_seconds", "eval_seconds", "train_loss")} for e in epochs],
-        "val_acc": split_metrics(last["val_preds"], last["labels"][0], config.inference_exit_threshold, cost, 1)["acc"],
-        "test_acc": split_metrics(last["test_preds"], last["labels"][1], config.inference_exit_threshold, cost, 1)["acc"],
+        "val_acc": val["acc"],
+        "test_acc": split_metrics(last["test_preds"], last["labels"][1], threshold, cost, 1)["acc"],
     }

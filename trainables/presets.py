@@ -19,13 +19,28 @@ Readings taken where the documents are silent or disagree (each also noted at it
 - Label smoothing 0.1 (the report names it for Model 7 and among its extras, without a value);
   Mixup alpha 1.0 (Zhang et al.'s CIFAR value; the report gives none). DRW (effective number,
   epoch 160) for the LDAM hybrids, as in the seeds' ELF implementation; none for the CE hybrids.
-- ELF thresholds: ELF(CE) t = 0.9, ELF(LDAM) t = 2/C (paper, section 4.1); the hybrids use
-  t = s = 0.5 (LDAM), t = 0.9 and s = 0.5 (CE), Model 2 t = 0.2 / s = 0.25, Model 3 t = 0.8 / s = 0.25.
+- ELF thresholds: ELF(CE) t = 0.9, ELF(LDAM) t = 2/C (paper, section 4.1). The paper finds s by a
+  line search (Appendix B): {1.5, ..., 1.75}/C for ELF(LDAM), {0.5, ..., 0.95} for ELF(CE); the ELF
+  presets make that search on the validation split at every evaluation (never on the test images)
+  and report test accuracy and FLOPs at the s it selects. The hybrids use t = s = 0.5 (LDAM),
+  t = 0.9 and s = 0.5 (CE), Model 2 t = 0.2 / s = 0.25, Model 3 t = 0.8 / s = 0.25.
+- ELF's exits: "an auxiliary exit before each residual block" (the paper's ResNet-50 has "(final)
+  exit 5"); ResNet-32 has three stages, so ELF gets exits after the stem, stage 1 and stage 2, plus
+  the final head: four exits, like the seeds' models.
+- ResLT class groups. The released code's CIFAR-10 branches take classes 2-9 (medium+tail) and 4-9
+  (tail); `reslt_released` keeps that. The seeds' models follow the hybrid report's "Class Splits:
+  'many': [0, 1, 2], 'medium': [3, 4, 5], 'few': [6, 7, 8, 9]", which it lists among the
+  hyperparameter values of its models (not only of its reporting), and its simulated loss is
+  defined by the same "tail class" membership: so `reslt` and the hybrids train their medium
+  branch on classes 3-9 and their tail branch on 6-9 (SEEDS_SPLITS below).
+- ResLT's weight of the branch-independent loss (the released `--beta`) depends on the data in the
+  released scripts: 0.998 / 0.998 / 0.96 on CIFAR-10-LT 100 / 50 / 10 and 0.995 / 0.99 / 0.72 on
+  CIFAR-100-LT; `reslt_released` follows that for whatever dataset and imbalance it is built with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trainables.config import ConfigError, TrainConfig, with_overrides
@@ -37,10 +52,13 @@ RESLT_SCHEDULE = dict(epochs=200, lr=0.1, momentum=0.9, nesterov=True, weight_de
 HYBRID_SCHEDULE = dict(LDAM_DRW_SCHEDULE, lr_decay_factor=0.1)
 DRW = dict(class_weighting="effective_number", effective_number_beta=0.9999, drw_start_epoch=160)
 LDAM_COSINE = dict(loss="ldam", classifier="cosine", ldam_max_m=0.5, ldam_s=30.0)
-ELF_EXITS = dict(exit_taps=("stage1", "stage2"), exit_channels=64, exit_aggregation="accumulative")
+ELF_EXITS = dict(exit_taps=("stem", "stage1", "stage2"), exit_channels=64, exit_aggregation="accumulative")
+SEEDS_SPLITS = dict(reslt_medium_from=3, reslt_tail_from=6)  # the hybrid report's 'Class Splits' (module docstring)
 SEEDS_EXITS = dict(exit_taps=("stem", "stage1", "stage2"), exit_channels=64)
-SIMULATED = dict(head="reslt_grouped", widths=(16, 32, 48), reslt_heads_at="final", simulated_reslt_loss=True, reslt_alpha=0.95)
-FULL_POWER = dict(head="reslt_grouped", widths=(15, 30, 63), exit_channels=63, reslt_heads_at="all", reslt_alpha=0.95)
+SIMULATED = dict(head="reslt_grouped", widths=(16, 32, 48), reslt_heads_at="final", simulated_reslt_loss=True, reslt_alpha=0.95,
+                 **SEEDS_SPLITS)
+FULL_POWER = dict(head="reslt_grouped", widths=(15, 30, 63), exit_channels=63, reslt_heads_at="all", reslt_alpha=0.95,
+                  **SEEDS_SPLITS)
 HYBRID_LDAM = dict(loss="ldam", classifier="linear", train_exit_threshold=0.5, inference_exit_threshold=0.5, **DRW)
 HYBRID_CE = dict(loss="ce", train_exit_threshold=0.9, inference_exit_threshold=0.5)
 
@@ -49,6 +67,9 @@ HYBRID_CE = dict(loss="ce", train_exit_threshold=0.9, inference_exit_threshold=0
 class Preset:
     values: dict[str, Any]
     source: str
+    # (dataset, imbalance ratio) -> values that replace `values` for that data (the released ResLT
+    # scripts set --beta per dataset and ratio); a value the caller overrides is kept.
+    per_data: dict[tuple[str, float], dict[str, Any]] = field(default_factory=dict)
 
 
 def _hybrid(source: str, *parts: dict, **extra: Any) -> Preset:
@@ -67,14 +88,17 @@ PRESETS: dict[str, Preset] = {
     "ce_drw": Preset(dict(LDAM_DRW_SCHEDULE, loss="ce", **DRW), "ELF paper Table 2 'CE+DRW' (Cui et al. weights, DRW at 160)"),
     "focal_drw": Preset(dict(LDAM_DRW_SCHEDULE, loss="focal", focal_gamma=0.5, **DRW), "ELF paper Table 2 'Focal+DRW', gamma 0.5 (section 4.1)"),
     "ldam_drw": Preset(dict(LDAM_DRW_SCHEDULE, **LDAM_COSINE, **DRW), "kaidic/LDAM-DRW cifar_train.py --loss_type LDAM --train_rule DRW; ELF Table 2 'LDAM+DRW'"),
-    # ELF (Duggal et al. 2020): exits before stages 2 and 3, plus the final head.
+    # ELF (Duggal et al. 2020): exits after the stem, stage 1 and stage 2, plus the final head; s
+    # selected on the validation split from the paper's set (inference_exit_threshold is then unused).
     "elf_ce_drw": Preset(
-        dict(LDAM_DRW_SCHEDULE, **ELF_EXITS, loss="ce", train_exit_threshold=0.9, inference_exit_threshold=0.9, **DRW),
-        "ELF paper section 4.1 and Appendix D: ELF(CE)+DRW, t = 0.9",
+        dict(LDAM_DRW_SCHEDULE, **ELF_EXITS, loss="ce", train_exit_threshold=0.9, inference_exit_threshold=0.9,
+             inference_threshold_selection="elf_ce", **DRW),
+        "ELF paper section 4.1, Appendices B and D: ELF(CE)+DRW, four exits, t = 0.9, s from {0.5, 0.55, ..., 0.95}",
     ),
     "elf_ldam_drw": Preset(
-        dict(LDAM_DRW_SCHEDULE, **ELF_EXITS, **LDAM_COSINE, train_exit_threshold=None, inference_exit_threshold=0.3, **DRW),
-        "ELF paper section 4.1 and Appendix D: ELF(LDAM)+DRW, t = 2/C; s from a line search (0.3 here)",
+        dict(LDAM_DRW_SCHEDULE, **ELF_EXITS, **LDAM_COSINE, train_exit_threshold=None, inference_exit_threshold=0.15,
+             inference_threshold_selection="elf_ldam", **DRW),
+        "ELF paper section 4.1, Appendices B and D: ELF(LDAM)+DRW, four exits, t = 2/C, s from {1.5, ..., 1.75}/C",
     ),
     "elf_ldam_drw_seeds": Preset(
         dict(LDAM_DRW_SCHEDULE, **SEEDS_EXITS, loss="ldam", classifier="linear", train_exit_threshold=0.2,
@@ -84,14 +108,18 @@ PRESETS: dict[str, Preset] = {
     ),
     # ResLT (Cui et al.).
     "reslt": Preset(
-        dict(RESLT_SCHEDULE, head="reslt_grouped", widths=(16, 32, 48), reslt_alpha=0.95, autoaugment=True, label_smoothing=0.1),
+        dict(RESLT_SCHEDULE, head="reslt_grouped", widths=(16, 32, 48), reslt_alpha=0.95, autoaugment=True, label_smoothing=0.1,
+             **SEEDS_SPLITS),
         "hybrid-elf-reslt-slides.txt Phase 1.3: the seeds' ResLT, grouped head with 48 channels, alpha 0.95, "
-        "AutoAugment, label smoothing (75.33 / 80.14 / 86.78 at 100x / 50x / 10x)",
+        "AutoAugment, label smoothing, the report's class splits (75.33 / 80.14 / 86.78 at 100x / 50x / 10x)",
     ),
     "reslt_released": Preset(
         dict(RESLT_SCHEDULE, head="reslt_bn", reslt_alpha=0.998),
-        "jiequancui/ResLT CIFAR/: three BatchNorm branches, shared linear classifier, --beta 0.998 "
-        "(CIFAR-10-LT 100 and 50; 0.96 for 10)",
+        "jiequancui/ResLT CIFAR/: three BatchNorm branches, shared linear classifier, --beta per data as its "
+        "scripts: CIFAR-10-LT 0.998 / 0.998 / 0.96, CIFAR-100-LT 0.995 / 0.99 / 0.72 at 100x / 50x / 10x",
+        per_data={("cifar10", 100.0): dict(reslt_alpha=0.998), ("cifar10", 50.0): dict(reslt_alpha=0.998),
+                  ("cifar10", 10.0): dict(reslt_alpha=0.96), ("cifar100", 100.0): dict(reslt_alpha=0.995),
+                  ("cifar100", 50.0): dict(reslt_alpha=0.99), ("cifar100", 10.0): dict(reslt_alpha=0.72)},
     ),
     # The seeds' hybrids (hybrid-elf-reslt-report.txt; Models 9-11 do not exist there).
     "hybrid_m1": _hybrid(f"{HYBRID} Model 1: accumulative, CE, simulated loss (56.9 at 100x)", SIMULATED, HYBRID_CE, exit_aggregation="accumulative"),
@@ -126,4 +154,7 @@ def build_preset(name: str, **overrides: Any) -> TrainConfig:
     """The preset's TrainConfig with `overrides` applied (strings parse); ConfigError when unknown."""
     if name not in PRESETS:
         raise ConfigError(f"preset: unknown {name!r}; known presets: {', '.join(sorted(PRESETS))}")
-    return with_overrides(with_overrides(TrainConfig(), PRESETS[name].values), overrides)
+    preset = PRESETS[name]
+    config = with_overrides(with_overrides(TrainConfig(), preset.values), overrides)
+    for_data = preset.per_data.get((config.dataset, config.imbalance_ratio), {})
+    return with_overrides(config, {k: v for k, v in for_data.items() if k not in overrides})

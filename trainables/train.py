@@ -3,17 +3,20 @@
     python -m trainables.train --preset ldam_drw --imbalance 100 --epochs 200 --device cuda
     python -m trainables.train --preset elf_ldam_drw --set lr=0.05 --set exit_taps=stage1,stage2
     python -m trainables.train --config results/sweep-best.json --seed 1
+    python -m trainables.train --preset ldam_drw --checkpoint run.pt      (resumes from run.pt when it exists)
     python -m trainables.train --list-presets
 
 Data: --data-dir, else TUNER_DATA_DIR, else a cache folder (see trainables/data/sources.py).
-The last line is {"summary": true, "status": "completed" | "diverged", ...}. Bad input (unknown
-preset or key, a wrong type, missing data): exit 2 with one line on stderr, no traceback.
+The last line is {"summary": true, "status": "completed" | "diverged", ...}; warnings (early
+exits that do not train) go to stderr. Bad input (unknown preset or key, a wrong type, missing
+data): exit 2 with one line on stderr, no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from trainables.cli import OneLineParser
@@ -35,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-train-images", type=int, help="cap the long-tailed training set (quick runs)")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="save the run here after every epoch, and resume from it when it exists (same configuration)")
     p.add_argument("--list-presets", action="store_true", help="print the presets and their sources, then exit")
     return p.parse_args(argv)
 
@@ -90,9 +95,20 @@ def main(argv: list[str] | None = None) -> int:
             base = with_overrides(TrainConfig(), read_config_file(args.config)) if args.config else TrainConfig()
             config = with_overrides(base, overrides)
         config.validate()
+        from trainables.checkpoint_file import read_checkpoint, write_checkpoint
         from trainables.loop import train  # torch and friends load only once the input is known good
 
-        summary = train(config, report=lambda metrics, state: _emit(metrics))
+        resume = read_checkpoint(args.checkpoint, config) if args.checkpoint else None
+
+        # The loop's warnings (early exits that do not train) go to stderr; stdout stays JSON lines.
+        logging.basicConfig(format="trainables.train: warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
+
+        def report(metrics: dict, state) -> None:
+            _emit(metrics)  # the line first: a run killed in between resumes from the epoch before and says it again
+            if args.checkpoint:
+                write_checkpoint(state.checkpoint(), args.checkpoint)
+
+        summary = train(config, report=report, resume=resume)
     except (ConfigError, DataNotFoundError) as exc:
         print(f"trainables.train: {exc}", file=sys.stderr)
         return 2

@@ -13,17 +13,23 @@ import pyarrow.parquet as pq
 from tuner.results import config_of, ranked, trial_row, trials_table, write_table
 from tuner.spec import SweepSpec
 from tuner.sweep_run import finish_parent_run, register_best_model
-from tuner.tracking import TrialTracking, mark_trial_run
+from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
+
+
+def write_trials_table(spec: SweepSpec, results: list[Any], exp: str) -> tuple[list[dict[str, Any]], Any, str]:
+    """(rows, table, where it went): trials.parquet of the trials Ray reports, also for a sweep cut short."""
+    rows = [trial_row(spec, r.metrics or {}, r.config or {}, r.error) for r in results]
+    table = trials_table(spec, rows)
+    return rows, table, write_table(table, exp)
 
 
 def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float) -> dict[str, Any]:
     results = list(grid)
-    rows = [trial_row(spec, r.metrics or {}, r.config or {}, r.error) for r in results]
-    table = trials_table(spec, rows)
-    table_path = write_table(table, exp)
+    rows, table, table_path = write_trials_table(spec, results, exp)
     for row in rows:  # the callback marks runs live; this makes sure, e.g. after a driver restart
         if row["mlflow_run_id"] and row["status"] in ("stopped", "failed"):
-            mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"], {"tuner.last_epoch": str(row["epochs_run"])})
+            mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"],
+                           outcome_tags({"epoch": row["epochs_run"], "untrained_exits": row["untrained_exits"]}))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "stopped", "diverged", "failed")}
     leaders = ranked(rows, spec.objective.metric, spec.objective.mode)
     best = leaders[0] if leaders else None

@@ -141,7 +141,7 @@ def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], Any] |
     from trainables.data.datasets import load_long_tailed
     from trainables.data.sources import DataNotFoundError
     from trainables.evaluate import evaluate
-    from trainables.flops import backbone_flops, exit_flops
+    from trainables.flops import exit_flops, reference_flops
     from tuner.winner import build_served
 
     state = last_checkpoint(exp, best["trial_id"])
@@ -155,7 +155,7 @@ def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], Any] |
         return None
     grid = tuple(round(0.02 * i, 2) for i in range(1, 51))
     result = evaluate(served.model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
-                      config.inference_exit_threshold, exit_flops(served.model), backbone_flops(config, data.num_classes),
+                      (served.threshold,), exit_flops(served.model), reference_flops(data.num_classes),
                       config.exit_confidence_scale, grid, batch_size=256)
     return result.get("threshold_curve", []), data
 
@@ -165,7 +165,7 @@ def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any,
     import torch
 
     from trainables.evaluate import class_accuracy, group_accuracy
-    from trainables.flops import backbone_flops, exit_flops
+    from trainables.flops import exit_flops, reference_flops
     from trainables.inference import ExitEnsemble
     from tuner.winner import build_served
 
@@ -186,7 +186,7 @@ def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any,
     cost = 0.0  # each member pays for the exits it used on the validation images
     for i, (m, row) in enumerate(zip(served, members)):
         flops = torch.tensor(exit_flops(m.model), dtype=torch.float64)
-        cost += float(flops[val_exits[i]].mean()) / backbone_flops(_config_obj(row), data.num_classes)
+        cost += float(flops[val_exits[i]].mean()) / reference_flops(data.num_classes)
     per_class = class_accuracy(test_pred, data.test_labels, data.num_classes).tolist()
     metrics = {"val_acc": float((val_pred == data.val_labels).float().mean()),
                "test_acc": float((test_pred == data.test_labels).float().mean()),
@@ -250,7 +250,7 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         files.append(out / "threshold_curve.json")
         if curve:
             files.append(report_plots.threshold_curve(
-                curve, top[0]["config.inference_exit_threshold"],
+                curve, top[0].get("inference_threshold_used") or top[0]["config.inference_exit_threshold"],
                 f"Best trial {top[0]['trial_id']} ({meta.get('sweep', exp.name)}): inference threshold study", out / "threshold_curve.png"))
     state = json.loads((exp / "tuner_sweep.json").read_text()) if (exp / "tuner_sweep.json").is_file() else {}
     uri = os.environ.get("MLFLOW_TRACKING_URI") or state.get("tracking_uri")

@@ -8,7 +8,8 @@
 Each run is `python -m trainables.train`, its per-epoch JSON lines kept in
 results/{row}-ir{imbalance}-seed{seed}.jsonl. A run is done when its file ends with the summary
 line; done runs are skipped, so the command picks up where an interrupted one (or one that ran out
-of GPU time) stopped. An unfinished run starts over: 200 epochs take minutes on a GPU. Runs share
+of GPU time) stopped. An unfinished run resumes from its checkpoint, saved after every epoch in
+results/partial/ beside its lines so far (`.jsonl.part`); both go when the run finishes. Runs share
 the device (`--parallel`): a CIFAR ResNet-32 leaves most of a GPU idle.
 """
 
@@ -22,12 +23,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from trainables.cli import OneLineParser
 from trainables.config import ConfigError, with_overrides
 from trainables.presets import build_preset
 from tuner.reproduce_rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
 from tuner.results_tables import run_summary
+
+
+PARTIAL = "partial"  # results/partial/: unfinished runs' lines and checkpoints
 
 
 class ReproduceError(Exception):
@@ -45,6 +50,15 @@ class Run:
     @property
     def name(self) -> str:
         return f"{self.row}-ir{self.imbalance:g}-seed{self.seed}"
+
+
+def published_text(run: Run) -> str:
+    """What the run is compared with: 'vs 80.44 (published ResLT)'."""
+    row = ROWS_BY_KEY.get(run.row)
+    number = row.published.get(int(run.imbalance)) if row else None
+    if number is None:
+        return "vs —"
+    return f"vs {number:.2f} ({row.versus})"
 
 
 def is_done(path: Path) -> bool:
@@ -97,54 +111,105 @@ def check(run: Run, overrides: dict[str, str]) -> None:
         raise ReproduceError(f"{run.name}: {exc}") from None
 
 
-def _start(run: Run, out: Path) -> subprocess.Popen:
-    part = out / f"{run.name}.jsonl.part"
-    with open(part, "w") as stdout, open(out / f"{run.name}.err", "w") as stderr:
-        return subprocess.Popen([sys.executable, "-m", "trainables.train", *run.args], stdout=stdout, stderr=stderr,
-                                start_new_session=True)
+def partial_files(run_name: str, out: Path) -> tuple[Path, Path]:
+    """(lines so far, checkpoint) of an unfinished run."""
+    return out / PARTIAL / f"{run_name}.jsonl.part", out / PARTIAL / f"{run_name}.pt"
+
+
+def checkpoint_epoch(checkpoint: Path) -> int:
+    """Epochs a run's checkpoint holds (0: none, or unreadable: the run starts over)."""
+    import torch
+
+    try:
+        return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) if checkpoint.exists() else 0
+    except Exception:  # noqa: BLE001 - a damaged checkpoint costs the run its progress, nothing else
+        checkpoint.unlink()
+        return 0
+
+
+def _keep_lines_through(part: Path, epoch: int) -> None:
+    """Drop the lines of epochs after the checkpoint (the resumed run says them again)."""
+    kept = []
+    for line in part.read_text().splitlines() if part.exists() else []:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a line cut off mid-write: it and anything after it go
+        if record.get("summary") or int(record.get("epoch", 0)) > epoch:
+            break
+        kept.append(line + "\n")
+    part.write_text("".join(kept))
+
+
+def _start(run: Run, out: Path, threads: str) -> subprocess.Popen:
+    part, checkpoint = partial_files(run.name, out)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    _keep_lines_through(part, checkpoint_epoch(checkpoint))
+    with open(part, "a") as stdout, open(out / f"{run.name}.err", "w") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "trainables.train", *run.args, "--checkpoint", str(checkpoint)],
+                                stdout=stdout, stderr=stderr, start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": threads})
 
 
 def _finish(run: Run, proc: subprocess.Popen, out: Path) -> bool:
-    part, err = out / f"{run.name}.jsonl.part", out / f"{run.name}.err"
+    (part, checkpoint), err = partial_files(run.name, out), out / f"{run.name}.err"
     if proc.returncode == 0 and is_done(part):
         os.replace(part, out / f"{run.name}.jsonl")
+        checkpoint.unlink(missing_ok=True)
         if err.stat().st_size == 0:
             err.unlink()
         return True
     return False
 
 
-def execute(runs: list[Run], out: Path, parallel: int, budget: float | None) -> tuple[list[str], list[str], list[str]]:
-    """Run what is not done yet, `parallel` at a time; (finished, failed, cut off by the time budget)."""
+def execute(runs: list[Run], out: Path, parallel: int, budget: float | None,
+            estimate: Callable[[Run], float] | None = None, unfinishable: int | None = None) -> dict[str, list[str]]:
+    """Run what is not done yet, `parallel` at a time, within `budget` seconds.
+
+    With `estimate` (seconds a run still needs), a run starts only when it can finish inside the
+    budget, except for at most `unfinishable` runs (None: any number) that fill otherwise idle slots
+    and resume later from their checkpoints. Returns the names of the runs that finished, failed,
+    were cut by the budget (they keep their checkpoints) and were never started.
+    """
     start = time.monotonic()
     waiting = [r for r in runs if not is_done(out / f"{r.name}.jsonl")]
     running: list[tuple[Run, subprocess.Popen, float]] = []
-    finished, failed, cut = [], [], []
+    ended: dict[str, list[str]] = {"finished": [], "failed": [], "cut": [], "not_started": []}
+    spare = unfinishable
+    threads = str(max(1, (os.cpu_count() or 1) // parallel))  # runs sharing the machine share its cores
     while waiting or running:
-        over = budget is not None and time.monotonic() - start > budget
-        while waiting and len(running) < parallel and not over:
-            run = waiting.pop(0)
-            running.append((run, _start(run, out), time.monotonic()))
-            print(f"tuner.reproduce: started {run.name}", flush=True)
+        elapsed = time.monotonic() - start
+        over = budget is not None and elapsed > budget
+        for run in list(waiting):
+            if over or len(running) >= parallel:
+                break
+            fits = budget is None or estimate is None or elapsed + estimate(run) <= budget
+            if not fits:
+                if spare is not None and spare <= 0:
+                    continue
+                spare = None if spare is None else spare - 1
+            waiting.remove(run)
+            running.append((run, _start(run, out, threads), time.monotonic()))
+            print(f"tuner.reproduce: started {run.name}" + ("" if fits else " (cannot finish in this budget: it will resume)"),
+                  flush=True)
+        if over or not running:  # over the budget, or nothing that is left can start
+            ended["not_started"] += [r.name for r in waiting]
+            waiting = []
         for run, proc, began in list(running):
             if over and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait()
-                cut.append(run.name)
+                ended["cut"].append(run.name)
             elif proc.poll() is None:
                 continue
             elif _finish(run, proc, out):
-                finished.append(run.name)
+                ended["finished"].append(run.name)
                 print(f"tuner.reproduce: finished {run.name} in {time.monotonic() - began:.0f} s", flush=True)
             else:
-                failed.append(run.name)
+                ended["failed"].append(run.name)
                 print(f"tuner.reproduce: FAILED {run.name} (exit {proc.returncode}); see {out / (run.name + '.err')}", flush=True)
             running.remove((run, proc, began))
-        if over:
-            cut += [r.name for r in waiting]
-            waiting = []
-        time.sleep(0.5)
-    return finished, failed, cut
+        time.sleep(0.5 if running else 0.0)
+    return ended
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,16 +249,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for run in runs:
                 done = "done   " if is_done(out / f"{run.name}.jsonl") else "to run "
-                print(f"{done} {run.name:40s} python -m trainables.train {' '.join(run.args)}", flush=True)
+                print(f"{done} {run.name:40s} {published_text(run):30s} python -m trainables.train {' '.join(run.args)}",
+                      flush=True)
         except BrokenPipeError:  # `--plan | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    finished, failed, cut = execute(runs, out, args.parallel, args.time_budget)
+    ended = execute(runs, out, args.parallel, args.time_budget)
     done = sum(is_done(out / f"{r.name}.jsonl") for r in runs)
-    print(f"tuner.reproduce: {done}/{len(runs)} runs done ({len(finished)} now), {len(failed)} failed, "
-          f"{len(cut)} left for later (time budget); rebuild the tables with: python -m tuner.results_tables {out}")
-    return 1 if failed else 0
+    print(f"tuner.reproduce: {done}/{len(runs)} runs done ({len(ended['finished'])} now), {len(ended['failed'])} failed, "
+          f"{len(ended['cut']) + len(ended['not_started'])} left for later (time budget; {len(ended['cut'])} resume from "
+          f"checkpoints); rebuild the tables with: python -m tuner.results_tables {out}")
+    return 1 if ended["failed"] else 0
 
 
 if __name__ == "__main__":

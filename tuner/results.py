@@ -1,7 +1,7 @@
 """All trials of a sweep as one Parquet table (pyarrow), one row per trial.
 
 Columns: trial_id, status (completed | stopped | diverged | failed), epochs_run, wall_seconds,
-mlflow_run_id, error, the final metrics (val_acc, test_acc, many/medium/few_acc, flops_ratio, ...),
+mlflow_run_id, error, untrained_exits, the final metrics (val_acc, test_acc, many/medium/few_acc, flops_ratio, ...),
 and the resolved configuration as `config.<field>`. The table's metadata names the sweep, the
 objective and the searched fields.
 """
@@ -21,7 +21,7 @@ from tuner.spec import SweepSpec
 
 TABLE_FILE = "trials.parquet"
 METRIC_COLUMNS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "test_flops_ratio",
-                  "train_loss", "train_acc", "lr", "grad_norm")
+                  "inference_threshold_used", "untrained_exit_count", "train_loss", "train_acc", "lr", "grad_norm")
 
 
 USABLE = ("completed", "stopped")  # trials whose final metrics rank; diverged and failed ones do not
@@ -58,6 +58,7 @@ def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any],
         "node_id": metrics.get("node_id"),
         "error": None if error is None else str(error).splitlines()[0][:500],
         "diverged_reason": metrics.get("diverged_reason"),
+        "untrained_exits": metrics.get("untrained_exits"),  # early exits that did not train in the last epoch, "0,1"
     }
     row.update({m: metrics.get(m) for m in METRIC_COLUMNS})
     try:

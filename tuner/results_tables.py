@@ -4,9 +4,10 @@
     python -m tuner.results_tables results --out docs/RESULTS.md
 
 One table per imbalance ratio; one line per method with the mean and spread over seeds of the
-last epoch's val_acc and test_acc, the test_acc of the epoch with the best val_acc (never the best
-test epoch), many/medium/few, the FLOP ratio at the chosen inference threshold, minutes per run,
-the published number beside it, and each method's gap to LDAM-DRW, ours and published.
+last epoch's val_acc and test_acc, the test_acc of the epoch with the best val_acc, the best test
+epoch's test_acc (the papers' protocol, labelled as such and kept apart from the headline),
+many/medium/few, the FLOP ratio at the inference threshold used, minutes per run, the published
+number beside it, and each method's gap to LDAM-DRW, ours and published (the papers' protocol too).
 """
 
 from __future__ import annotations
@@ -33,12 +34,20 @@ Built by `python -m tuner.results_tables {folder}` from the per-epoch JSON lines
   (`../shared/data/cifar10/SOURCE.md`), which costs about 2-3 points of accuracy against the
   original pixels. LDAM-DRW trained on the same copy is the in-house yardstick: compare each
   method's gap to it with the published gap, not the absolute numbers.
-- **Which epoch.** "test_acc" is the last epoch's; "val-selected" is the test accuracy of the
-  epoch with the best `val_acc` on the validation split carved from the test set (200 images per
-  class, not among the reported test images). No number here is a best-test-epoch number.
+- **Which epoch: our protocol (the headline).** "test_acc" is the last epoch's; "val-selected" is
+  the test accuracy of the epoch with the best `val_acc` on the validation split carved from the
+  test set (200 images per class, not among the reported test images). Nothing in these columns
+  has looked at the test images.
+- **Which epoch: the papers' protocol (optimistic).** LDAM-DRW's reference script keeps the best
+  test accuracy over all epochs, and the published LDAM-DRW and ELF numbers are that: the test
+  set picks the epoch. "best test epoch" is that number on our test images, kept only so that the
+  gap to each paper can be read both ways; it is biased upwards, by more the noisier the curve.
 - **Spread.** mean ± standard deviation over seeds (a single number: one seed). Diverged runs
   are counted in "runs" and left out of the means.
-- **FLOP ratio**: inference FLOPs at the run's inference threshold over the plain backbone's.
+- **FLOP ratio**: inference FLOPs per image at the inference threshold s used (in brackets where
+  the run chose it on the validation split, as the ELF rows do from the paper's set) over the FLOPs
+  of LDAM-DRW's standard ResNet-32: one reference for every model, so the ratios compare directly,
+  and "-15.1% FLOPs" in the ELF paper corresponds to a ratio of 0.849.
 """
 
 
@@ -54,14 +63,29 @@ def run_summary(path: Path) -> dict[str, Any] | None:
     return last if last.get("summary") is True else None
 
 
+def best_test_epoch_acc(path: Path) -> float | None:
+    """The highest test_acc of any epoch line: the papers' protocol (the test set picks the epoch)."""
+    best = None
+    for line in path.read_text().splitlines():
+        try:
+            epoch = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if epoch.get("summary") or epoch.get("status") == "diverged" or not isinstance(epoch.get("test_acc"), (int, float)):
+            continue
+        best = epoch["test_acc"] if best is None else max(best, epoch["test_acc"])
+    return best
+
+
 def read_runs(folder: Path) -> list[dict[str, Any]]:
-    """One dict per finished run file: row, imbalance, seed and its summary line."""
+    """One dict per finished run file: row, imbalance, seed, its summary line and its best test epoch's accuracy."""
     runs = []
     for path in sorted(folder.glob("*.jsonl")):
         m = RUN_FILE.match(path.name)
         summary = run_summary(path) if m else None
         if summary is not None:
-            runs.append({"row": m["row"], "imbalance": float(m["imbalance"]), "seed": int(m["seed"]), **summary})
+            runs.append({"row": m["row"], "imbalance": float(m["imbalance"]), "seed": int(m["seed"]), **summary,
+                         "best_test_epoch_acc": best_test_epoch_acc(path)})
     return runs
 
 
@@ -78,6 +102,21 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _gap(value: float | None, yardstick: float | None, key: str) -> str:
+    """A method's gap to the in-house LDAM-DRW, in points; a dash for the yardstick itself or without numbers."""
+    if value is None or yardstick is None or key == IN_HOUSE_YARDSTICK:
+        return "—"
+    return f"{(value - yardstick) * 100:+.2f}"
+
+
+def _flops_text(runs: list[dict[str, Any]]) -> str:
+    """Mean FLOP ratio; the s values used when a run selected its threshold on the validation split."""
+    text = _stat([r["flops_ratio"] for r in runs], scale=1.0, digits=3)
+    chosen = sorted({r["inference_threshold_used"] for r in runs if r.get("inference_threshold_used") is not None
+                     and r.get("config", {}).get("inference_threshold_selection", "fixed") != "fixed"})
+    return text + (f" (s {', '.join(f'{s:g}' for s in chosen)})" if chosen else "")
+
+
 def _label(key: str) -> str:
     if key == SWEEP_BEST:
         return "best trial of search_spaces/hybrid.yaml, retrained"
@@ -91,13 +130,15 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
     order = [r.key for r in ROWS if r.key in by_row] + sorted(k for k in by_row if k not in ROWS_BY_KEY)
     ok = {k: [r for r in by_row[k] if r.get("status") == "completed"] for k in order}
     yardstick = _mean([r["test_acc"] for r in ok.get(IN_HOUSE_YARDSTICK, [])])
+    yardstick_best = _mean([r["best_test_epoch_acc"] for r in ok.get(IN_HOUSE_YARDSTICK, []) if r["best_test_epoch_acc"] is not None])
     published_yardstick = ROWS_BY_KEY[IN_HOUSE_YARDSTICK].published.get(int(imbalance))
     lines = [
         f"## Imbalance {imbalance:g}",
         "",
         "| method | data | runs | epochs | val_acc | test_acc | val-selected test_acc | many / medium / few | FLOP ratio "
-        "| minutes per run | published | gap to LDAM-DRW, ours | published gap |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| minutes per run | best test epoch (the papers' protocol; optimistic) | published "
+        "| gap to LDAM-DRW, ours | gap, papers' protocol | published gap |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in order:
         good = ok[key]
@@ -113,14 +154,16 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
         saving = (row.published_flops_saving or {}).get(int(imbalance)) if row else None
         published_text = "—" if published is None else f"{published:.2f}" + (f" (-{saving:g}% FLOPs)" if saving else "")
         test = _mean([r["test_acc"] for r in good])
-        ours_gap = "—" if test is None or yardstick is None or key == IN_HOUSE_YARDSTICK else f"{(test - yardstick) * 100:+.2f}"
+        best_epoch = [r["best_test_epoch_acc"] for r in good if r["best_test_epoch_acc"] is not None]
+        ours_gap = _gap(test, yardstick, key)
+        papers_gap = _gap(_mean(best_epoch), yardstick_best, key)
         published_gap = ("—" if published is None or published_yardstick is None or key == IN_HOUSE_YARDSTICK
                          else f"{published - published_yardstick:+.2f}")
         lines.append(
             f"| {_label(key)} | {data} | {runs_text} | {', '.join(map(str, epochs))} | {_stat([r['val_acc'] for r in good])} "
             f"| {_stat([r['test_acc'] for r in good])} | {_stat([r['selected_by_val']['test_acc'] for r in good])} "
-            f"| {groups} | {_stat([r['flops_ratio'] for r in good], scale=1.0, digits=3)} | {minutes} "
-            f"| {published_text} | {ours_gap} | {published_gap} |")
+            f"| {groups} | {_flops_text(good)} | {minutes} | {_stat(best_epoch)} "
+            f"| {published_text} | {ours_gap} | {papers_gap} | {published_gap} |")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from trainables.config import FIELDS, ConfigError, TrainConfig, coerce, field_kind, value_problems, with_overrides
-from trainables.presets import PRESETS
+from trainables.presets import PRESETS, build_preset
 
 DATA_FIELDS = (
     "dataset", "data_dir", "download", "imbalance_ratio", "imbalance_profile", "imbalance_seed", "val_per_class",
@@ -530,7 +530,7 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     base = TrainConfig()
     fixed_ok = len(c.problems)
     try:
-        base = with_overrides(with_overrides(TrainConfig(), PRESETS[preset].values if preset else {}), fixed)
+        base = build_preset(preset, **fixed) if preset else with_overrides(TrainConfig(), fixed)
         base.validate()
     except ConfigError as exc:
         if len(c.problems) == fixed_ok:  # not already reported field by field
@@ -552,6 +552,10 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     tracking = _parse_tracking(c, raw)
     if objective.second_metric and not base.has_exits and not any(p.name == "exit_taps" for p in params):
         c.add("objective.second", "flops_ratio only varies for models with early exits (train.exit_taps)")
+    if base.inference_threshold_selection != "fixed" and any(p.name == "inference_exit_threshold" for p in params):
+        c.add("search.inference_exit_threshold",
+              f"the training config selects s on the validation split (inference_threshold_selection: "
+              f"{base.inference_threshold_selection}); set train.inference_threshold_selection: fixed to search it")
     if not c.problems:
         _cross_check(c, base, params)
     if c.problems:

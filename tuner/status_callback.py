@@ -12,7 +12,7 @@ from typing import Any
 from ray.tune import Callback
 
 from tuner.results import trial_status
-from tuner.tracking import mark_trial_run
+from tuner.tracking import mark_trial_run, outcome_tags
 
 
 class MarkEndedTrials(Callback):
@@ -25,7 +25,7 @@ class MarkEndedTrials(Callback):
         status = trial_status(result, error)
         if run_id and status in ("stopped", "failed"):
             try:
-                mark_trial_run(self.tracking_uri, run_id, status, {"tuner.last_epoch": str(result.get("epoch"))}, patience=5.0)
+                mark_trial_run(self.tracking_uri, run_id, status, outcome_tags(result), patience=5.0)
             except Exception as exc:  # noqa: BLE001 - finish_sweep reconciles every run again at the end
                 print(f"tuner: could not tag MLflow run {run_id} as {status} yet ({type(exc).__name__})")
 

@@ -89,7 +89,7 @@ def register_best_model(
     from tuner.winner import build_served, log_and_register, version_tags, winner_metadata
 
     served, config = build_served(config_dict, state_path)
-    metadata = winner_metadata(config.to_dict(), metrics, served.class_names, config.inference_exit_threshold)
+    metadata = winner_metadata(config.to_dict(), metrics, served.class_names, served.threshold)
     tags = version_tags(spec.name, config.to_dict(), metrics, {
-        "kind": "single", "inference_exit_threshold": str(config.inference_exit_threshold), "trial_run_id": child_run_id})
+        "kind": "single", "inference_exit_threshold": str(served.threshold), "trial_run_id": child_run_id})
     return log_and_register(tracking, child_run_id, served, config.num_classes, spec.model_name, metadata, tags)

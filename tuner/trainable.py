@@ -22,7 +22,7 @@ from ray import tune
 from trainables.config import TrainConfig, with_overrides
 from trainables.loop import TrainingState, train
 from tuner.space import resolve_trial_config
-from tuner.tracking import TrialLogger, TrialTracking
+from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
@@ -69,13 +69,6 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
     return state, meta
 
 
-def _end_tags(metrics: dict[str, Any]) -> dict[str, str]:
-    if metrics.get("status") != "diverged":
-        return {}
-    return {"diverged_reason": str(metrics.get("diverged_reason")), "tuner.diverged_epoch": str(metrics.get("diverged_epoch")),
-            "tuner.diverged_step": str(metrics.get("diverged_step"))}
-
-
 def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     """Ray Tune entry point: `sampled` holds this trial's searched values."""
     _limit_resources(settings)
@@ -89,13 +82,16 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     if meta.get("status", "running") != "running":
         # The trial had ended (its last checkpoint says so) but the sweep's state did not record it,
         # e.g. the driver died right after: report the end again instead of training on.
-        logger.finish(meta["status"], _end_tags(meta["metrics"]))
+        logger.finish(meta["status"], outcome_tags(meta["metrics"]))
         tune.report(meta["metrics"])
         return
 
     def report(metrics: dict[str, Any], state: TrainingState) -> None:
         curve = metrics.get("threshold_curve")
-        epoch_metrics = {k: v for k, v in metrics.items() if k != "threshold_curve"}
+        epoch_metrics = {k: v for k, v in metrics.items() if k not in ("threshold_curve", "untrained_exits")}
+        if "untrained_exits" in metrics:  # a list of exit indices: a count for MLflow, the indices for the tag
+            epoch_metrics["untrained_exit_count"] = len(metrics["untrained_exits"])
+            epoch_metrics["untrained_exits"] = ",".join(map(str, metrics["untrained_exits"]))
         flat = {**flat_metrics(epoch_metrics), "mlflow_run_id": logger.run_id, "node_id": node_id}
         logger.log_epoch(flat, step=metrics["epoch"])
         done = metrics["status"] != "running"
@@ -105,7 +101,7 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
             artifacts = {"final_metrics.json": epoch_metrics}
             if curve:
                 artifacts["threshold_curve.json"] = curve
-            logger.finish(metrics["status"], _end_tags(metrics), artifacts)
+            logger.finish(metrics["status"], outcome_tags(epoch_metrics), artifacts)
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(state.checkpoint(), Path(folder) / STATE_FILE)

@@ -35,7 +35,10 @@ def build_served(config_dict: dict[str, Any], state_path: Path, class_names: lis
     model = build_model(config)
     model.load_state_dict(state["model"])
     names = class_names or list(state.get("class_names", []))
-    return ExitInference(model, config.inference_exit_threshold, config.exit_confidence_scale, names), config
+    # The threshold the run was evaluated at: chosen on the validation split when the config selects
+    # it (ELF's line search over s), else the configured one.
+    threshold = state.get("inference_threshold") or config.inference_exit_threshold
+    return ExitInference(model, threshold, config.exit_confidence_scale, names), config
 
 
 def _signature(num_classes: int):

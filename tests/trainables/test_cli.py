@@ -58,7 +58,7 @@ def test_a_synthetic_run_prints_one_json_object_per_epoch_and_a_summary() -> Non
     lines = [json.loads(line) for line in res.stdout.strip().splitlines()]
     assert [line.get("epoch") for line in lines[:2]] == [1, 2]
     assert lines[-1]["summary"] is True and lines[-1]["status"] == "completed"
-    assert lines[-1]["config"]["exit_taps"] == ["stage1", "stage2"]
+    assert lines[-1]["config"]["exit_taps"] == ["stem", "stage1", "stage2"]
 
 
 def test_list_presets_names_sources() -> None:
@@ -76,3 +76,40 @@ def test_a_run_summary_is_a_config_file_for_the_same_run(tmp_path: Path) -> None
     assert again.returncode == 0, again.stderr[-2000:]
     before, after = (json.loads(r.stdout.strip().splitlines()[-1])["config"] for r in (first, again))
     assert after == {**before, "seed": 4} and after["lr"] == 0.05 and after["exit_taps"]
+
+
+def test_a_killed_checkpointed_run_resumes_after_its_last_epoch_and_refuses_a_foreign_or_damaged_file(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import torch
+
+    quick = ["--preset", "ldam_drw", "--device", "cpu", "--epochs", "30", "--set", "dataset=synthetic",
+             "--set", "synthetic_train_per_class=20", "--set", "widths=8,16,32", "--set", "max_eval_images=100",
+             "--set", "collapse_patience=0"]
+    checkpoint = tmp_path / "run.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "trainables.train", *quick, "--checkpoint", str(checkpoint)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    assert json.loads(proc.stdout.readline())["epoch"] == 1
+    deadline = time.time() + 60
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # mid-run, as a lease running out or a lost machine would
+    proc.wait()
+    done = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    assert 1 <= done < 30
+
+    resumed = _run(*quick, "--checkpoint", str(checkpoint))
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert [x["epoch"] for x in lines[:-1]] == list(range(done + 1, 31)) and lines[-1]["epochs_run"] == 30
+    again = _run(*quick, "--checkpoint", str(checkpoint))  # finished: nothing to train, the summary from the saved model
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert again.returncode == 0 and summary["epochs_run"] == 30 and summary["val_acc"] == lines[-1]["val_acc"]
+
+    other = _run(*[a if a != "30" else "31" for a in quick], "--checkpoint", str(checkpoint))
+    assert other.returncode == 2 and "another configuration (epochs differ)" in other.stderr
+    checkpoint.write_bytes(b"not a checkpoint")
+    damaged = _run(*quick, "--checkpoint", str(checkpoint))
+    assert damaged.returncode == 2 and "cannot read it" in damaged.stderr and "remove it" in damaged.stderr
+    assert len(damaged.stderr.strip().splitlines()) == 1 and "Traceback" not in damaged.stderr

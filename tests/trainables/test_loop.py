@@ -35,7 +35,9 @@ def test_reports_every_epoch_with_the_shared_metric_names() -> None:
         assert all(math.isfinite(v) for v in (r["val_acc"], r["train_loss"], r["flops_ratio"]))
         assert len(r["class_acc"]) == 10 and len(r["exit_fractions"]) == 2
     assert [r["status"] for r in reports] == ["running", "completed"]
-    assert summary["status"] == "completed" and len(summary["threshold_curve"]) == 2
+    # the curve: the grid (0.3, 0.6) and the run's own threshold (0.5), in order
+    assert summary["status"] == "completed" and [p["threshold"] for p in summary["threshold_curve"]] == [0.3, 0.5, 0.6]
+    assert summary["inference_threshold_used"] == 0.5
     assert summary["selected_by_val"]["epoch"] in (1, 2)
 
 
@@ -44,7 +46,7 @@ def test_a_loss_above_the_bound_ends_the_run_as_diverged_within_the_epoch() -> N
     assert len(reports) == 1 and reports[0]["status"] == "diverged"
     assert reports[0]["diverged_step"] == 0 and reports[0]["diverged_epoch"] == 1
     assert reports[0]["val_acc"] == 0.0 and math.isfinite(reports[0]["train_loss"])
-    assert reports[0]["flops_ratio"] > 1.0  # the worst cost this model can have
+    assert reports[0]["flops_ratio"] == summary["exit_flops"][-1] / summary["reference_flops"]  # the worst this model can cost
     assert summary["status"] == "diverged" and "batch loss" in summary["diverged_reason"]
 
 

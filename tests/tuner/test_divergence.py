@@ -25,7 +25,8 @@ def test_a_diverging_trial_ends_at_once_and_the_sweep_finishes(tmp_path: Path) -
     rows = {r["config.divergence_loss_bound"]: r for r in pq.read_table(exp / "trials.parquet").to_pylist()}
     bad, good = rows[0.001], rows[100000.0]
     assert bad["status"] == "diverged" and bad["epochs_run"] == 1 and "batch loss" in bad["diverged_reason"]
-    assert bad["val_acc"] == 0.0 and bad["flops_ratio"] > 1.0  # the worst values, not NaN
+    # The worst values, not NaN: every image at the final exit costs at least what the same model costs trained.
+    assert bad["val_acc"] == 0.0 and bad["flops_ratio"] >= good["flops_ratio"] > 0
     assert good["status"] == "completed" and good["epochs_run"] == 2
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -28,8 +28,9 @@ def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
     args = ["--rows", "ldam_drw", "elf_ldam_drw", "--imbalance", "100", "--seeds", "0", "1", "--parallel", "2", *QUICK]
     first = reproduce(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    files = sorted(p.name for p in (tmp_path / "results").iterdir())
+    files = sorted(p.name for p in (tmp_path / "results").iterdir() if p.is_file())
     assert files == [f"{row}-ir100-seed{s}.jsonl" for row in ("elf_ldam_drw", "ldam_drw") for s in (0, 1)]
+    assert not any((tmp_path / "results" / "partial").iterdir())  # finished runs leave no checkpoint or partial lines
     for name in files:
         s = summary(tmp_path / "results" / name)
         assert s["summary"] is True and s["config"]["seed"] == int(name[-7]) and s["config"]["imbalance_ratio"] == 100
@@ -47,20 +48,54 @@ def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
              for row in ("ldam_drw", "elf_ldam_drw")}
     cells = elf.split(" | ")
     assert cells[5] == f"{statistics.fmean(tests['elf_ldam_drw']):.2f} ± {statistics.stdev(tests['elf_ldam_drw']):.2f}"
-    assert cells[-2] == f"{statistics.fmean(tests['elf_ldam_drw']) - statistics.fmean(tests['ldam_drw']):+.2f}"
+    assert cells[-3] == f"{statistics.fmean(tests['elf_ldam_drw']) - statistics.fmean(tests['ldam_drw']):+.2f}"
     assert cells[-1].rstrip(" |") == f"{78.1 - 77.0:+.2f}" and "78.10 (-15.1% FLOPs)" in elf
+    # The papers' protocol, labelled: the best test_acc of any epoch line, and its gap to LDAM-DRW's.
+    best = {row: [max(json.loads(ln)["test_acc"] for ln in (tmp_path / "results" / f"{row}-ir100-seed{s}.jsonl")
+                      .read_text().splitlines()[:-1]) * 100 for s in (0, 1)] for row in ("ldam_drw", "elf_ldam_drw")}
+    assert cells[10] == f"{statistics.fmean(best['elf_ldam_drw']):.2f} ± {statistics.stdev(best['elf_ldam_drw']):.2f}"
+    assert cells[-2] == f"{statistics.fmean(best['elf_ldam_drw']) - statistics.fmean(best['ldam_drw']):+.2f}"
+    assert "best test epoch (the papers' protocol; optimistic)" in res.stdout
+    s_used = {summary(tmp_path / "results" / f"elf_ldam_drw-ir100-seed{s}.jsonl")["inference_threshold_used"] for s in (0, 1)}
+    assert f"(s {', '.join(f'{v:g}' for v in sorted(s_used))})" in cells[8]  # the threshold ELF selected
     assert "| synthetic | 2 | 1 |" in ldam and f"{ROWS_BY_KEY['ldam_drw'].published[100]:.2f}" in ldam
     assert "## Imbalance 100" in res.stdout and "JPEG (quality 75)" in res.stdout
 
 
-def test_the_time_budget_stops_a_run_which_then_starts_over(tmp_path: Path) -> None:
-    args = ["--rows", "reslt", "--imbalance", "10", *QUICK, "--epochs", "500", "--time-budget", "3"]
+def test_the_papers_protocol_takes_the_best_test_epoch_not_the_last(tmp_path: Path) -> None:
+    from tuner.results_tables import best_test_epoch_acc, read_runs
+
+    lines = [{"epoch": 1, "test_acc": 0.5, "status": "running"}, {"epoch": 2, "test_acc": 0.7, "status": "running"},
+             {"epoch": 3, "test_acc": 0.6, "status": "completed"},
+             {"summary": True, "status": "completed", "test_acc": 0.6, "epochs_run": 3}]
+    run = tmp_path / "ldam_drw-ir100-seed0.jsonl"
+    run.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert best_test_epoch_acc(run) == 0.7 and read_runs(tmp_path)[0]["best_test_epoch_acc"] == 0.7
+    diverged = tmp_path / "other.jsonl"  # a diverged epoch reports the worst values, never a best
+    diverged.write_text(json.dumps({"epoch": 1, "test_acc": 0.9, "status": "diverged"}) + "\n")
+    assert best_test_epoch_acc(diverged) is None
+
+
+def test_the_time_budget_stops_a_run_which_then_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    args = ["--rows", "reslt", "--imbalance", "10", *QUICK, "--epochs", "500", "--time-budget", "12"]
     cut = reproduce(*args, cwd=tmp_path)
-    assert cut.returncode == 0 and "0/1 runs done" in cut.stdout and "1 left for later" in cut.stdout
-    assert not list((tmp_path / "results").glob("*.jsonl"))  # the unfinished run's lines stay in .part
+    assert cut.returncode == 0 and "0/1 runs done" in cut.stdout and "1 left for later" in cut.stdout, cut.stdout
+    assert "1 resume from checkpoints" in cut.stdout
+    assert not list((tmp_path / "results").glob("*.jsonl"))  # the unfinished run's lines stay in partial/
+    part, checkpoint = tmp_path / "results" / "partial" / "reslt-ir10-seed0.jsonl.part", tmp_path / "results" / "partial" / "reslt-ir10-seed0.pt"
+    import torch
+
+    first = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    assert first >= 1 and [json.loads(ln)["epoch"] for ln in part.read_text().splitlines()][:first] == list(range(1, first + 1))
     plan = reproduce(*args, "--plan", cwd=tmp_path)
     assert plan.returncode == 0 and plan.stdout.startswith("to run  reslt-ir10-seed0")
     assert "--preset reslt --imbalance 10 --seed 0" in plan.stdout
+
+    again = reproduce(*args, cwd=tmp_path)  # resumes after the checkpoint: no epoch twice, none missing
+    assert again.returncode == 0, again.stdout
+    epochs = [json.loads(ln)["epoch"] for ln in part.read_text().splitlines()]
+    second = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    assert second > first and epochs[:second] == list(range(1, second + 1))
 
 
 def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> None:
@@ -102,3 +137,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
                              text=True, timeout=60)
     assert missing.returncode == 2 and "nowhere is not a folder" in missing.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_docs_results_is_built_from_the_run_files_in_results(monkeypatch) -> None:
+    from tuner.results_tables import build
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)  # the header names the folder as given: results
+    assert (repo / "docs" / "RESULTS.md").read_text() == build(Path("results")), \
+        "rebuild: python -m tuner.results_tables results --out docs/RESULTS.md"

@@ -36,6 +36,7 @@ def _check_children(client: MlflowClient, children: list, table) -> None:
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_acc")]
         assert steps == list(range(1, row["epochs_run"] + 1)), f"duplicated or missing epochs: {steps}"
         assert child.data.tags["tuner.status"] == row["status"]
+        assert child.data.tags.get("tuner.untrained_exits", "") == (row["untrained_exits"] or "")  # early exits that did not train
         assert child.data.params["lr"] == str(row["config.lr"])
         expected = {"completed": "FINISHED", "diverged": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}[row["status"]]
         assert client.get_run(child.info.run_id).info.status == expected

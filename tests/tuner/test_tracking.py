@@ -84,3 +84,13 @@ def test_batches_never_split_an_epoch(store) -> None:
     log.client = Recorder()
     assert log.flush(patience=1.0)
     assert sent == [[1, 2], [3]]  # 800 values fit in one batch of at most 900; the third epoch goes whole in the next
+
+
+def test_outcome_tags_name_untrained_exits_and_divergence() -> None:
+    from tuner.tracking import UNTRAINED_EXITS_TAG, outcome_tags
+
+    tags = outcome_tags({"epoch": 7, "status": "running", "untrained_exits": "0,2"})
+    assert tags == {"tuner.last_epoch": "7", UNTRAINED_EXITS_TAG: "0,2"}
+    assert UNTRAINED_EXITS_TAG not in outcome_tags({"epoch": 7, "status": "completed", "untrained_exits": ""})
+    diverged = outcome_tags({"epoch": 3, "status": "diverged", "diverged_reason": "nan", "diverged_epoch": 3, "diverged_step": 9})
+    assert diverged["tuner.diverged_step"] == "9" and diverged["diverged_reason"] == "nan"

@@ -74,8 +74,7 @@ def build_model(config: TrainConfig, num_classes: int | None = None) -> MultiExi
     return model
 
 
-def build_backbone_only(config: TrainConfig, num_classes: int | None = None) -> nn.Module:
-    """The reference the FLOP ratio divides by: the same backbone with a plain pooled classifier."""
-    c = num_classes or config.num_classes
-    backbone = build_backbone(config.backbone, config.widths)
-    return MultiExitNet(backbone, (), [], build_head("plain", config.widths[-1], c, "linear"))
+def build_reference_resnet32(num_classes: int) -> nn.Module:
+    """LDAM-DRW's ResNet-32 (widths 16/32/64, pooled linear classifier): the FLOPs reference of every model."""
+    backbone = build_backbone("resnet32", (16, 32, 64))
+    return MultiExitNet(backbone, (), [], build_head("plain", 64, num_classes, "linear"))
