@@ -6,8 +6,9 @@
 
 Rerunning the same command resumes an interrupted sweep (trials from their checkpoints, the
 Optuna searcher from its saved state). Exit 0 when the sweep finished (stopped or diverged trials
-are results), 2 for a bad spec or a failed pre-flight check (nothing started), 130 when
-interrupted (rerun to resume).
+are results), 2 for a bad spec or a failed pre-flight check (nothing started), 3 when it ran out
+of `--time-budget` (the trials table so far is written; rerun to go on), 130 when interrupted
+(rerun to resume).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-samples", type=int, help="override run.num_samples")
     p.add_argument("--storage-path", help="override run.storage_path (e.g. s3://bucket/experiments on a cluster)")
     p.add_argument("--verbose", action="store_true", help="show Ray's own logs and trial output")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="end the sweep after this long (Ray Tune's time budget): trials still running end as stopped")
     return p.parse_args(argv)
 
 
@@ -170,7 +173,7 @@ def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str,
 # ------------------------------------------------------------------------------------------------
 
 
-def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool):
+def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_budget: float | None = None):
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -203,7 +206,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool):
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
-                                    max_concurrent_trials=spec.run.max_concurrent),
+                                    max_concurrent_trials=spec.run.max_concurrent, time_budget_s=time_budget),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage_location(spec), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
@@ -242,7 +245,7 @@ def _absolute_paths(spec: SweepSpec) -> SweepSpec:
     return dataclasses.replace(spec, base_config=base)
 
 
-def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool) -> int:
+def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool, time_budget: float | None = None) -> int:
     import ray
     from ray import tune
 
@@ -290,11 +293,19 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
               flush=True)
         started = time.time()
         try:
-            grid = build_tuner(spec, trainable, exp, restoring).fit()
+            grid = build_tuner(spec, trainable, exp, restoring, time_budget).fit()
         except KeyboardInterrupt:
             grid = None
+        ended = 0 if grid is None else grid.num_terminated + grid.num_errors
+        if grid is not None and time_budget is not None and ended < spec.run.num_samples and time.time() - started >= time_budget:
+            from tuner.finish import write_trials_table
+
+            _, _, table_path = write_trials_table(spec, list(grid), exp)
+            print(f"tuner: time budget of {time_budget:g} s reached with {ended} of {spec.run.num_samples} trials ended; "
+                  f"trials so far in {table_path}; rerun the same command to go on", file=sys.stderr)
+            return TIME_BUDGET_EXIT
         # Ray Tune catches Ctrl-C itself and returns the partial results: count what really ended.
-        if grid is None or grid.num_terminated + grid.num_errors < spec.run.num_samples:
+        if grid is None or ended < spec.run.num_samples:
             print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
             return 130
         summary = finish_sweep(spec, grid, tracking, exp, time.time() - started)
@@ -305,13 +316,18 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
         ray.shutdown()
 
 
+TIME_BUDGET_EXIT = 3  # the sweep ran out of --time-budget: not finished, resumable (0: finished, 2: bad input, 130: interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _quiet(args.verbose)
     try:
         spec = load_spec(args.spec, name_override=args.name, num_samples_override=args.num_samples,
                          storage_override=args.storage_path)
-        return run_sweep(spec, args.address or os.environ.get("RAY_ADDRESS"), args.restart, args.verbose)
+        if args.time_budget is not None and args.time_budget <= 0:
+            raise SpecError(args.spec, ["--time-budget: must be > 0 seconds"])
+        return run_sweep(spec, args.address or os.environ.get("RAY_ADDRESS"), args.restart, args.verbose, args.time_budget)
     except (SpecError, PreflightError) as exc:
         print(f"tuner.launch: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.transforms import v2
 
 from trainables.data.autoaugment import BatchAutoAugment
 
@@ -19,16 +20,30 @@ def _images(n: int) -> torch.Tensor:
     return x
 
 
+REFERENCE = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)  # torchvision's own, private parts and all
+
+
 def _torchvision(aa: BatchAutoAugment, image: torch.Tensor, policy: int, applied, negative) -> tuple[torch.Tensor, list[str]]:
-    """What v2.AutoAugment.forward does to one image once its random choices are these."""
-    ref = aa.reference
+    """What v2.AutoAugment.forward does to one image once its random choices are these (torchvision's
+    table, magnitudes and operations, not the project's pinned copies)."""
+    ref = REFERENCE
     names = []
-    for slot, (op, _, magnitude_bin) in enumerate(aa.sub_policies[policy]):
+    for slot, (op, _, magnitude_bin) in enumerate(ref._policies[policy]):
         if applied[slot]:
-            magnitude = aa._magnitude(op, magnitude_bin, bool(negative[slot]))
+            bins_fn, signed = ref._AUGMENTATION_SPACE[op]
+            bins = bins_fn(10, 32, 32)
+            magnitude = float(bins[magnitude_bin]) if bins is not None else 0.0
+            if signed and negative[slot]:
+                magnitude = -magnitude
             image = ref._apply_image_or_video_transform(image, op, magnitude, interpolation=ref.interpolation, fill=ref._fill)
             names.append(op)
     return image, names
+
+
+def test_the_pinned_policy_is_the_installed_torchvisions() -> None:
+    from trainables.data.autoaugment_policy import differences_from_torchvision
+
+    assert differences_from_torchvision() == []
 
 
 @pytest.mark.parametrize("whole_batch", [False, True], ids=["chosen-images", "whole-batch-masked"])

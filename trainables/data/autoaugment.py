@@ -6,7 +6,8 @@ calls per step, which on a GPU costs more than the training step itself. Here ev
 own sub-policy, application coins and signs, and each operation runs once per slot on the images
 that drew it, with per-image magnitudes.
 
-The policy table, the magnitude bins and the operations are torchvision's own:
+The policy table and magnitude bins are pinned in autoaugment_policy.py (equal to torchvision's,
+which keeps them private); the operations are torchvision's own:
 - geometric operations (shear, translate, rotate; nearest interpolation, zero fill) are pixel
   moves, so each (operation, magnitude) is recorded once as a source-index map by running
   torchvision's transform on an image of pixel indices; applying it is one gather, identical to
@@ -21,11 +22,9 @@ tests/trainables/test_autoaugment.py checks every image against torchvision, bit
 from __future__ import annotations
 
 import torch
-from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
-NUM_MAGNITUDE_BINS = 10  # what v2.AutoAugment uses
+from trainables.data.autoaugment_policy import CIFAR10_POLICY, GEOMETRIC, NUM_MAGNITUDE_BINS, geometric, is_signed, magnitudes
 
 class PolicyDraw:
     """One batch's random choices: sub-policy per image, and per slot whether it applies and its sign."""
@@ -37,15 +36,12 @@ class PolicyDraw:
 
 
 class BatchAutoAugment:
-    """AutoAugment (a torchvision policy) applied per image to a uint8 batch (B, C, H, W) on its device."""
+    """AutoAugment (a policy table, CIFAR-10's by default) applied per image to a uint8 batch (B, C, H, W) on its device."""
 
-    def __init__(self, policy: v2.AutoAugmentPolicy = v2.AutoAugmentPolicy.CIFAR10, image_size: tuple[int, int] = (32, 32),
-                 whole_batch: bool | None = None):
+    def __init__(self, policy: tuple = CIFAR10_POLICY, image_size: tuple[int, int] = (32, 32), whole_batch: bool | None = None):
         """whole_batch: run each operation on every image and mask (default: on CUDA), else on the chosen ones."""
         self.whole_batch = whole_batch
-        reference = v2.AutoAugment(policy)
-        self.reference = reference
-        self.sub_policies = reference._policies  # [((op, probability, bin), (op, probability, bin)), ...]
+        self.sub_policies = policy  # [((op, probability, bin), (op, probability, bin)), ...]
         self.height, self.width = image_size
         self.ops = sorted({op for sub in self.sub_policies for op, _, _ in sub})
         # The operations that can run in each slot (probability above zero).
@@ -75,19 +71,17 @@ class BatchAutoAugment:
 
     def _magnitude(self, op: str, magnitude_bin: int | None, negated: bool) -> float:
         """The magnitude v2.AutoAugment.forward passes for this entry (a Python float: kept as float64)."""
-        magnitudes_fn, signed = self.reference._AUGMENTATION_SPACE[op]
-        magnitudes = magnitudes_fn(NUM_MAGNITUDE_BINS, self.height, self.width)
-        if magnitudes is None:
+        bins = magnitudes(op, NUM_MAGNITUDE_BINS, self.height, self.width)
+        if bins is None:
             return 0.0
-        magnitude = float(magnitudes[magnitude_bin])
-        return -magnitude if signed and negated else magnitude  # unsigned: both variants are the same
+        magnitude = float(bins[magnitude_bin])
+        return -magnitude if is_signed(op) and negated else magnitude  # unsigned: both variants are the same
 
     def _pixel_source(self, op: str, magnitude: float) -> torch.Tensor:
         """For each output pixel, the input pixel torchvision's transform copies there (H*W: the zero fill)."""
         # Pixel values 1..H*W are exact in float32 and nearest interpolation only copies them; 0 is the fill.
         numbered = torch.arange(1, self.height * self.width + 1, dtype=torch.float32).view(1, self.height, self.width)
-        moved = self.reference._apply_image_or_video_transform(
-            numbered, op, magnitude, interpolation=self.reference.interpolation, fill=self.reference._fill)
+        moved = geometric(numbered, op, magnitude)
         source = moved.flatten().round().long() - 1
         return torch.where(source < 0, self.height * self.width, source)
 

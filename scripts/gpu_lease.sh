@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One GPU lease, planned: the benchmark while docs/perf/ has no GPU figure, then the results runs of
+# docs/RESULTS.md that fit (100x first), then search_spaces/hybrid.yaml; what it made comes back as
+# at most 8 files with a manifest of what finished, what was cut and why (tuner/lease_plan.py).
+#
+#   bash scripts/gpu_lease.sh --plan       here, any machine: what the next lease does, with times
+#   bash scripts/gpu_lease.sh --prepare    here: make what it carries (.gpudata/, and .gpuwhl/ when the
+#                                          sweep is due; both git-ignored) and print the device call
+#   bash scripts/gpu_lease.sh              there, the device call: carry what --prepare printed,
+#                                          timeout_s 600; the files land in $OUT
+#   bash scripts/gpu_collect.sh FILES_AT   back here: results/, docs/perf/, docs rebuilt; then commit
+#
+# Other arguments go to `python -m tuner.lease run` (or `plan`): --budget SECONDS (default 540, one
+# 10-minute command with margin), --rows, --no-sweep, --no-bench, and the quick-check options.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-}   # else the project's .venv here, python3 on the GPU machine (which has its own)
+[ -n "$PY" ] || { [ -x .venv/bin/python ] && PY=.venv/bin/python; } || PY=python3
+case "${1:-}" in
+  --plan)
+    shift
+    exec "$PY" -m tuner.lease plan "$@" ;;
+  --prepare)
+    shift
+    src=${TUNER_DATA_DIR:-../shared/data/cifar10}
+    mkdir -p .gpudata && cp "$src"/train.parquet "$src"/test.parquet .gpudata/ || exit 2
+    carry='".gpudata"'
+    if "$PY" -m tuner.lease plan "$@" | grep -q '^Carry:.*\.gpuwhl'; then
+      [ -x .gpuwhl/install ] || ../shared/tools/gpu-wheelhouse || exit 2
+      carry='".gpudata", ".gpuwhl"'
+    fi
+    du -sh .gpudata .gpuwhl 2>/dev/null
+    echo "device run: command 'bash scripts/gpu_lease.sh', carry [$carry], timeout_s 600"
+    exit 0 ;;
+esac
+export TUNER_DATA_DIR=$PWD/.gpudata TUNER_CACHE_DIR=${TUNER_CACHE_DIR:-/tmp/tuner-cache} PYTHONUNBUFFERED=1
+if [ -x .gpuwhl/install ]; then
+  bash .gpuwhl/install >/dev/null && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+exec "$PY" -m tuner.lease run --out "${OUT:-gpu-lease-out}" "$@"

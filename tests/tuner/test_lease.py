@@ -1,0 +1,127 @@
+"""GPU leases on the CPU: the plan reads the repository; a whole lease runs end to end with tiny
+settings (scripts/gpu_lease.sh), and its returned files land with scripts/gpu_collect.sh, so that
+neither script can rot between leases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tuner import lease_plan
+from tuner.perf_doc import gpu_section
+
+REPO = Path(__file__).resolve().parents[2]
+# Tiny runs: synthetic data, a narrow net, two epochs; two rows; the smoke sweep as the sweep.
+TINY = ["--device", "cpu", "--epochs", "2", "--set", "dataset=synthetic", "--set", "synthetic_train_per_class=20",
+        "--set", "widths=8,16,24", "--set", "exit_channels=16", "--set", "max_eval_images=200",
+        "--rows", "ldam_drw", "reslt_released", "--sweep-spec", "search_spaces/smoke.yaml"]
+
+
+def _copy_repo(target: Path) -> Path:
+    """The project as a clone would have it (tracked and untracked-unignored files), without its results."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes((REPO / name).read_bytes())
+    for run in (target / "results").rglob("*.json*"):
+        run.unlink()
+    return target
+
+
+def _bash(script: str, *args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", f"scripts/{script}", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHON": sys.executable, **(env or {})})
+
+
+def test_the_plan_needs_no_gpu_and_lists_every_step_with_times() -> None:
+    res = _bash("gpu_lease.sh", "--plan", cwd=REPO, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.")] == \
+        ["check", "bench", "results", "sweep"]
+    assert "ldam_drw-ir100-seed0" in res.stdout and lines[-1].startswith("Carry: .gpudata")
+    results = next(ln for ln in lines if ln.startswith("3."))
+    assert "s per epoch each (assumed from the targets" in results and "[~" in results
+
+
+def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
+    repo = _copy_repo(tmp_path)
+    (repo / "docs" / "perf").mkdir(exist_ok=True)
+    (repo / "docs" / "perf" / "cuda-2026-12-01-1200.json").write_text(json.dumps(
+        {"device": "NVIDIA H100", "device_type": "cuda", "date": "2026-12-01",
+         "packed": {"8": {"complete": True, "epoch_seconds": 0.5, "summed_train_images_per_second": 198000}},
+         "trainables_bench": {"fast": {"epoch_seconds": 0.3}}}))
+    steps = {s.name: s for s in lease_plan.plan(repo, bench=False)}
+    assert "bench" not in steps
+    assert lease_plan.timing(repo).source == "measured on NVIDIA H100 on 2026-12-01"
+    assert lease_plan.timing(repo).parallel == 8  # 16 epochs/s in all beats 3.3 alone
+    assert steps["results"].runs[0].name == "ldam_drw-ir100-seed0" and steps["sweep"].skipped.startswith("waits for every 100x")
+    for row in lease_plan.ROWS:  # every 100x seed-0 row done: the sweep's turn, with half the time
+        (repo / "results" / f"{row.key}-ir100-seed0.jsonl").write_text(json.dumps({"summary": True}) + "\n")
+    listed = lease_plan.plan(repo, bench=False)
+    steps = {s.name: s for s in listed}
+    assert steps["sweep"].skipped is None and steps["sweep"].seconds >= lease_plan.MIN_SWEEP_SECONDS
+    assert all(not r.name.endswith("ir100-seed0") for r in steps["results"].runs)
+    assert lease_plan.carry_needed(listed) == [".gpudata", ".gpuwhl"]
+
+
+def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
+    doc = {"device": "NVIDIA H200", "date": "2026-12-01", "torch": "2.11.0", "torchvision": "0.26.0", "file": "x.json",
+           "commands": {"trainables_bench": "trainables.bench --preset hybrid_m4 --device cuda --epochs 3"},
+           "trainables_bench": {"epochs": 3, "fast": {"epoch_seconds": 0.35, "val_acc": 0.3}, "plain": {"epoch_seconds": 2.1, "val_acc": 0.3},
+                                "speedup_epoch": 6.0},
+           "packed": {"4": {"complete": True, "epoch_seconds": 0.4, "summed_train_images_per_second": 120000},
+                      "16": {"complete": False, "runs_with_two_epochs": 9}}}
+    text = gpu_section([doc])
+    assert "### NVIDIA H200, 2026-12-01" in text and "torch 2.11.0, torchvision 0.26.0" in text
+    assert "| 0.350 | at most 0.4 | met |" in text and "| 6.00x | at least 5x | met |" in text
+    assert "| 120,000 | at least 200,000 | **not met** |" in text and "cut by the lease's time (9 of 16" in text
+
+
+@pytest.mark.slow
+def test_two_leases_on_the_cpu_land_with_collect(tmp_path: Path) -> None:
+    repo = _copy_repo(tmp_path / "repo")
+    out = tmp_path / "out1"
+    # Lease 1: the check, the benchmark (forced: no GPU here), the results runs; the sweep waits for them.
+    first = _bash("gpu_lease.sh", *TINY, "--budget", "170", "--bench", "--bench-epochs", "2", "--packed", "2",
+                  cwd=repo, env={"OUT": str(out)})
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(list(out.iterdir())) <= 8 and sorted(manifest["archives"] + ["manifest.json"]) == sorted(p.name for p in out.iterdir())
+    steps = {s["name"]: s for s in manifest["steps"]}
+    assert steps["check"]["status"] == "done" and "agree" in steps["check"]["result"][0]
+    assert steps["bench"]["status"] in ("done", "cut") and steps["sweep"]["status"] == "skipped"
+    finished = steps["results"]["finished"]
+    assert "ldam_drw-ir100-seed0" in finished and "reslt_released-ir100-seed0" in finished
+    with tarfile.open(out / "results.tar.gz") as tar:
+        assert {f"results/{name}.jsonl" for name in finished} <= set(tar.getnames())
+
+    landed = _bash("gpu_collect.sh", str(out), cwd=repo)
+    assert landed.returncode == 0, landed.stderr
+    assert "results/ldam_drw-ir100-seed0.jsonl" in landed.stdout and "docs/RESULTS.md" in landed.stdout
+    assert all((repo / "results" / f"{name}.jsonl").is_file() for name in finished)
+    assert "| LDAM-DRW | synthetic |" in (repo / "docs" / "RESULTS.md").read_text()
+    bench = json.loads(next((repo / "docs" / "perf").glob("cpu-*.json")).read_text())
+    assert bench["trainables_bench"]["fast"]["epoch_seconds"] > 0 and bench["device_type"] == "cpu"
+    if steps["results"]["cut"]:  # runs cut at the deadline come back as checkpoints, for the next lease
+        assert all((repo / "results" / "partial" / f"{c['name']}.pt").is_file() for c in steps["results"]["cut"])
+
+    # Lease 2: the 100x seed-0 rows exist, so the sweep runs (Ray Tune, Optuna, MLflow) and comes back.
+    out2 = tmp_path / "out2"
+    second = _bash("gpu_lease.sh", *TINY, "--budget", "220", cwd=repo, env={"OUT": str(out2)})
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    sweep = {s["name"]: s for s in json.loads((out2 / "manifest.json").read_text())["steps"]}["sweep"]
+    assert sweep["status"] == "done", sweep
+    landed = _bash("gpu_collect.sh", str(out2), cwd=repo)
+    assert landed.returncode == 0, landed.stderr
+    table = pq.read_table(repo / "results" / "sweeps" / "smoke" / "experiments" / "smoke" / "trials.parquet")
+    assert table.num_rows == 6 and (repo / "results" / "sweeps" / "smoke" / "mlflow.db").is_file()

@@ -1,0 +1,183 @@
+"""What the next GPU lease will do, read from the repository alone (no GPU, no Ray needed).
+
+    python -m tuner.lease plan            (bash scripts/gpu_lease.sh --plan)
+
+A lease is one command of at most 10 minutes on a GPU machine. Its steps, in order of value:
+1. the AutoAugment table check against that machine's torchvision (seconds; always);
+2. while docs/perf/ holds no GPU figure: a short benchmark (the fast path against the plain
+   recipe, packed trials, the batched AutoAugment on CUDA), whose per-epoch times size the rest;
+3. the results runs not yet in results/, 100x first (seed 0, then seeds 1 and 2, then 50x and
+   10x), as many at once as the measured packing says is fastest, each started only when it can
+   finish in the time left (a few more may fill idle slots: they come back as checkpoints and
+   resume in a later lease);
+4. once every 100x seed-0 row exists: search_spaces/hybrid.yaml under Ray Tune with the time left
+   (needs ray, optuna and mlflow carried as .gpuwhl/); from then on the results runs of step 3 get
+   half of the time after the benchmark and the sweep the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner.reproduce import PARTIAL, Run, checkpoint_epoch, is_done, row_runs
+from tuner.reproduce_rows import ROWS
+
+DEFAULT_BUDGET = 540.0  # seconds of work in one 10-minute command, leaving time to pack and send back
+PACK_SECONDS = 20.0  # what packing the archive is given at the end
+BENCH_SECONDS = 180.0  # the benchmark's share of a lease, at most
+SWEEP_SHARE = 0.5  # once every 100x seed-0 row exists, the results runs get half the time left and the sweep the rest
+MIN_SWEEP_SECONDS = 120.0  # a sweep shorter than this ends before ASHA's first rung: not worth starting
+PERF_DIR = Path("docs") / "perf"  # benchmark JSON brought back by leases: the sources of PERFORMANCE.md's GPU figures
+RESULTS_DIR = Path("results")
+SWEEP_SPEC = Path("search_spaces") / "hybrid.yaml"
+SWEEPS_DIR = RESULTS_DIR / "sweeps"  # what leases brought back of the sweep: trials.parquet, mlflow.db, log
+WHEELHOUSE = Path(".gpuwhl")
+DATA_COPY = Path(".gpudata")
+EPOCHS = 200  # every results row trains 200 epochs
+# Order of the results runs: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
+RUN_ORDER: tuple[tuple[int, tuple[int, ...]], ...] = ((100, (0,)), (100, (1, 2)), (50, (0,)), (10, (0,)), (50, (1, 2)), (10, (1, 2)))
+# Before any GPU figure exists: the project's targets (0.4 s per epoch alone; 200,000 images/s summed
+# over packed trials, i.e. 8 CIFAR-10-LT-100 runs of 12,406 images at 0.5 s per epoch), doubled.
+ASSUMED_EPOCH_SECONDS = {1: 0.8, 8: 1.0}
+
+
+@dataclass
+class Timing:
+    """Seconds per epoch of one results run (with evaluation) when `parallel` run together on one GPU."""
+
+    epoch_seconds: dict[int, float]
+    source: str  # which figure it comes from, or that it is assumed
+
+    @property
+    def parallel(self) -> int:
+        """How many at once give the most epochs per second in all."""
+        return max(self.epoch_seconds, key=lambda p: p / self.epoch_seconds[p])
+
+    def run_seconds(self, epochs_left: int, parallel: int | None = None) -> float:
+        return epochs_left * self.epoch_seconds[parallel or self.parallel]
+
+
+@dataclass
+class Step:
+    name: str  # check | bench | results | sweep
+    seconds: float  # expected
+    what: str  # one line for the plan
+    runs: list[Run] = field(default_factory=list)  # runs expected to finish
+    fillers: list[Run] = field(default_factory=list)  # runs expected to be cut at the deadline, to resume next lease
+    skipped: str | None = None  # why it will not run
+
+
+def gpu_figures(repo: Path) -> list[dict[str, Any]]:
+    """Benchmark files of docs/perf/ measured on a GPU, oldest first."""
+    found = []
+    for path in sorted((repo / PERF_DIR).glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(doc, dict) and "cuda" in str(doc.get("device_type", "")):
+            found.append({**doc, "file": path.name})
+    return found
+
+
+def timing(repo: Path, measured: dict[str, Any] | None = None) -> Timing:
+    """Per-epoch times from this lease's benchmark, else the latest in docs/perf/, else the assumption."""
+    for doc in ([measured] if measured else []) + list(reversed(gpu_figures(repo))):
+        packed = {int(p): float(v["epoch_seconds"]) for p, v in (doc.get("packed") or {}).items() if v.get("epoch_seconds")}
+        single = (doc.get("trainables_bench") or {}).get("fast", {}).get("epoch_seconds")
+        if single:
+            packed.setdefault(1, float(single))
+        if packed:
+            return Timing(packed, f"measured on {doc.get('device', 'a GPU')} on {doc.get('date', '?')}")
+    return Timing(dict(ASSUMED_EPOCH_SECONDS), "assumed from the targets (no GPU figure yet)")
+
+
+def epochs_left(run: Run, repo: Path) -> int:
+    return EPOCHS - checkpoint_epoch(repo / RESULTS_DIR / PARTIAL / f"{run.name}.pt")
+
+
+def result_queue(repo: Path, rows: list[str] | None = None, common: list[str] | None = None,
+                 order: tuple[tuple[int, tuple[int, ...]], ...] = RUN_ORDER) -> list[Run]:
+    """The results runs not done yet, in the order a lease runs them."""
+    keys = rows or [r.key for r in ROWS]
+    queue = []
+    for imbalance, seeds in order:
+        queue += [r for r in row_runs(keys, [float(imbalance)], list(seeds), common or [])
+                  if not is_done(repo / RESULTS_DIR / f"{r.name}.jsonl")]
+    return queue
+
+
+def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str] | None = None) -> bool:
+    """Every row at 100x, seed 0, has finished: the sweep's turn has come."""
+    imbalance, seeds = RUN_ORDER[0]
+    return all(is_done(repo / RESULTS_DIR / f"{r.name}.jsonl")
+               for r in row_runs(rows or [r.key for r in ROWS], [float(imbalance)], list(seeds), common or []))
+
+
+def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, rows: list[str] | None = None,
+         common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, measured: dict[str, Any] | None = None) -> list[Step]:
+    """The lease's steps with their expected seconds; `bench` None: benchmark while no GPU figure exists."""
+    left = budget - PACK_SECONDS
+    steps = [Step("check", 10.0, "AutoAugment table and operations against this machine's torchvision")]
+    left -= 10.0
+    if bench is None:
+        bench = not gpu_figures(repo)
+    if bench:
+        steps.append(Step("bench", BENCH_SECONDS, "benchmark: fast path against the plain recipe (hybrid_m4, CIFAR-10-LT-100), "
+                                                  "packed runs (4, 8, 16 at once), batched AutoAugment on CUDA"))
+        left -= BENCH_SECONDS
+    t = timing(repo, measured)
+    queue = result_queue(repo, rows, common)
+    sweep_turn = first_rows_done(repo, rows, common)
+    results_left = left * SWEEP_SHARE if sweep_turn else left
+    fitting, slots = [], [0.0] * t.parallel
+    for run in queue:  # fill the parallel slots in order; a run goes where it can finish soonest
+        i = min(range(len(slots)), key=slots.__getitem__)
+        need = t.run_seconds(epochs_left(run, repo))
+        if slots[i] + need > results_left:
+            continue
+        slots[i] += need
+        fitting.append(run)
+    # Slots that would idle take the next runs anyway (at most one per slot): they are cut at the
+    # deadline and come back as checkpoints that the next lease resumes (tuner.reproduce.execute).
+    fillers = [r for r in queue if r not in fitting][: t.parallel]
+    if queue:
+        what = (f"{len(fitting)} of {len(queue)} results runs still to do, {t.parallel} at once, "
+                f"{t.epoch_seconds[t.parallel]:.2f} s per epoch each ({t.source})"
+                + (f"; then {len(fillers)} more fill idle slots until the deadline and resume next lease" if fillers else ""))
+    else:
+        what = "every results run is done"
+    steps.append(Step("results", results_left if fillers else (max(slots) if fitting else 0.0), what, fitting, fillers,
+                      None if queue else "nothing to run"))
+    left -= steps[-1].seconds
+    if not sweep_turn:
+        reason = "waits for every 100x seed-0 results row (until then the results runs take the lease)"
+    elif left < MIN_SWEEP_SECONDS:
+        reason = f"too little time left ({left:.0f} s < {MIN_SWEEP_SECONDS:.0f} s)"
+    else:
+        reason = None
+    steps.append(Step("sweep", max(left, 0.0) if reason is None else 0.0,
+                      f"{sweep_spec} under Ray Tune with the time left (needs {WHEELHOUSE}/ carried)", skipped=reason))
+    return steps
+
+
+def carry_needed(steps: list[Step]) -> list[str]:
+    """What the device call must carry for these steps."""
+    carry = [str(DATA_COPY)]
+    if any(s.name == "sweep" and s.skipped is None for s in steps):
+        carry.append(str(WHEELHOUSE))
+    return carry
+
+
+def describe(steps: list[Step], budget: float) -> str:
+    lines = [f"The next GPU lease ({budget:.0f} s of work, {PACK_SECONDS:.0f} s to pack what it made):"]
+    for i, step in enumerate(steps, 1):
+        when = f"skipped: {step.skipped}" if step.skipped else f"~{step.seconds:.0f} s"
+        lines.append(f"{i}. {step.name}: {step.what} [{when}]")
+        lines += [f"     {run.name}" for run in step.runs]
+        lines += [f"     {run.name}  (cut at the deadline; resumes next lease)" for run in step.fillers]
+    lines.append(f"Carry: {', '.join(carry_needed(steps))}  (bash scripts/gpu_lease.sh --prepare makes them)")
+    return "\n".join(lines)

@@ -1,0 +1,263 @@
+"""Run one GPU lease: the steps lease_plan lists, inside a deadline, then pack what they made.
+
+    python -m tuner.lease run --out "$OUT"          (bash scripts/gpu_lease.sh on the GPU machine)
+
+Needs PyTorch, torchvision, numpy and pyarrow (the GPU image has them); the sweep step also
+needs ray, optuna and mlflow (carried as .gpuwhl/, unpacked by scripts/gpu_lease.sh). Every step
+gets what is left of the budget; a step that overruns is stopped and says so. What comes back is
+at most 8 files (lease_pack.py): the runs' lines and checkpoints, the benchmark, the sweep, and
+manifest.json, which says what finished, what was cut and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner import lease_plan
+from tuner.lease_pack import pack
+from tuner.reproduce import PARTIAL, Run, checkpoint_epoch, execute
+
+BENCH_PRESET = "hybrid_m4"  # the seeds' routed hybrid: four exits, grouped ResLT head (PERFORMANCE.md's preset)
+CUDA_FAST = ["--set", "channels_last=true", "--set", "compile=reduce-overhead"]  # as trainables.bench's fast path
+
+
+@dataclass
+class LeaseOptions:
+    budget: float = lease_plan.DEFAULT_BUDGET
+    device: str = "cuda"
+    rows: list[str] | None = None  # None: every row
+    sets: list[str] = field(default_factory=list)  # KEY=VALUE for every training command (quick checks)
+    epochs: int | None = None  # override the rows' 200 (quick checks only)
+    bench: bool | None = None  # None: while docs/perf/ has no GPU figure
+    bench_epochs: int = 3
+    packed: tuple[int, ...] = (4, 8, 16)
+    sweep_spec: Path = lease_plan.SWEEP_SPEC
+    sweep: bool = True
+
+
+class Clock:
+    def __init__(self, budget: float):
+        self.start, self.budget = time.monotonic(), budget
+
+    @property
+    def left(self) -> float:
+        return self.budget - (time.monotonic() - self.start)
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def _run(cmd: list[str], timeout: float, cwd: Path | None = None, env: dict | None = None) -> tuple[int | None, str, str]:
+    """(exit code or None when stopped at the timeout, stdout, stderr) of a command in its own process group."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=max(timeout, 1.0))
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        return None, out, err
+
+
+def device_info(device: str) -> dict[str, Any]:
+    import torch
+    import torchvision
+
+    info = {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
+            "host": platform.node(), "device_type": "cuda" if device.startswith("cuda") else "cpu"}
+    if info["device_type"] == "cuda" and torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name()
+    else:
+        info["device"] = f"{platform.machine()} CPU ({os.cpu_count()} cores)"
+    return info
+
+
+def train_args(opts: LeaseOptions, epochs: int | None = None) -> list[str]:
+    args = ["--device", opts.device] + (CUDA_FAST if opts.device.startswith("cuda") else [])
+    if epochs or opts.epochs:
+        args += ["--epochs", str(epochs or opts.epochs)]
+    return args + [a for item in opts.sets for a in ("--set", item)]
+
+
+def wants_bench(opts: LeaseOptions, repo: Path) -> bool:
+    """--bench / --no-bench, else: on a GPU while docs/perf/ has no GPU figure."""
+    if opts.bench is not None:
+        return opts.bench
+    return opts.device.startswith("cuda") and not lease_plan.gpu_figures(repo)
+
+
+def check_step(clock: Clock) -> dict[str, Any]:
+    code, out, err = _run(_python("trainables.data.autoaugment_policy"), min(60.0, clock.left))
+    status = "done" if code == 0 else "failed"
+    return {"name": "check", "status": status, "result": (out or err).strip().splitlines()[-1:] or [""]}
+
+
+def _packed(n: int, opts: LeaseOptions, timeout: float, folder: Path) -> dict[str, Any]:
+    """n bench-preset runs at once: per-epoch seconds each and the summed training images per second."""
+    cmd = _python("trainables.train", "--preset", BENCH_PRESET, *train_args(opts, opts.bench_epochs))
+    procs = []
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}  # as tuner.reproduce runs them
+    for i in range(n):
+        out = open(folder / f"packed{n}-{i}.jsonl", "w")
+        procs.append((subprocess.Popen(cmd + ["--seed", str(i)], stdout=out, stderr=subprocess.DEVNULL,
+                                       start_new_session=True, env=env), out))
+    deadline = time.monotonic() + timeout
+    for proc, out in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+        out.close()
+    epochs = []
+    for i in range(n):
+        lines = [json.loads(line) for line in (folder / f"packed{n}-{i}.jsonl").read_text().splitlines() if line.startswith("{")]
+        epochs.append([e for e in lines if "epoch_seconds" in e and not e.get("summary")])
+    steady = [e[1:] for e in epochs if len(e) > 1]  # the first epoch pays for compilation
+    if len(steady) < n:
+        return {"processes": n, "complete": False, "runs_with_two_epochs": len(steady)}
+    return {"processes": n, "complete": True,
+            "epoch_seconds": statistics.median(x["epoch_seconds"] for run in steady for x in run),
+            "summed_train_images_per_second": sum(statistics.median(x["images_per_second"] for x in run) for run in steady)}
+
+
+def bench_step(clock: Clock, opts: LeaseOptions, folder: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(step record, benchmark document) within lease_plan.BENCH_SECONDS."""
+    import torch
+
+    end = time.monotonic() + min(lease_plan.BENCH_SECONDS, clock.left)
+    doc: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), **device_info(opts.device), "preset": BENCH_PRESET,
+                           "commands": {}}
+    cut = []
+
+    def slice_(share: float) -> float:
+        return max((end - time.monotonic()) * share, 1.0)
+
+    cmd = _python("trainables.bench_augment", "--device", opts.device, "--repeats", "20")
+    doc["commands"]["bench_augment"] = " ".join(cmd[1:])
+    code, out, _ = _run(cmd, slice_(0.15))
+    doc["bench_augment"] = json.loads(out) if code == 0 else None
+    cut += [] if code == 0 else ["bench_augment"]
+    cmd = _python("trainables.bench", "--preset", BENCH_PRESET, "--device", opts.device, "--epochs", str(opts.bench_epochs),
+                  "--workers", "4", *[a for item in opts.sets for a in ("--set", item)])
+    doc["commands"]["trainables_bench"] = " ".join(cmd[1:])
+    code, out, _ = _run(cmd, slice_(0.5))
+    doc["trainables_bench"] = json.loads(out) if code == 0 else None
+    cut += [] if code == 0 else ["trainables_bench"]
+    doc["packed"] = {}
+    doc["commands"]["packed"] = (f"N x python -m trainables.train --preset {BENCH_PRESET} "
+                                 f"{' '.join(train_args(opts, opts.bench_epochs))} --seed I, all at once")
+    for k, n in enumerate(opts.packed):
+        result = _packed(n, opts, slice_(1.0 / (len(opts.packed) - k)), folder)
+        doc["packed"][str(n)] = result
+        cut += [] if result["complete"] else [f"packed {n}"]
+    doc["cuda_available"] = torch.cuda.is_available()
+    status = "done" if not cut else "cut"
+    return {"name": "bench", "status": status, "why": f"time ran out for: {', '.join(cut)}" if cut else None}, doc
+
+
+def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[str, Any] | None) -> dict[str, Any]:
+    timing = lease_plan.timing(repo, measured)
+    common = train_args(opts)
+    queue = lease_plan.result_queue(repo, opts.rows, common)
+    if not queue:
+        return {"name": "results", "status": "skipped", "why": "every results run is done", "finished": [], "cut": []}
+    out = repo / lease_plan.RESULTS_DIR
+    epochs = opts.epochs or lease_plan.EPOCHS
+
+    def estimate(run: Run) -> float:
+        return (epochs - checkpoint_epoch(out / PARTIAL / f"{run.name}.pt")) * timing.epoch_seconds[timing.parallel]
+
+    # Until every 100x seed-0 row exists the results take all the time (the sweep waits for them);
+    # after that the sweep gets half of what is left.
+    sweep_turn = opts.sweep and lease_plan.first_rows_done(repo, opts.rows, common)
+    budget = clock.left * (lease_plan.SWEEP_SHARE if sweep_turn else 1.0)
+    ended = execute(queue, out, timing.parallel, budget, estimate=estimate, unfinishable=timing.parallel)
+    cut = [{"name": name, "epochs_done": checkpoint_epoch(out / PARTIAL / f"{name}.pt")} for name in ended["cut"]]
+    why = []
+    if cut:
+        why.append(f"{len(cut)} started runs were cut at the deadline and resume from their checkpoints")
+    if ended["not_started"]:
+        why.append(f"{len(ended['not_started'])} runs did not fit in the time left and wait for the next lease")
+    if ended["failed"]:
+        why.append(f"{len(ended['failed'])} failed (their .err files are in results.tar.gz)")
+    return {"name": "results", "status": "failed" if ended["failed"] else ("cut" if why else "done"),
+            "why": "; ".join(why) or None, "parallel": timing.parallel,
+            "epoch_seconds": timing.epoch_seconds[timing.parallel], "timing_source": timing.source,
+            "finished": ended["finished"], "failed": ended["failed"], "cut": cut, "not_started": ended["not_started"]}
+
+
+def sweep_step(clock: Clock, opts: LeaseOptions, repo: Path, folder: Path) -> dict[str, Any]:
+    common = train_args(opts)
+    if not opts.sweep:
+        return {"name": "sweep", "status": "skipped", "why": "--no-sweep"}
+    if not lease_plan.first_rows_done(repo, opts.rows, common):
+        return {"name": "sweep", "status": "skipped", "why": "waits for every 100x seed-0 results row"}
+    budget = clock.left - 45.0  # Ray's start and the table at the end
+    if budget < lease_plan.MIN_SWEEP_SECONDS:
+        return {"name": "sweep", "status": "skipped", "why": f"too little time left ({clock.left:.0f} s)"}
+    try:
+        import mlflow  # noqa: F401
+        import optuna  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as exc:
+        return {"name": "sweep", "status": "skipped", "why": f"{exc.name} is not installed here (carry {lease_plan.WHEELHOUSE}/)"}
+    spec = (repo / opts.sweep_spec).resolve()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+    cmd = _python("tuner.launch", str(spec), "--time-budget", f"{budget:.0f}")
+    code, out, err = _run(cmd, budget + 40.0, cwd=folder, env=env)
+    (folder / "launch.log").write_text(out + err)
+    status = {0: "done", 3: "cut"}.get(code, "failed")
+    why = {None: "stopped at the lease's deadline", 3: f"its time budget ({budget:.0f} s) ended it"}.get(code)
+    if status == "failed":
+        why = f"tuner.launch exit {code}: {(err or out).strip().splitlines()[-1:]}"
+    return {"name": "sweep", "status": status, "why": why, "spec": str(opts.sweep_spec), "command": " ".join(cmd[1:])}
+
+
+def run_lease(repo: Path, out: Path, opts: LeaseOptions) -> dict[str, Any]:
+    clock = Clock(opts.budget - lease_plan.PACK_SECONDS)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lease-"))
+    before = {p: p.stat().st_mtime for p in (repo / lease_plan.RESULTS_DIR).rglob("*") if p.is_file()}
+    manifest: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "budget_seconds": opts.budget,
+                                **device_info(opts.device), "steps": []}
+    steps = manifest["steps"]
+    steps.append(check_step(clock))
+    print(f"lease: check {steps[-1]['status']}: {steps[-1]['result']}", flush=True)
+    measured = None
+    if wants_bench(opts, repo):
+        record, measured = bench_step(clock, opts, work)
+        (work / "bench.json").write_text(json.dumps(measured, indent=1))
+        steps.append(record)
+    else:
+        steps.append({"name": "bench", "status": "skipped",
+                      "why": "docs/perf/ already holds GPU figures" if lease_plan.gpu_figures(repo) else "not on a GPU"})
+    print(f"lease: bench {steps[-1]['status']} ({clock.left:.0f} s left)", flush=True)
+    steps.append(results_step(clock, opts, repo, measured))
+    print(f"lease: results {steps[-1]['status']}: {len(steps[-1].get('finished', []))} finished, "
+          f"{len(steps[-1].get('cut', []))} cut ({clock.left:.0f} s left)", flush=True)
+    sweep_folder = work / "sweep"
+    sweep_folder.mkdir()
+    steps.append(sweep_step(clock, opts, repo, sweep_folder))
+    print(f"lease: sweep {steps[-1]['status']}" + (f": {steps[-1]['why']}" if steps[-1].get("why") else ""), flush=True)
+    changed = [p for p in (repo / lease_plan.RESULTS_DIR).rglob("*") if p.is_file() and before.get(p) != p.stat().st_mtime]
+    manifest["ended"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    manifest["files"] = pack(out, repo, changed, work, manifest)
+    return manifest
