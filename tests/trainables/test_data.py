@@ -198,3 +198,17 @@ def test_mixup_mixes_pairs_with_one_beta_draw_and_no_host_read_back() -> None:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         mixup(x, y, alpha=1.0)
     assert not {e.name for e in prof.events()} & {"aten::item", "aten::_local_scalar_dense", "aten::is_nonzero"}
+
+
+def test_a_subset_copy_gives_the_same_long_tailed_sets_and_refuses_what_it_lacks(cifar_dir: Path, tmp_path: Path) -> None:
+    """The copy a GPU lease carries (scripts/gpu_lease.sh --prepare): 20,431 of 50,000 training images."""
+    from trainables.data.subset_copy import write_subset
+
+    assert write_subset(cifar_dir, tmp_path / "subset", [100, 10]) == 20431  # the 10x set holds the 100x and 50x ones
+    for ratio in (100, 50, 10):
+        full = load_long_tailed(TrainConfig(data_dir=str(cifar_dir), imbalance_ratio=ratio))
+        subset = load_long_tailed(TrainConfig(data_dir=str(tmp_path / "subset"), imbalance_ratio=ratio))
+        assert torch.equal(full.train_images, subset.train_images) and torch.equal(full.train_labels, subset.train_labels)
+        assert torch.equal(full.test_images, subset.test_images) and "subset copy" in subset.source
+    with pytest.raises(DataNotFoundError, match="holds only part of the training images.*ratio 5"):
+        load_long_tailed(TrainConfig(data_dir=str(tmp_path / "subset"), imbalance_ratio=5))

@@ -74,6 +74,15 @@ def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
     assert lease_plan.carry_needed(listed) == [".gpudata", ".gpuwhl"]
 
 
+def test_prepare_makes_the_data_to_carry_and_names_the_device_call(tmp_path: Path, cifar_dir: Path) -> None:
+    repo = _copy_repo(tmp_path)
+    res = _bash("gpu_lease.sh", "--prepare", cwd=repo, env={"TUNER_DATA_DIR": str(cifar_dir)}, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "carry [\".gpudata\"], timeout_s 600" in res.stdout  # the sweep is not due: no wheelhouse
+    sizes = sum(p.stat().st_size for p in (repo / ".gpudata").glob("*.parquet"))
+    assert sorted(p.name for p in (repo / ".gpudata").iterdir()) == ["test.parquet", "train.parquet"] and sizes < 12e6
+
+
 def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
     doc = {"device": "NVIDIA H200", "date": "2026-12-01", "torch": "2.11.0", "torchvision": "0.26.0", "file": "x.json",
            "commands": {"trainables_bench": "trainables.bench --preset hybrid_m4 --device cuda --epochs 3"},

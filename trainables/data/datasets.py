@@ -15,7 +15,7 @@ import torch
 from trainables.config import TrainConfig
 from trainables.data.groups import class_groups
 from trainables.data.long_tail import cap_proportionally, long_tailed_counts, select_long_tailed
-from trainables.data.sources import RawDataset, load_cifar
+from trainables.data.sources import DataNotFoundError, RawDataset, load_cifar
 from trainables.data.splits import balanced_cap, carve_validation
 from trainables.data.synthetic import make_synthetic
 
@@ -73,6 +73,12 @@ def load_long_tailed(config: TrainConfig, raw: RawDataset | None = None) -> Long
     train_idx = select_long_tailed(raw.train_labels, counts, config.imbalance_seed)
     if config.max_train_images is not None:
         train_idx = cap_proportionally(train_idx, raw.train_labels, config.max_train_images)
+    if raw.train_present is not None and not raw.train_present[train_idx].all():
+        raise DataNotFoundError(
+            f"{raw.source} holds only part of the training images, and this run (imbalance ratio "
+            f"{config.imbalance_ratio:g}, imbalance seed {config.imbalance_seed}) needs "
+            f"{int((~raw.train_present[train_idx]).sum())} it lacks; give the full copy (--data-dir or TUNER_DATA_DIR) "
+            "or make the subset with python -m trainables.data.subset_copy for this ratio and seed")
 
     val_per_class = config.val_per_class or default_val_per_class(num_classes)
     if config.dataset == "synthetic":

@@ -11,6 +11,12 @@ file lock (one download per machine, even with many trials starting at once).
 
 JPEG tables are decoded once and the pixels cached as `.npy` beside the cache folder, keyed by the
 Parquet file's path, size and modification time, so later runs memory-map them.
+
+A Parquet training table may be a subset copy (trainables/data/subset_copy.py, for GPU machines
+that can carry only so much): it holds the images of some rows, each with its `position` in the
+full table, and every row's label in its metadata. It loads as the full table with only those
+rows' images present, so the long-tailed selection is exactly the full copy's; a run that would
+need an image the copy lacks stops with a DataNotFoundError.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class RawDataset:
     test_labels: np.ndarray
     class_names: list[str]
     source: str  # where it came from, for logs
+    train_present: np.ndarray | None = None  # a subset copy: which training rows have their image (bool (N,))
 
 
 def cache_root() -> Path:
@@ -62,34 +69,49 @@ def _parquet_classes(path: Path) -> list[str] | None:
     return names.decode().split(",") if names else None
 
 
-def _decode_parquet(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(images NHWC uint8, labels int64) of one Parquet JPEG table, decoded once and cached."""
+SUBSET_LABELS = b"full_labels"  # a subset copy's metadata: every row's label in the full table, comma-separated
+SUBSET_OF = b"subset_of"  # and what it keeps, in words
+
+
+def _decode_parquet(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(images NHWC uint8, labels int64, rows present or None) of one Parquet JPEG table, decoded once and cached."""
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
     cached = cache_root() / "decoded" / f"{path.stem}-{key}.npz"
     if cached.exists():
         with np.load(cached) as z:
-            return z["images"], z["labels"]
+            return z["images"], z["labels"], (z["present"] if "present" in z.files else None)
 
     import pyarrow.parquet as pq
     from PIL import Image  # torchvision's own JPEG decoding is deprecated since 0.29
 
-    table = pq.read_table(path, columns=["label", "jpeg"])
+    meta = pq.read_schema(path).metadata or {}
+    subset = SUBSET_LABELS in meta
+    table = pq.read_table(path, columns=["label", "jpeg"] + (["position"] if subset else []))
     labels = table.column("label").to_numpy().astype(np.int64)
     images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in table.column("jpeg").to_pylist()])
+    present = None
+    if subset:  # spread the rows it holds over the full table's positions
+        position = table.column("position").to_numpy()
+        labels = np.array(meta[SUBSET_LABELS].decode().split(","), dtype=np.int64)
+        full = np.zeros((len(labels), *images.shape[1:]), dtype=np.uint8)
+        full[position] = images
+        images, present = full, np.zeros(len(labels), dtype=bool)
+        present[position] = True
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, images=images, labels=labels)
+    np.savez(tmp, images=images, labels=labels, **({"present": present} if present is not None else {}))
     os.replace(tmp, cached)  # atomic: concurrent trials never read a half-written cache
-    return images, labels
+    return images, labels, present
 
 
 def _from_parquet(folder: Path, dataset: str) -> RawDataset:
     train_path, test_path = folder / "train.parquet", folder / "test.parquet"
-    tr_x, tr_y = _decode_parquet(train_path)
-    te_x, te_y = _decode_parquet(test_path)
+    tr_x, tr_y, present = _decode_parquet(train_path)
+    te_x, te_y, _ = _decode_parquet(test_path)
     names = _parquet_classes(train_path) or [str(i) for i in range(NUM_CLASSES[dataset])]
-    return RawDataset(tr_x, tr_y, te_x, te_y, names, f"parquet:{folder}")
+    return RawDataset(tr_x, tr_y, te_x, te_y, names, f"parquet:{folder}" + (" (a subset copy)" if present is not None else ""),
+                      present)
 
 
 def _unpickle(path: Path) -> dict:
