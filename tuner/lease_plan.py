@@ -42,6 +42,7 @@ RUN_ORDER: tuple[tuple[int, tuple[int, ...]], ...] = ((100, (0,)), (100, (1, 2))
 # Before any GPU figure exists: the project's targets (0.4 s per epoch alone; 200,000 images/s summed
 # over packed trials, i.e. 8 CIFAR-10-LT-100 runs of 12,406 images at 0.5 s per epoch), doubled.
 ASSUMED_EPOCH_SECONDS = {1: 0.8, 8: 1.0}
+ASSUMED_STARTUP_SECONDS = 60.0  # process start, data load, FLOP count and torch.compile before the first epoch
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Timing:
 
     epoch_seconds: dict[int, float]
     source: str  # which figure it comes from, or that it is assumed
+    startup_seconds: float = ASSUMED_STARTUP_SECONDS  # what a run costs before its epochs (the first epoch's extra time)
 
     @property
     def parallel(self) -> int:
@@ -57,7 +59,7 @@ class Timing:
         return max(self.epoch_seconds, key=lambda p: p / self.epoch_seconds[p])
 
     def run_seconds(self, epochs_left: int, parallel: int | None = None) -> float:
-        return epochs_left * self.epoch_seconds[parallel or self.parallel]
+        return self.startup_seconds + epochs_left * self.epoch_seconds[parallel or self.parallel]
 
 
 @dataclass
@@ -87,11 +89,13 @@ def timing(repo: Path, measured: dict[str, Any] | None = None) -> Timing:
     """Per-epoch times from this lease's benchmark, else the latest in docs/perf/, else the assumption."""
     for doc in ([measured] if measured else []) + list(reversed(gpu_figures(repo))):
         packed = {int(p): float(v["epoch_seconds"]) for p, v in (doc.get("packed") or {}).items() if v.get("epoch_seconds")}
-        single = (doc.get("trainables_bench") or {}).get("fast", {}).get("epoch_seconds")
-        if single:
-            packed.setdefault(1, float(single))
+        fast = (doc.get("trainables_bench") or {}).get("fast", {})
+        if fast.get("epoch_seconds"):
+            packed.setdefault(1, float(fast["epoch_seconds"]))
         if packed:
-            return Timing(packed, f"measured on {doc.get('device', 'a GPU')} on {doc.get('date', '?')}")
+            startup = (fast["first_epoch_seconds"] - fast["epoch_seconds"] if fast.get("first_epoch_seconds")
+                       else ASSUMED_STARTUP_SECONDS)
+            return Timing(packed, f"measured on {doc.get('device', 'a GPU')} on {doc.get('date', '?')}", max(startup, 0.0))
     return Timing(dict(ASSUMED_EPOCH_SECONDS), "assumed from the targets (no GPU figure yet)")
 
 

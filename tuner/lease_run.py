@@ -183,7 +183,7 @@ def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[st
     epochs = opts.epochs or lease_plan.EPOCHS
 
     def estimate(run: Run) -> float:
-        return (epochs - checkpoint_epoch(out / PARTIAL / f"{run.name}.pt")) * timing.epoch_seconds[timing.parallel]
+        return timing.run_seconds(epochs - checkpoint_epoch(out / PARTIAL / f"{run.name}.pt"))
 
     # Until every 100x seed-0 row exists the results take all the time (the sweep waits for them);
     # after that the sweep gets half of what is left.
