@@ -1,5 +1,5 @@
 # make demo: install, then run the smoke sweep (search_spaces/smoke.yaml) on this machine.
-# make test: install, then run the whole test suite (slow tests included), as CI does.
+# make test: install, then the linter and the whole test suite (slow tests included), as CI does.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export TUNER_DATA_DIR ?= $(abspath ../shared/data/cifar10)
@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
+	$(PY) -m ruff check trainables tuner tests
 	$(PY) -m pytest
 
 demo: install

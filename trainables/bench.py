@@ -37,7 +37,7 @@ def _steady(values: list[float]) -> float:
     return statistics.median(values[1:] if len(values) > 1 else values)
 
 
-def _device_name(device: torch.device) -> str:
+def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     n = len(data.train_labels)
     out: dict = {
-        "date": time.strftime("%Y-%m-%d"), "device": _device_name(device), "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"), "device": device_name(device), "torch": torch.__version__,
         "preset": args.preset, "epochs": args.epochs, "train_images": n, "val_images": len(data.val_labels),
         "test_images": len(data.test_labels), "batch_size": config.batch_size, "fast_options": fast_overrides,
     }

@@ -16,12 +16,12 @@ import json
 import statistics
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torchvision.transforms import v2
 
-from trainables.bench import _device_name
+from trainables.bench import device_name
 from trainables.cli import OneLineParser
 from trainables.data.augment import TrainAugmentation, normalize, random_crop, random_flip
 from trainables.loop import resolve_device
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     batched = _milliseconds(TrainAugmentation(4, True, autoaugment=True), images, args.repeats)
     crop_flip = _milliseconds(TrainAugmentation(4, True, autoaugment=False), images, args.repeats)
     print(json.dumps({
-        "date": time.strftime("%Y-%m-%d"), "device": _device_name(device), "torch": torch.__version__, "batch": args.batch,
+        "date": time.strftime("%Y-%m-%d"), "device": device_name(device), "torch": torch.__version__, "batch": args.batch,
         "ms_per_batch": {"crop_flip_only": crop_flip, "per_image_autoaugment": per_image, "batched_autoaugment": batched},
         "autoaugment_speedup": round((per_image - crop_flip) / max(batched - crop_flip, 1e-9), 2),
         "speedup_whole_augmentation": round(per_image / batched, 2),

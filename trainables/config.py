@@ -17,8 +17,9 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -273,7 +274,7 @@ class TrainConfig:
         """Plain JSON-able values (tuples become lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ConfigError listing every problem at once; return self when valid."""
         problems = field_problems(self.to_dict())
         problems += self._cross_field_problems()

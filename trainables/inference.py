@@ -4,6 +4,8 @@
     probs = served(images_uint8_nhwc)          # (N, C): probabilities of the exit each image took
     pred, conf, exit_idx = served.predict(images_uint8_nhwc)
 
+    ensemble = ExitEnsemble([served, other])   # softmax outputs averaged; evaluate_ensemble gives its metrics
+
 Input is what a user has: uint8 images (N, 32, 32, 3), height-width-channel; normalisation and
 the ELF exit rule (first exit whose top probability exceeds the threshold) happen inside, with
 the same code the training loop evaluates with.
@@ -15,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from trainables.data.augment import normalize
-from trainables.evaluate import ExitPredictions, exit_probabilities
+from trainables.evaluate import ExitPredictions, class_accuracy, exit_probabilities, group_accuracy
 
 
 class ExitInference(nn.Module):
@@ -68,3 +70,25 @@ class ExitEnsemble(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.member_outputs(images)[1]
+
+
+@torch.no_grad()
+def evaluate_ensemble(ensemble: ExitEnsemble, val: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                      groups: dict[str, list[int]], member_exit_flops: list[list[int]], reference_flops: int,
+                      batch_size: int = 256) -> dict:
+    """An ensemble's val_acc, test_acc, group accuracies and flops_ratio on uint8 (N, 3, 32, 32) splits.
+
+    Its cost is what its members pay together: each member the exits it took on the validation
+    images, over the one FLOPs reference (trainables/flops.py)."""
+    def run(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [ensemble.member_outputs(images[i:i + batch_size].permute(0, 2, 3, 1)) for i in range(0, len(images), batch_size)]
+        return torch.cat([e for e, _ in parts], dim=1), torch.cat([p for _, p in parts]).argmax(1)
+
+    val_exits, val_pred = run(val[0])
+    _, test_pred = run(test[0])
+    cost = sum(float(torch.tensor(flops, dtype=torch.float64)[val_exits[i].cpu()].mean()) / reference_flops
+               for i, flops in enumerate(member_exit_flops))
+    per_class = class_accuracy(test_pred.cpu(), test[1], len(ensemble.class_names) or int(test[1].max()) + 1).tolist()
+    return {"val_acc": float((val_pred.cpu() == val[1]).float().mean()), "test_acc": float((test_pred.cpu() == test[1]).float().mean()),
+            **{k: v for k, v in group_accuracy(per_class, groups).items() if v is not None},
+            "flops_ratio": cost, "members": len(member_exit_flops)}

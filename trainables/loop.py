@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -34,6 +34,7 @@ from trainables.flops import exit_flops, reference_flops
 from trainables.losses.criterion import Criterion
 from trainables.losses.elf import UNTRAINED_EXIT_SHARE, exit_loss_shares, untrained_exits
 from trainables.models.network import build_model
+from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS, RUNNING
 from trainables.schedule import lr_at_epoch
 from trainables.step import Divergence, TrainStep
 
@@ -177,7 +178,7 @@ def train(
     chance = 1.0 / data.num_classes
     eval_batch = 1024 if device.type == "cuda" else 128  # CPU: 128 measured fastest (512 is 1.6x slower)
 
-    status, reason, last_eval = "running", None, {}
+    status, reason, last_eval = RUNNING, None, {}
     for epoch in range(state.epoch, config.epochs):
         epoch_start = time.time()
         lr = lr_at_epoch(config, epoch)
@@ -187,7 +188,7 @@ def train(
         try:
             train_stats = _train_epoch(step, config, data, augment, model.num_exits)
         except Divergence as div:
-            status, reason = "diverged", f"{div.reason} at epoch {epoch + 1}, step {div.step}"
+            status, reason = DIVERGED, f"{div.reason} at epoch {epoch + 1}, step {div.step}"
             metrics = {
                 "epoch": epoch + 1, "status": status, "diverged_reason": reason,
                 "diverged_epoch": epoch + 1, "diverged_step": div.step, "lr": lr,
@@ -228,18 +229,17 @@ def train(
             "images_per_second": len(data.train_labels) / max(train_seconds, 1e-9),
         }
         if config.collapse_patience and state.collapse_count >= config.collapse_patience:
-            status = "diverged"
+            status = DIVERGED
             reason = f"collapse: val_acc at chance ({chance:.3f}) for {state.collapse_count} evaluated epochs"
             metrics.update({"diverged_reason": reason, "diverged_epoch": epoch + 1, "diverged_step": train_stats["steps"]})
             metrics.update(_worst_metrics(data.groups, model.num_exits, exit_cost, base_cost))
         elif is_last:
-            status = "completed"
-        if status != "diverged" and "val_acc" in metrics and metrics["val_acc"] > state.best.get("val_acc", -1.0):
-            state.best = {k: metrics[k] for k in ("epoch", "val_acc", "test_acc", "many_acc", "medium_acc", "few_acc",
-                                                  "flops_ratio", "inference_threshold_used") if k in metrics}
+            status = COMPLETED
+        if status != DIVERGED and OBJECTIVE in metrics and metrics[OBJECTIVE] > state.best.get(OBJECTIVE, -1.0):
+            state.best = {k: metrics[k] for k in ("epoch", *RESULT_METRICS, "inference_threshold_used") if k in metrics}
         metrics["status"] = status
         report(metrics, state)
-        if status == "diverged":
+        if status == DIVERGED:
             break
 
     if not last_eval:  # resumed from a checkpoint of the last epoch: nothing trained, but the summary needs numbers
@@ -249,7 +249,7 @@ def train(
         )
         last_eval["eval_epoch"] = state.epoch
     return {
-        "status": "completed" if status == "running" else status,
+        "status": COMPLETED if status == RUNNING else status,
         "epochs_run": state.epoch,
         **({"diverged_reason": reason} if reason else {}),
         **last_eval,

@@ -86,8 +86,10 @@ PRESETS: dict[str, Preset] = {
     # Baselines of ELF Table 2 (ResNet-32, LDAM-DRW's recipe).
     "ce": Preset(dict(LDAM_DRW_SCHEDULE, loss="ce"), "ELF paper Table 2 'CE'; kaidic/LDAM-DRW cifar_train.py"),
     "ce_drw": Preset(dict(LDAM_DRW_SCHEDULE, loss="ce", **DRW), "ELF paper Table 2 'CE+DRW' (Cui et al. weights, DRW at 160)"),
-    "focal_drw": Preset(dict(LDAM_DRW_SCHEDULE, loss="focal", focal_gamma=0.5, **DRW), "ELF paper Table 2 'Focal+DRW', gamma 0.5 (section 4.1)"),
-    "ldam_drw": Preset(dict(LDAM_DRW_SCHEDULE, **LDAM_COSINE, **DRW), "kaidic/LDAM-DRW cifar_train.py --loss_type LDAM --train_rule DRW; ELF Table 2 'LDAM+DRW'"),
+    "focal_drw": Preset(dict(LDAM_DRW_SCHEDULE, loss="focal", focal_gamma=0.5, **DRW),
+                        "ELF paper Table 2 'Focal+DRW', gamma 0.5 (section 4.1)"),
+    "ldam_drw": Preset(dict(LDAM_DRW_SCHEDULE, **LDAM_COSINE, **DRW),
+                       "kaidic/LDAM-DRW cifar_train.py --loss_type LDAM --train_rule DRW; ELF Table 2 'LDAM+DRW'"),
     # ELF (Duggal et al. 2020): exits after the stem, stage 1 and stage 2, plus the final head; s
     # selected on the validation split from the paper's set (inference_exit_threshold is then unused).
     "elf_ce_drw": Preset(
@@ -122,13 +124,15 @@ PRESETS: dict[str, Preset] = {
                   ("cifar100", 50.0): dict(reslt_alpha=0.99), ("cifar100", 10.0): dict(reslt_alpha=0.72)},
     ),
     # The seeds' hybrids (hybrid-elf-reslt-report.txt; Models 9-11 do not exist there).
-    "hybrid_m1": _hybrid(f"{HYBRID} Model 1: accumulative, CE, simulated loss (56.9 at 100x)", SIMULATED, HYBRID_CE, exit_aggregation="accumulative"),
+    "hybrid_m1": _hybrid(f"{HYBRID} Model 1: accumulative, CE, simulated loss (56.9 at 100x)", SIMULATED, HYBRID_CE,
+                         exit_aggregation="accumulative"),
     "hybrid_m2": _hybrid(f"{HYBRID} Model 2: accumulative, LDAM, t = 0.2, s = 0.25 (64.94)", SIMULATED, HYBRID_LDAM,
                          exit_aggregation="accumulative", train_exit_threshold=0.2, inference_exit_threshold=0.25),
     "hybrid_m3": _hybrid(f"{HYBRID} Model 3: accumulative, LDAM, t = 0.8, s = 0.25 (68.09)", SIMULATED, HYBRID_LDAM,
                          exit_aggregation="accumulative", train_exit_threshold=0.8, inference_exit_threshold=0.25),
     "hybrid_m4": _hybrid(f"{HYBRID} Model 4: routed, LDAM (collapsed at epoch 111)", SIMULATED, HYBRID_LDAM, exit_aggregation="routed"),
-    "hybrid_m5": _hybrid(f"{HYBRID} Model 5: full power, LDAM, accumulative (60.26)", FULL_POWER, HYBRID_LDAM, exit_aggregation="accumulative"),
+    "hybrid_m5": _hybrid(f"{HYBRID} Model 5: full power, LDAM, accumulative (60.26)", FULL_POWER, HYBRID_LDAM,
+                         exit_aggregation="accumulative"),
     "hybrid_m6": _hybrid(f"{HYBRID} Model 6: full power, CE, accumulative (62.71)", FULL_POWER, HYBRID_CE, exit_aggregation="accumulative"),
     "hybrid_m7": _hybrid(f"{HYBRID} Model 7: routed, CE with label smoothing, AutoAugment (78.99)", SIMULATED, HYBRID_CE,
                          exit_aggregation="routed", label_smoothing=0.1, autoaugment=True),

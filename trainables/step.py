@@ -77,5 +77,6 @@ class TrainStep:
         """Look at the device-side flag (a host sync)."""
         if bool(self._bad):
             worst = float(self._worst)
-            what = f"batch loss {worst:.4g} (bound {self.bound:g})" if not math.isfinite(worst) or worst > self.bound else "non-finite gradient norm"
+            loss_bad = not math.isfinite(worst) or worst > self.bound
+            what = f"batch loss {worst:.4g} (bound {self.bound:g})" if loss_bad else "non-finite gradient norm"
             raise Divergence(what, self.steps - 1)

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from trainables.bench import CUDA_FAST
 import yaml
 
+from trainables.bench import CUDA_FAST
 from tuner.spec import SpecError, parse_spec
 
 
@@ -98,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", help="keep the experiment folder and MLflow file here instead of a temporary folder")
     args = p.parse_args(argv)
 
-    from tuner.launch import PreflightError, _quiet, experiment_uri, run_sweep
+    from tuner.experiment import experiment_uri
+    from tuner.launch import run_sweep
+    from tuner.preflight import PreflightError
+    from tuner.quiet import quiet_logs
 
-    _quiet(False)
+    quiet_logs(False)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp).resolve()
         folder.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from trainables.names import RESULT_METRICS
 from tuner.results import config_of, ranked, trial_row, trials_table, write_table
 from tuner.spec import SweepSpec
-from tuner.sweep_run import finish_parent_run, register_best_model
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
+from tuner.tracking.sweep_run import finish_parent_run, register_best_model
+from tuner.trainable import CHECKPOINT_FILE
+from tuner.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES
 
 
 def write_trials_table(spec: SweepSpec, results: list[Any], exp: str) -> tuple[list[dict[str, Any]], Any, str]:
@@ -27,10 +30,10 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
     results = list(grid)
     rows, table, table_path = write_trials_table(spec, results, exp)
     for row in rows:  # the callback marks runs live; this makes sure, e.g. after a driver restart
-        if row["mlflow_run_id"] and row["status"] in ("stopped", "failed"):
+        if row["mlflow_run_id"] and row["status"] in ENDED_FROM_OUTSIDE:
             mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"],
                            outcome_tags({"epoch": row["epochs_run"], "untrained_exits": row["untrained_exits"]}))
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "stopped", "diverged", "failed")}
+    counts = {s: sum(r["status"] == s for r in rows) for s in TRIAL_STATUSES}
     leaders = ranked(rows, spec.objective.metric, spec.objective.mode)
     best = leaders[0] if leaders else None
     registered = None
@@ -39,9 +42,9 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
         if result.checkpoint is not None:
             with result.checkpoint.as_directory() as folder:
                 config = config_of(best)
-                metrics = {k: best[k] for k in ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "epochs_run")
+                metrics = {k: best[k] for k in (*RESULT_METRICS, "epochs_run")
                            if best.get(k) is not None}
-                registered = register_best_model(tracking, spec, config, Path(folder) / "state.pt", best["mlflow_run_id"], metrics)
+                registered = register_best_model(tracking, spec, config, Path(folder) / CHECKPOINT_FILE, best["mlflow_run_id"], metrics)
     summary = {
         "sweep": spec.name, "trials": len(rows), **counts, "wall_seconds": round(seconds, 1),
         "table": table_path, "best": best and {k: v for k, v in best.items() if not k.startswith("config.")},

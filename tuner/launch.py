@@ -14,34 +14,26 @@ of `--time-budget` (the trials table so far is written; rerun to go on), 130 whe
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import sys
 import time
-import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser
-from tuner.results import experiment_filesystem
+from tuner.experiment import delete_experiment, experiment_uri, read_state, spec_fingerprint, storage_location, write_state
+from tuner.preflight import PreflightError, preflight_cluster, preflight_local
+from tuner.quiet import quiet_logs
 from tuner.spec import SpecError, SweepSpec, load_spec
-from tuner.tracking import TrackingUnreachable, check_reachable, resolve_tracking_uri
-
-STATE_FILE = "tuner_sweep.json"
-NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")
-
-
-class PreflightError(RuntimeError):
-    """Something outside the spec makes the sweep impossible; nothing has started."""
+from tuner.tracking import resolve_tracking_uri
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m tuner.launch", description=__doc__.split("\n\n")[0])
     p.add_argument("spec", help="the sweep's YAML file (see docs/SPEC.md)")
-    p.add_argument("--address", help="Ray cluster address, or auto for the one `ray start` made on this machine (default: RAY_ADDRESS, else start a new Ray here)")
+    p.add_argument("--address", help="Ray cluster address, or auto for the one `ray start` made on this machine "
+                                      "(default: RAY_ADDRESS, else start a new Ray here)")
     p.add_argument("--name", help="override the spec's name (the experiment folder and MLflow names)")
     p.add_argument("--restart", action="store_true", help="delete this sweep's experiment folder and start over")
     p.add_argument("--num-samples", type=int, help="override run.num_samples")
@@ -50,124 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="end the sweep after this long (Ray Tune's time budget): trials still running end as stopped")
     return p.parse_args(argv)
-
-
-# ------------------------------------------------------------------------------------------------
-# Experiment folder (local path or s3:// / gs:// URI), through pyarrow's file systems.
-
-
-def storage_location(spec: SweepSpec) -> str:
-    """run.storage_path, made absolute when it is a local folder."""
-    storage = spec.run.storage_path
-    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
-
-
-def experiment_uri(spec: SweepSpec) -> str:
-    """Where the sweep's folder is; an URI's query (s3://b/p?endpoint_override=...) stays at the end."""
-    base, sep, query = storage_location(spec).partition("?")
-    return f"{base.rstrip('/')}/{spec.name}{sep}{query}"
-
-
-def read_state(exp: str) -> dict[str, Any] | None:
-    fs, path = experiment_filesystem(exp)
-    try:
-        with fs.open_input_stream(f"{path}/{STATE_FILE}") as f:
-            return json.loads(f.read().decode())
-    except (FileNotFoundError, OSError):
-        return None
-
-
-def write_state(exp: str, state: dict[str, Any]) -> None:
-    fs, path = experiment_filesystem(exp)
-    fs.create_dir(path, recursive=True)
-    with fs.open_output_stream(f"{path}/{STATE_FILE}") as f:
-        f.write(json.dumps(state, indent=2).encode())
-
-
-def delete_experiment(exp: str) -> None:
-    import pyarrow.fs
-
-    fs, path = experiment_filesystem(exp)
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
-        fs.delete_dir(path)
-
-
-def spec_fingerprint(spec: SweepSpec) -> str:
-    """What must not change between a sweep and its resumption (comments and tracking may)."""
-    essentials = {
-        "base": spec.base_config.to_dict(), "search": [asdict(p) for p in spec.search],
-        "objective": asdict(spec.objective), "searcher": asdict(spec.searcher), "scheduler": asdict(spec.scheduler),
-        "resources": asdict(spec.resources), "run": asdict(spec.run),
-    }
-    return hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------
-# Pre-flight checks: before Ray starts (spec-independent environment), then against the cluster.
-
-
-def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> None:
-    try:
-        check_reachable(tracking_uri)
-    except TrackingUnreachable as exc:
-        raise PreflightError(f"tracking: {exc}; start the server, fix tracking.uri / MLFLOW_TRACKING_URI, "
-                             "or unset both to use sqlite:///mlflow.db") from None
-    cfg = spec.base_config
-    if address is None and cfg.dataset != "synthetic":
-        from trainables.data.sources import DataNotFoundError, load_cifar
-
-        try:
-            load_cifar(cfg.dataset, cfg.data_dir, cfg.download)  # also fills the decode cache the trials use
-        except DataNotFoundError as exc:
-            raise PreflightError(f"data: {exc}") from None
-
-
-def _mount_type(path: Path) -> str | None:
-    """File-system type of the mount holding `path` (Linux), or None when unknown."""
-    try:
-        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
-    except OSError:
-        return None
-    best = max((m for m in mounts if len(m) > 2 and str(path).startswith(m[1])), key=lambda m: len(m[1]), default=None)
-    return best[2] if best else None
-
-
-def cluster_problems(spec: SweepSpec, tracking_uri: str, exp: str, nodes: list[dict], resources: dict[str, float],
-                     driver_ip: str, mount_type: str | None) -> list[str]:
-    """What makes this sweep impossible on this Ray cluster (alive nodes as ray.nodes() lists them)."""
-    gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
-    problems = []
-    if spec.resources.gpu > 0 and gpus == 0:
-        problems.append(f"resources.gpu: {spec.resources.gpu} GPU per trial asked for, but the Ray cluster has no GPU; "
-                        "set resources.gpu: 0 to train on CPUs")
-    elif spec.resources.gpu > gpus:
-        problems.append(f"resources.gpu: {spec.resources.gpu} per trial, but the cluster has {gpus:g} GPUs")
-    largest_node_cpus = max((n.get("Resources", {}).get("CPU", 0.0) for n in nodes), default=cpus)
-    if spec.resources.cpu > largest_node_cpus:
-        problems.append(f"resources.cpu: {spec.resources.cpu} per trial, but the largest node has {largest_node_cpus:g} CPUs; "
-                        "trials would wait forever")
-    one_host = {n.get("NodeManagerAddress") for n in nodes} <= {driver_ip}  # every node on this machine
-    if len(nodes) > 1 and not one_host:
-        if "://" not in exp and mount_type not in NETWORK_FILESYSTEMS:
-            problems.append(f"run.storage_path: {len(nodes)} Ray nodes on several machines share no local folder; use "
-                            f"s3://, gs:// or a network mount (--storage-path; this path is on {mount_type or 'an unknown file system'})")
-        if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
-            problems.append(f"tracking.uri: {tracking_uri} lives on one machine; a {len(nodes)}-node cluster needs an MLflow "
-                            "tracking server (http://host:5000)")
-    return problems
-
-
-def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str, Any]:
-    import ray
-    from ray.util import get_node_ip_address
-
-    resources = ray.cluster_resources()
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    mount = None if "://" in exp else _mount_type(Path(exp))
-    problems = cluster_problems(spec, tracking_uri, exp, nodes, resources, get_node_ip_address(), mount)
-    if problems:
-        raise PreflightError("; ".join(problems))
-    return {"nodes": len(nodes), "cpus": resources.get("CPU", 0.0), "gpus": resources.get("GPU", 0.0)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -217,20 +91,6 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     )
 
 
-def _quiet(verbose: bool) -> None:
-    if verbose:
-        return
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    warnings.filterwarnings("ignore")
-    for name in ("ray", "ray.tune", "ray.train", "mlflow", "alembic", "optuna"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def _absolute_paths(spec: SweepSpec) -> SweepSpec:
     """Trials run in other working directories: make every local path absolute."""
     import dataclasses
@@ -250,7 +110,7 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     from ray import tune
 
     from tuner.finish import finish_sweep
-    from tuner.sweep_run import start_parent_run
+    from tuner.tracking.sweep_run import start_parent_run
     from tuner.trainable import TrialSettings, run_trial
 
     spec = _absolute_paths(spec)
@@ -321,7 +181,7 @@ TIME_BUDGET_EXIT = 3  # the sweep ran out of --time-budget: not finished, resuma
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _quiet(args.verbose)
+    quiet_logs(args.verbose)
     try:
         spec = load_spec(args.spec, name_override=args.name, num_samples_override=args.num_samples,
                          storage_override=args.storage_path)

@@ -16,6 +16,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from tuner.experiment import SWEEP_STATE_FILE
+from tuner.results import TABLE_FILE
+
 MAX_FILES = 8
 MAX_BYTES = 15 * 2**20  # under the 16 MiB a returned file may have
 MANIFEST = "manifest.json"
@@ -59,7 +62,7 @@ def pack(out: Path, repo: Path, changed: list[Path], work: Path, manifest: dict[
     sweep = sorted((work / "sweep").rglob("*")) if (work / "sweep").exists() else []
     # The sweep's table and state, its log, and the MLflow store (database and artifacts, the registered
     # model among them); not the trials' checkpoints, which would not fit.
-    wanted = [p for p in sweep if p.is_file() and (p.name in ("mlflow.db", "launch.log", "trials.parquet", "tuner_sweep.json")
+    wanted = [p for p in sweep if p.is_file() and (p.name in ("mlflow.db", "launch.log", TABLE_FILE, SWEEP_STATE_FILE)
                                                      or "mlruns" in p.relative_to(work / "sweep").parts)]
     if wanted:
         files.append(_tar(out / "sweep.tar.gz", [(p, p.relative_to(work / "sweep").as_posix()) for p in wanted]))

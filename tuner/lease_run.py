@@ -115,7 +115,7 @@ def _packed(n: int, opts: LeaseOptions, timeout: float, folder: Path) -> dict[st
     procs = []
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}  # as tuner.reproduce runs them
     for i in range(n):
-        out = open(folder / f"packed{n}-{i}.jsonl", "w")
+        out = open(folder / f"packed{n}-{i}.jsonl", "w")  # noqa: SIM115 - the process writes it; closed after it ends
         procs.append((subprocess.Popen(cmd + ["--seed", str(i)], stdout=out, stderr=subprocess.DEVNULL,
                                        start_new_session=True, env=env), out))
     deadline = time.monotonic() + timeout

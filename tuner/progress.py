@@ -13,7 +13,9 @@ from typing import Any
 
 from ray.tune import Callback
 
+from trainables.names import DIVERGED
 from tuner.results import trial_status
+from tuner.trial_status import TRIAL_STATUSES
 
 
 class ProgressLine(Callback):
@@ -24,7 +26,7 @@ class ProgressLine(Callback):
     def _best(self, trials: list) -> str:
         scored = [(t.last_result[self.metric], t) for t in trials
                   if t.last_result and isinstance(t.last_result.get(self.metric), (int, float))
-                  and t.last_result.get("status") != "diverged"]
+                  and t.last_result.get("status") != DIVERGED]
         if not scored:
             return f"best {self.metric} -"
         value, trial = (max if self.mode == "max" else min)(scored, key=lambda s: s[0])
@@ -32,13 +34,14 @@ class ProgressLine(Callback):
 
     def _line(self, trials: list) -> str:
         ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
-        counts = {"completed": 0, "stopped": 0, "diverged": 0, "failed": 0}
+        counts = dict.fromkeys(TRIAL_STATUSES, 0)
         for t in ended:
             counts[trial_status(t.last_result or {}, t.error_file if t.status == "ERROR" else None)] += 1
         running = sum(t.status == "RUNNING" for t in trials)
         pending = self.num_samples - len(ended) - running
         parts = ", ".join(f"{n} {k}" for k, n in counts.items())
-        return f"{time.strftime('%H:%M:%S')}  {len(ended)}/{self.num_samples} done ({parts}), {running} running, {max(pending, 0)} pending | {self._best(trials)}"
+        return (f"{time.strftime('%H:%M:%S')}  {len(ended)}/{self.num_samples} done ({parts}), {running} running, "
+                f"{max(pending, 0)} pending | {self._best(trials)}")
 
     def _print(self, text: str) -> None:
         print(text, file=sys.stdout, flush=True)
@@ -61,7 +64,8 @@ class ProgressLine(Callback):
                     f"(killed, or its node died); retrying from its last checkpoint")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._print(f"{time.strftime('%H:%M:%S')}  trial {trial.trial_id} failed (Ray retries it up to max_failures); see {trial.error_file}")
+        self._print(f"{time.strftime('%H:%M:%S')}  trial {trial.trial_id} failed (Ray retries it up to max_failures); "
+                    f"see {trial.error_file}")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._print(self._line(trials))

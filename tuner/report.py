@@ -31,9 +31,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trainables.cli import OneLineParser
-from tuner.results import USABLE, config_of, ranked
+from trainables.names import RESULT_METRICS
+from tuner.experiment import read_state
+from tuner.results import config_of, ranked, train_config_of
+from tuner.trainable import CHECKPOINT_FILE
+from tuner.trial_status import USABLE
 
-METRICS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio")
+METRICS = RESULT_METRICS
 
 
 class ReportError(RuntimeError):
@@ -45,7 +49,7 @@ def locate(target: str) -> Path:
     path = Path(target).expanduser()
     candidates = []
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        from tuner.launch import experiment_uri
+        from tuner.experiment import experiment_uri
         from tuner.spec import load_spec
 
         exp = experiment_uri(load_spec(path))
@@ -110,41 +114,38 @@ def leaderboard(rows: list[dict[str, Any]], searched: list[str], limit: int | No
     return "\n".join([line(heads), line(["-" * w for w in widths]), *map(line, body)])
 
 
-def trial_folder(exp: Path, trial_id: str) -> Path | None:
-    matches = sorted(exp.glob(f"run_trial_{trial_id}_*"))
-    return matches[0] if matches else None
+class SweepTrials:
+    """A sweep's trials through Ray Tune's public ExperimentAnalysis: each one's last checkpoint and
+    its per-epoch val_acc (after a retry, the later value of an epoch wins)."""
+
+    def __init__(self, exp: Path):
+        from ray.tune import ExperimentAnalysis
+
+        self.analysis = ExperimentAnalysis(str(exp))
+        self.by_id = {t.trial_id: t for t in self.analysis.trials}
+
+    def last_checkpoint(self, trial_id: str) -> Path | None:
+        trial = self.by_id.get(trial_id)
+        checkpoint = self.analysis.get_last_checkpoint(trial) if trial is not None else None
+        return Path(checkpoint.path) / CHECKPOINT_FILE if checkpoint is not None else None
+
+    def history(self, trial_id: str) -> list[tuple[int, float]]:
+        frame = self.analysis.trial_dataframes.get(trial_id)
+        if frame is None or frame.empty or not {"epoch", "val_acc"} <= set(frame.columns):
+            return []
+        by_epoch = {int(e): float(v) for e, v in zip(frame["epoch"], frame["val_acc"]) if _finite(v) and _finite(e)}
+        return sorted(by_epoch.items())
 
 
-def last_checkpoint(exp: Path, trial_id: str) -> Path | None:
-    folder = trial_folder(exp, trial_id)
-    states = sorted(folder.glob("checkpoint_*/state.pt")) if folder else []
-    return states[-1] if states else None
-
-
-def history(exp: Path, trial_id: str) -> list[tuple[int, float]]:
-    """(epoch, val_acc) from Ray's result.json; after a retry, the later value of an epoch wins."""
-    folder = trial_folder(exp, trial_id)
-    by_epoch: dict[int, float] = {}
-    if folder and (folder / "result.json").is_file():
-        for line in (folder / "result.json").read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if _finite(r.get("val_acc")) and "epoch" in r:
-                by_epoch[int(r["epoch"])] = r["val_acc"]
-    return sorted(by_epoch.items())
-
-
-def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], Any] | None:
+def threshold_study(trials: SweepTrials, best: dict[str, Any]) -> tuple[list[dict], Any] | None:
     """(curve, data): the best trial's saved model on its validation/test images over a grid of thresholds."""
     from trainables.data.datasets import load_long_tailed
     from trainables.data.sources import DataNotFoundError
     from trainables.evaluate import evaluate
     from trainables.flops import exit_flops, reference_flops
-    from tuner.winner import build_served
+    from tuner.tracking.winner import build_served
 
-    state = last_checkpoint(exp, best["trial_id"])
+    state = trials.last_checkpoint(best["trial_id"])
     if state is None:
         return None
     served, config = build_served(config_of(best), state)
@@ -160,45 +161,22 @@ def threshold_study(exp: Path, best: dict[str, Any]) -> tuple[list[dict], Any] |
     return result.get("threshold_curve", []), data
 
 
-def build_ensemble(exp: Path, members: list[dict[str, Any]], data) -> tuple[Any, dict[str, Any]]:
+def build_ensemble(trials: SweepTrials, members: list[dict[str, Any]], data) -> tuple[Any, dict[str, Any]]:
     """The top trials' models averaged, and its metrics on the same validation and test images."""
-    import torch
-
-    from trainables.evaluate import class_accuracy, group_accuracy
     from trainables.flops import exit_flops, reference_flops
-    from trainables.inference import ExitEnsemble
-    from tuner.winner import build_served
+    from trainables.inference import ExitEnsemble, evaluate_ensemble
+    from tuner.tracking.winner import build_served
 
     served = []
     for m in members:
-        state = last_checkpoint(exp, m["trial_id"])
+        state = trials.last_checkpoint(m["trial_id"])
         if state is None:
-            raise ReportError(f"trial {m['trial_id']} has no checkpoint in {exp}")
+            raise ReportError(f"trial {m['trial_id']} has no checkpoint in {trials.analysis.experiment_path}")
         served.append(build_served(config_of(m), state)[0])
     ensemble = ExitEnsemble(served, data.class_names)
-
-    def run(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [ensemble.member_outputs(images[i:i + 256].permute(0, 2, 3, 1)) for i in range(0, len(images), 256)]
-        return torch.cat([e for e, _ in parts], dim=1), torch.cat([p for _, p in parts]).argmax(1)
-
-    val_exits, val_pred = run(data.val_images)
-    _, test_pred = run(data.test_images)
-    cost = 0.0  # each member pays for the exits it used on the validation images
-    for i, (m, row) in enumerate(zip(served, members)):
-        flops = torch.tensor(exit_flops(m.model), dtype=torch.float64)
-        cost += float(flops[val_exits[i]].mean()) / reference_flops(data.num_classes)
-    per_class = class_accuracy(test_pred, data.test_labels, data.num_classes).tolist()
-    metrics = {"val_acc": float((val_pred == data.val_labels).float().mean()),
-               "test_acc": float((test_pred == data.test_labels).float().mean()),
-               **{k: v for k, v in group_accuracy(per_class, data.groups).items() if v is not None},
-               "flops_ratio": cost, "members": len(served)}
+    metrics = evaluate_ensemble(ensemble, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
+                                [exit_flops(m.model) for m in served], reference_flops(data.num_classes))
     return ensemble, metrics
-
-
-def _config_obj(row: dict[str, Any]):
-    from trainables.config import TrainConfig, with_overrides
-
-    return with_overrides(TrainConfig(), config_of(row))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ensemble", type=int, default=0, metavar="K", help="also build the top-K ensemble")
     p.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
     args = p.parse_args(argv)
-    from tuner.launch import _quiet
+    from tuner.quiet import quiet_logs
 
-    _quiet(False)
+    quiet_logs(False)
     try:
         exp = locate(args.target)
         if args.top < 1 or args.ensemble < 0:
@@ -240,10 +218,11 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     top = leaders[: args.top]
     front = [r for r in rows if r["on_pareto_front"]]
     files.append(report_plots.accuracy_vs_flops(rows, front, out / "accuracy_vs_flops.png"))
-    files.append(report_plots.learning_curves({f"#{r['rank']} {r['trial_id']}": history(exp, r["trial_id"]) for r in top},
+    trials = SweepTrials(exp)
+    files.append(report_plots.learning_curves({f"#{r['rank']} {r['trial_id']}": trials.history(r["trial_id"]) for r in top},
                                               out / "learning_curves.png"))
     files.append(report_plots.group_bars(top, out / "group_accuracy.png"))
-    study = threshold_study(exp, top[0]) if top else None
+    study = threshold_study(trials, top[0]) if top else None
     if study is not None:
         curve, _ = study
         (out / "threshold_curve.json").write_text(json.dumps(curve, indent=1))
@@ -252,7 +231,7 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
             files.append(report_plots.threshold_curve(
                 curve, top[0].get("inference_threshold_used") or top[0]["config.inference_exit_threshold"],
                 f"Best trial {top[0]['trial_id']} ({meta.get('sweep', exp.name)}): inference threshold study", out / "threshold_curve.png"))
-    state = json.loads((exp / "tuner_sweep.json").read_text()) if (exp / "tuner_sweep.json").is_file() else {}
+    state = read_state(str(exp)) or {}
     uri = os.environ.get("MLFLOW_TRACKING_URI") or state.get("tracking_uri")
     ensemble_info = None
     if args.ensemble:
@@ -264,8 +243,8 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         else:
             from trainables.data.datasets import load_long_tailed
 
-            data = load_long_tailed(_config_obj(members[0]))
-        ensemble, metrics = build_ensemble(exp, members, data)
+            data = load_long_tailed(train_config_of(members[0]))
+        ensemble, metrics = build_ensemble(trials, members, data)
         ensemble_info = {**metrics, "member_trials": [m["trial_id"] for m in members]}
         print(f"tuner.report: ensemble of {len(members)}: val_acc {metrics['val_acc']:.4f}, test_acc {metrics['test_acc']:.4f}, "
               f"flops_ratio {metrics['flops_ratio']:.3f} (best single: val_acc {leaders[0]['val_acc']:.4f}, "
@@ -273,7 +252,7 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         (out / "ensemble.json").write_text(json.dumps(ensemble_info, indent=1))
         files.append(out / "ensemble.json")
     if not args.no_mlflow and uri and state.get("parent_run_id"):
-        from tuner.report_mlflow import log_report
+        from tuner.tracking.report_run import log_report
 
         registered = log_report(uri, state["parent_run_id"], meta.get("sweep", exp.name), files, ensemble_info,
                                 ensemble if args.ensemble else None, leaders)

@@ -16,8 +16,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-STATUS_STYLE = {"completed": ("tab:blue", "o"), "stopped": ("tab:gray", "s"), "diverged": ("tab:red", "x"),
-                "failed": ("black", "+")}
+from trainables.names import COMPLETED, DIVERGED  # noqa: E402
+from tuner.trial_status import FAILED, STOPPED  # noqa: E402
+
+STATUS_STYLE = {COMPLETED: ("tab:blue", "o"), STOPPED: ("tab:gray", "s"), DIVERGED: ("tab:red", "x"), FAILED: ("black", "+")}
 
 
 def _save(fig, path: Path) -> Path:

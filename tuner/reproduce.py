@@ -21,16 +21,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from trainables.cli import OneLineParser
 from trainables.config import ConfigError, with_overrides
 from trainables.presets import build_preset
 from tuner.reproduce_rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
 from tuner.results_tables import run_summary
-
 
 PARTIAL = "partial"  # results/partial/: unfinished runs' lines and checkpoints
 

@@ -25,17 +25,17 @@ class Row:
 
 
 ROWS = (
-    Row("ldam_drw", "LDAM-DRW", {r: "ldam_drw" for r in IMBALANCES}, {100: 77.0, 50: 81.4, 10: 87.6},
+    Row("ldam_drw", "LDAM-DRW", dict.fromkeys(IMBALANCES, "ldam_drw"), {100: 77.0, 50: 81.4, 10: 87.6},
         "ELF paper Table 2 (LDAM-DRW, Cao et al. 2019)", "ELF paper, Table 2"),
-    Row("elf_ldam_drw", "ELF(LDAM)+DRW", {r: "elf_ldam_drw" for r in IMBALANCES}, {100: 78.1, 50: 82.4, 10: 88.0},
+    Row("elf_ldam_drw", "ELF(LDAM)+DRW", dict.fromkeys(IMBALANCES, "elf_ldam_drw"), {100: 78.1, 50: 82.4, 10: 88.0},
         "ELF paper Table 2", "ELF paper, Table 2", published_flops_saving={100: 15.1, 50: 21.4, 10: 19.6}),
     # The released recipe is what the published ResLT numbers come from; the seeds' narrower
     # re-implementation is its own row, against the seeds' own measurements.
-    Row("reslt_released", "ResLT (released recipe)", {r: "reslt_released" for r in IMBALANCES},
+    Row("reslt_released", "ResLT (released recipe)", dict.fromkeys(IMBALANCES, "reslt_released"),
         {100: 80.44, 50: 83.46, 10: 89.06},
         "ResLT (Cui et al.) as quoted by the seeds' reports; REFERENCES.md section 3 (89.7 at 10x elsewhere)",
         "published ResLT"),
-    Row("reslt", "the seeds' ResLT (widths 16/32/48, alpha 0.95, AutoAugment, label smoothing)", {r: "reslt" for r in IMBALANCES},
+    Row("reslt", "the seeds' ResLT (widths 16/32/48, alpha 0.95, AutoAugment, label smoothing)", dict.fromkeys(IMBALANCES, "reslt"),
         {100: 75.33, 50: 80.14, 10: 86.78}, "the seeds' own measurement (hybrid-elf-reslt-slides.txt, Phase 1.3)",
         "the seeds' ResLT"),
     Row("hybrid_routed_mixup", "routed hybrid, CE, Mixup (Models 8/12/13)", {100: "hybrid_m8", 50: "hybrid_m12", 10: "hybrid_m13"},

@@ -13,18 +13,18 @@ import math
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.fs
 import pyarrow.parquet as pq
 
+from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
+from tuner.experiment import experiment_filesystem
 from tuner.space import resolve_trial_config
 from tuner.spec import SweepSpec
+from tuner.trial_status import FAILED, STOPPED, USABLE
 
 TABLE_FILE = "trials.parquet"
-METRIC_COLUMNS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio", "test_flops_ratio",
-                  "inference_threshold_used", "untrained_exit_count", "train_loss", "train_acc", "lr", "grad_norm")
+METRIC_COLUMNS = (*RESULT_METRICS, "test_flops_ratio", "inference_threshold_used", "untrained_exit_count", "train_loss",
+                  "train_acc", "lr", "grad_norm")
 
-
-USABLE = ("completed", "stopped")  # trials whose final metrics rank; diverged and failed ones do not
 
 
 def config_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +32,14 @@ def config_of(row: dict[str, Any]) -> dict[str, Any]:
     return {k[len("config."):]: v for k, v in row.items() if k.startswith("config.")}
 
 
-def ranked(rows: list[dict[str, Any]], metric: str = "val_acc", mode: str = "max") -> list[dict[str, Any]]:
+def train_config_of(row: dict[str, Any]):
+    """A row's resolved training config as a TrainConfig."""
+    from trainables.config import TrainConfig, with_overrides
+
+    return with_overrides(TrainConfig(), config_of(row))
+
+
+def ranked(rows: list[dict[str, Any]], metric: str = OBJECTIVE, mode: str = "max") -> list[dict[str, Any]]:
     """Completed and stopped trials with a finite `metric`, best first."""
     usable = [r for r in rows if r["status"] in USABLE and isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
     return sorted(usable, key=lambda r: -r[metric] if mode == "max" else r[metric])
@@ -41,11 +48,11 @@ def ranked(rows: list[dict[str, Any]], metric: str = "val_acc", mode: str = "max
 def trial_status(metrics: dict[str, Any], error: Any) -> str:
     """How a trial ended: its own report says completed or diverged; anything else was stopped or failed."""
     if error is not None:
-        return "failed"
+        return FAILED
     status = metrics.get("status")
-    if status in ("completed", "diverged"):
+    if status in (COMPLETED, DIVERGED):
         return status
-    return "stopped"  # ended while still running: the scheduler stopped it
+    return STOPPED  # ended while still running: the scheduler stopped it
 
 
 def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any], error: Any) -> dict[str, Any]:
@@ -78,13 +85,6 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
         "spec_file": spec.path,
     }
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
-
-
-def experiment_filesystem(uri: str) -> tuple["pa.fs.FileSystem", str]:
-    """(pyarrow file system, path in it) of an experiment folder: a local path or an s3://, gs:// URI."""
-    if "://" in uri:
-        return pa.fs.FileSystem.from_uri(uri)
-    return pa.fs.LocalFileSystem(), uri
 
 
 def write_table(table: pa.Table, experiment_uri: str) -> str:

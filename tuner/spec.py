@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from trainables.config import FIELDS, ConfigError, TrainConfig, coerce, field_kind, value_problems, with_overrides
+from trainables.names import COST, OBJECTIVE
 from trainables.presets import PRESETS, build_preset
 
 DATA_FIELDS = (
@@ -36,8 +37,8 @@ DATA_FIELDS = (
     "split_seed", "max_train_images", "max_eval_images", "synthetic_train_per_class", "synthetic_test_per_class",
     "class_groups",
 )
-OBJECTIVES = {"val_acc": "max"}  # the test images are never an objective: they are what we report
-SECOND_OBJECTIVES = {"flops_ratio": "min"}
+OBJECTIVES = {OBJECTIVE: "max"}  # the test images are never an objective: they are what we report
+SECOND_OBJECTIVES = {COST: "min"}
 SAMPLERS = ("tpe", "random", "nsga2")
 PARAM_TYPES = ("uniform", "loguniform", "int", "choice")
 DERIVED_CONDITIONS = {"has_exits": "bool"}  # conditions may also test these derived properties

@@ -16,7 +16,8 @@ from tuner.spec import DATA_FIELDS, OBJECTIVES, PARAM_TYPES, SAMPLERS, SECOND_OB
 
 SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ("(top level)", "", [
-        ("name", "required", "the sweep's name: its folder under run.storage_path, the MLflow experiment and the registered model (letters, digits, '_', '-', '.')"),
+        ("name", "required", "the sweep's name: its folder under run.storage_path, the MLflow experiment and the registered model "
+                             "(letters, digits, '_', '-', '.')"),
         ("description", '""', "free text, shown on the MLflow parent run"),
     ]),
     ("data", "Data fields of the training config (table below): every trial sees the same data.", [
@@ -28,16 +29,20 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ]),
     ("search", "Searched fields, suggested in the order listed. A field is either fixed (data/train) or searched, never both.", [
         ("FIELD.type", "required", f"one of {', '.join(PARAM_TYPES)}"),
-        ("FIELD.low, FIELD.high", "required (not for choice)", "inclusive bounds in the field's unit; each must be a valid value of the field; loguniform needs low > 0"),
+        ("FIELD.low, FIELD.high", "required (not for choice)",
+         "inclusive bounds in the field's unit; each must be a valid value of the field; loguniform needs low > 0"),
         ("FIELD.step", "none", "uniform/int: quantisation step"),
         ("FIELD.log", "false", "int: sample on a log scale"),
-        ("FIELD.values", "required for choice", "the candidate values (lists for list fields, e.g. exit_taps: [[stage1], [stage1, stage2]])"),
-        ("FIELD.when", "always", "a mapping FIELD2: value or [values]: sample FIELD only when every condition holds; FIELD2 is a fixed field, one searched above, or has_exits"),
+        ("FIELD.values", "required for choice",
+         "the candidate values (lists for list fields, e.g. exit_taps: [[stage1], [stage1, stage2]])"),
+        ("FIELD.when", "always", "a mapping FIELD2: value or [values]: sample FIELD only when every condition holds; "
+                                 "FIELD2 is a fixed field, one searched above, or has_exits"),
     ]),
     ("objective", "What the searcher optimises. Test images are never an objective: they are what gets reported.", [
         ("metric", "val_acc", f"primary objective: {', '.join(f'{k} ({v})' for k, v in OBJECTIVES.items())}; ASHA uses it"),
         ("mode", "max", "must match the metric's direction"),
-        ("second", "none", f"optional {{metric, mode}}: {', '.join(f'{k} ({v})' for k, v in SECOND_OBJECTIVES.items())}; makes the search multi-objective (needs exits)"),
+        ("second", "none", f"optional {{metric, mode}}: {', '.join(f'{k} ({v})' for k, v in SECOND_OBJECTIVES.items())}; "
+                           "makes the search multi-objective (needs exits)"),
     ]),
     ("searcher", "Optuna through Ray Tune's OptunaSearch.", [
         ("sampler", "tpe", f"one of {', '.join(SAMPLERS)} (tpe and nsga2 handle two objectives)"),
@@ -53,18 +58,21 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ]),
     ("resources", "Per trial.", [
         ("cpu", "1", "CPU cores (also the trial's torch threads)"),
-        ("gpu", "0", "a fraction of one GPU (0.125: eight trials per GPU; each bounds its own memory) or whole GPUs; refused when the cluster has none"),
+        ("gpu", "0", "a fraction of one GPU (0.125: eight trials per GPU; each bounds its own memory) or whole GPUs; "
+                     "refused when the cluster has none"),
     ]),
     ("run", "", [
         ("num_samples", "8", "trials in the sweep"),
         ("max_concurrent", "null", "trials at once (null: as many as resources allow)"),
-        ("storage_path", "experiments", "folder (relative to the working directory) or s3://, gs:// URI holding experiment folders; must be shared on a multi-node cluster"),
+        ("storage_path", "experiments", "folder (relative to the working directory) or s3://, gs:// URI holding experiment "
+                                        "folders; must be shared on a multi-node cluster"),
         ("checkpoint_every", "5", "epochs between checkpoints (and always the last epoch)"),
         ("keep_checkpoints", "2", "checkpoints kept per trial"),
         ("max_failures", "2", "retries of a crashed trial, each from its last checkpoint"),
     ]),
     ("tracking", "MLflow.", [
-        ("uri", "null", "tracking URI; null: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory; a server (http://host:5000) on clusters"),
+        ("uri", "null", "tracking URI; null: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory; "
+                        "a server (http://host:5000) on clusters"),
         ("experiment", "name", "MLflow experiment"),
         ("register_model", "true", "register the best trial's model"),
         ("model_name", "name", "registered model name"),

@@ -13,6 +13,7 @@ from ray.tune import Callback
 
 from tuner.results import trial_status
 from tuner.tracking import mark_trial_run, outcome_tags
+from tuner.trial_status import ENDED_FROM_OUTSIDE
 
 
 class MarkEndedTrials(Callback):
@@ -23,7 +24,7 @@ class MarkEndedTrials(Callback):
         result = trial.last_result or {}
         run_id = result.get("mlflow_run_id")
         status = trial_status(result, error)
-        if run_id and status in ("stopped", "failed"):
+        if run_id and status in ENDED_FROM_OUTSIDE:
             try:
                 mark_trial_run(self.tracking_uri, run_id, status, outcome_tags(result), patience=5.0)
             except Exception as exc:  # noqa: BLE001 - finish_sweep reconciles every run again at the end

@@ -24,7 +24,7 @@ from trainables.loop import TrainingState, train
 from tuner.space import resolve_trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
-STATE_FILE = "state.pt"
+CHECKPOINT_FILE = "state.pt"
 META_FILE = "meta.json"
 
 
@@ -64,7 +64,7 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
     if ckpt is None:
         return None, {}
     with ckpt.as_directory() as folder:
-        state = torch.load(Path(folder) / STATE_FILE, weights_only=True, map_location="cpu")
+        state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True, map_location="cpu")
         meta = json.loads((Path(folder) / META_FILE).read_text())
     return state, meta
 
@@ -104,7 +104,7 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
             logger.finish(metrics["status"], outcome_tags(epoch_metrics), artifacts)
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
-                torch.save(state.checkpoint(), Path(folder) / STATE_FILE)
+                torch.save(state.checkpoint(), Path(folder) / CHECKPOINT_FILE)
                 (Path(folder) / META_FILE).write_text(json.dumps(
                     {"epoch": metrics["epoch"], "status": metrics["status"], "metrics": flat, "unsent": logger.unsent()}))
                 tune.report(flat, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -59,3 +59,19 @@ def test_presets_apply_overrides_and_reject_unknown_names() -> None:
 def test_parse_value_rejects_unknown_fields() -> None:
     with pytest.raises(ConfigError, match="unknown field"):
         parse_value("learning_rate", "0.1")
+
+
+def test_every_choice_list_of_the_config_is_its_registrys_keys() -> None:
+    """The config declares the choices (for the CLI, the spec checker and docs/SPEC.md); each must name
+    exactly what the code can build."""
+    from trainables.config import FIELDS
+    from trainables.losses.class_weights import CLASS_WEIGHTINGS
+    from trainables.losses.criterion import LOSSES
+    from trainables.losses.elf import EXIT_AGGREGATIONS
+    from trainables.models.heads import CLASSIFIERS, HEADS
+    from trainables.models.taps import DEPTHS
+
+    registries = {"loss": LOSSES, "class_weighting": CLASS_WEIGHTINGS, "exit_aggregation": EXIT_AGGREGATIONS,
+                  "head": HEADS, "classifier": CLASSIFIERS, "backbone": DEPTHS}
+    for field, registry in registries.items():
+        assert tuple(FIELDS[field].metadata["choices"]) == tuple(registry), field

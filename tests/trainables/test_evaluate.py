@@ -45,7 +45,7 @@ def test_exit_costs_increase_and_the_ratio_falls_with_the_threshold() -> None:
 
     preds = predict_exits(model, images)
     ratios = [split_metrics(preds, labels, s, costs, base)["flops_ratio"] for s in (0.0, 0.1, 0.2, 0.5, 1.0)]
-    assert all(0 < r for r in ratios) and ratios == sorted(ratios)
+    assert all(r > 0 for r in ratios) and ratios == sorted(ratios)
     assert ratios[0] == costs[0] / base <= 1.0  # everyone leaves at the first exit
     assert ratios[-1] == costs[-1] / base  # nobody leaves early: backbone plus every exit head
 

@@ -152,8 +152,9 @@ def test_elf_batch_loss_sums_the_paid_exit_losses(aggregation: str) -> None:
     crit = Criterion(cfg, [10, 5, 2, 1])
     loss, leave = crit([o.unsqueeze(1) for o in outs], y)
     assert leave.tolist() == [0, 1, 2]
-    l = torch.stack([F.cross_entropy(o, y, reduction="none") for o in outs])  # (K, B)
-    paid = {"accumulative": l[0, 0] + l[0, 1] + l[1, 1] + l[:, 2].sum(), "routed": l[0, 0] + l[1, 1] + l[2, 2]}
+    per_exit = torch.stack([F.cross_entropy(o, y, reduction="none") for o in outs])  # (K, B)
+    paid = {"accumulative": per_exit[0, 0] + per_exit[0, 1] + per_exit[1, 1] + per_exit[:, 2].sum(),
+            "routed": per_exit[0, 0] + per_exit[1, 1] + per_exit[2, 2]}
     assert loss.item() == pytest.approx((paid[aggregation] / 3).item(), rel=1e-5)
 
 

@@ -48,7 +48,7 @@ def test_released_reslt_takes_its_scripts_beta_for_each_dataset_and_ratio() -> N
     assert build_preset("reslt", imbalance_ratio=10).reslt_alpha == 0.95  # the seeds tuned theirs once
 
 
-def test_class_groups_of_the_resLT_branches() -> None:
+def test_class_groups_of_the_reslt_branches() -> None:
     assert build_preset("reslt_released").reslt_groups() == (2, 4)  # the released code: medium+tail 2-9, tail 4-9
     seeds = [n for n, p in PRESETS.items() if p.values.get("head", "plain") != "plain" and n != "reslt_released"]
     assert "reslt" in seeds and "hybrid_m14" in seeds

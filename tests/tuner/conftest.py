@@ -33,7 +33,7 @@ class MlflowServer:
 
     def start(self, timeout: float = 90.0) -> None:
         mlflow_cli = Path(sys.executable).parent / "mlflow"
-        self.log = open(self.root / "server.log", "ab")
+        self.log = open(self.root / "server.log", "ab")  # noqa: SIM115 - open while the server runs; stop() closes it
         self.proc = subprocess.Popen(
             [str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{self.root}/mlflow.db",
              "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
@@ -175,9 +175,8 @@ class RayCluster:
                   "--disable-usage-stats")
 
     def worker_node_id(self) -> str:
-        code = ("import ray; ray.init(address='%s', logging_level='ERROR'); "
-                "print([n['NodeID'] for n in ray.nodes() if n['Alive'] and n['NodeManagerPort'] == %d][0])"
-                % (self.address, self.worker_port))
+        code = (f"import ray; ray.init(address='{self.address}', logging_level='ERROR'); "
+                f"print([n['NodeID'] for n in ray.nodes() if n['Alive'] and n['NodeManagerPort'] == {self.worker_port}][0])")
         res = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr[-2000:]
         return res.stdout.strip().splitlines()[-1]

@@ -23,13 +23,15 @@ SMOKE = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
 SECTION_KEYS = {
     "data": set(DATA_FIELDS), "train": set(FIELDS) | {"preset"}, "objective": {"metric", "mode", "second"},
     "searcher": {"sampler", "seed", "initial_points"}, "scheduler": {"type", "time_attr", "grace_period", "reduction_factor", "max_t"},
-    "resources": {"cpu", "gpu"}, "run": {"num_samples", "max_concurrent", "storage_path", "checkpoint_every", "keep_checkpoints", "max_failures"},
+    "resources": {"cpu", "gpu"},
+    "run": {"num_samples", "max_concurrent", "storage_path", "checkpoint_every", "keep_checkpoints", "max_failures"},
     "tracking": {"uri", "experiment", "register_model", "model_name"},
 }
 NUMERIC = ["run.num_samples", "run.checkpoint_every", "run.keep_checkpoints", "run.max_failures", "scheduler.grace_period",
            "scheduler.reduction_factor", "resources.cpu", "resources.gpu", "train.epochs", "train.batch_size",
            "train.warmup_epochs", "search.lr.low", "search.lr.high", "search.reslt_alpha.high"]
-SEARCHED_FLOATS = {"lr": (1e-4, 5.0), "reslt_alpha": (0.0, 1.0), "train_exit_threshold": (0.01, 0.99), "inference_exit_threshold": (0.01, 0.99)}
+SEARCHED_FLOATS = {"lr": (1e-4, 5.0), "reslt_alpha": (0.0, 1.0), "train_exit_threshold": (0.01, 0.99),
+                   "inference_exit_threshold": (0.01, 0.99)}
 VALID_CHOICES = {
     "searcher.sampler": set(SAMPLERS), "scheduler.type": {"asha", "fifo"}, "objective.metric": {"val_acc"},
     "train.loss": set(FIELDS["loss"].metadata["choices"]), "train.head": set(FIELDS["head"].metadata["choices"]),

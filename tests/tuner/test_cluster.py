@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, launch_cmd
 from mlflow import MlflowClient
 
-from tuner.launch import cluster_problems
+from tuner.preflight import cluster_problems
 from tuner.spec import load_spec
 
 SMOKE = load_spec(REPO / "search_spaces" / "smoke.yaml")

@@ -99,7 +99,8 @@ def test_the_image_install_steps_work_in_a_fresh_virtual_environment(tmp_path: P
     sh("sh", "install.sh", "project")
     python = str(venv / "bin" / "python")
     elsewhere = tmp_path  # not the source folder: imports must come from the venv
-    out = sh(python, "-c", "import torch, ray, optuna, mlflow, pyarrow, trainables, tuner.launch; print(trainables.__file__)", cwd=elsewhere)
+    imports = "import torch, ray, optuna, mlflow, pyarrow, trainables, tuner.launch; print(trainables.__file__)"
+    out = sh(python, "-c", imports, cwd=elsewhere)
     assert out.stdout.startswith(str(venv))
     sh(python, "-m", "tuner.launch", "--help", cwd=elsewhere)
     assert "hybrid_m8" in sh(python, "-m", "trainables.train", "--list-presets", cwd=elsewhere).stdout

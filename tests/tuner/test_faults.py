@@ -4,6 +4,7 @@ with one MLflow run and one Parquet row, and no epoch's metrics missing or dupli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -98,10 +99,8 @@ def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
         family = psutil.Process(proc.pid).children(recursive=True) + trial_processes(exp)
         os.killpg(proc.pid, signal.SIGKILL)
         for p in family:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(family, timeout=30)
 
     run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(), kill_everything_once_one_trial_is_done,

@@ -86,7 +86,8 @@ def test_prepare_makes_the_data_to_carry_and_names_the_device_call(tmp_path: Pat
 def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
     doc = {"device": "NVIDIA H200", "date": "2026-12-01", "torch": "2.11.0", "torchvision": "0.26.0", "file": "x.json",
            "commands": {"trainables_bench": "trainables.bench --preset hybrid_m4 --device cuda --epochs 3"},
-           "trainables_bench": {"epochs": 3, "fast": {"epoch_seconds": 0.35, "val_acc": 0.3}, "plain": {"epoch_seconds": 2.1, "val_acc": 0.3},
+           "trainables_bench": {"epochs": 3, "fast": {"epoch_seconds": 0.35, "val_acc": 0.3},
+                                "plain": {"epoch_seconds": 2.1, "val_acc": 0.3},
                                 "speedup_epoch": 6.0},
            "packed": {"4": {"complete": True, "epoch_seconds": 0.4, "summed_train_images_per_second": 120000},
                       "16": {"complete": False, "runs_with_two_epochs": 9}}}

@@ -82,7 +82,8 @@ def test_the_time_budget_stops_a_run_which_then_resumes_from_its_checkpoint(tmp_
     assert cut.returncode == 0 and "0/1 runs done" in cut.stdout and "1 left for later" in cut.stdout, cut.stdout
     assert "1 resume from checkpoints" in cut.stdout
     assert not list((tmp_path / "results").glob("*.jsonl"))  # the unfinished run's lines stay in partial/
-    part, checkpoint = tmp_path / "results" / "partial" / "reslt-ir10-seed0.jsonl.part", tmp_path / "results" / "partial" / "reslt-ir10-seed0.pt"
+    partial = tmp_path / "results" / "partial"
+    part, checkpoint = partial / "reslt-ir10-seed0.jsonl.part", partial / "reslt-ir10-seed0.pt"
     import torch
 
     first = int(torch.load(checkpoint, weights_only=True)["epoch"])

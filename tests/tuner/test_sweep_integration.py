@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from conftest import launch_cmd, run_with_fault, sweep_env, wait_for
-from PIL import Image
 from mlflow import MlflowClient
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 NUM_SAMPLES = 6  # smoke.yaml
@@ -173,11 +173,12 @@ def test_report_on_the_finished_sweep(finished_smoke) -> None:
 
     from trainables.data.datasets import load_long_tailed
     from trainables.evaluate import ExitPredictions, predict_exits
-    from tuner.report import _config_obj, last_checkpoint
-    from tuner.winner import build_served
+    from tuner.report import SweepTrials
+    from tuner.results import train_config_of
+    from tuner.tracking.winner import build_served
 
     best = ranked[0]
-    config = _config_obj(best)
+    config = train_config_of(best)
     data = load_long_tailed(config)
     images = data.test_images[::max(1, len(data.test_labels) // 10)][:10]
     mlflow.set_tracking_uri(mlflow_server.uri)
@@ -185,7 +186,7 @@ def test_report_on_the_finished_sweep(finished_smoke) -> None:
     got = winner.predict(images.permute(0, 2, 3, 1).numpy())
     assert list(got.columns) == ["predicted_class", "class_name", "confidence", "exit"] and len(got) == 10
     served, _ = build_served({k[7:]: v for k, v in best.items() if k.startswith("config.")},
-                             last_checkpoint(sweep_dir / "experiments" / "smoke", best["trial_id"]))
+                             SweepTrials(sweep_dir / "experiments" / "smoke").last_checkpoint(best["trial_id"]))
     preds = predict_exits(served.model, images, scale=config.exit_confidence_scale)
     exit_idx, probs = ExitPredictions(preds.probs).at_threshold(config.inference_exit_threshold)
     assert got["predicted_class"].tolist() == probs.argmax(1).tolist()

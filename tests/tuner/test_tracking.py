@@ -36,7 +36,7 @@ def test_an_outage_queues_epochs_and_a_restart_sends_exactly_the_missing_ones(st
     log.log_epoch(_epoch(2), 2)
     assert _steps(store, log.run_id) == [1, 2] and log.unsent() == []
 
-    monkeypatch.setattr(tracking, "PATIENCE_SECONDS", 1.0)
+    monkeypatch.setattr(tracking.server, "PATIENCE_SECONDS", 1.0)
     good_client = log.client
     log.client = MlflowClient("http://127.0.0.1:9")  # nothing listens there: every call fails at once
     log.log_epoch(_epoch(3), 3)
@@ -59,7 +59,7 @@ def test_an_outage_queues_epochs_and_a_restart_sends_exactly_the_missing_ones(st
 
 
 def test_finish_raises_when_mlflow_stays_down(store, monkeypatch) -> None:
-    monkeypatch.setattr(tracking, "PATIENCE_SECONDS", 1.0)
+    monkeypatch.setattr(tracking.server, "PATIENCE_SECONDS", 1.0)
     log = TrialLogger(store, "trial2", "trial2")
     log.client = MlflowClient("http://127.0.0.1:9")
     log.log_epoch(_epoch(1), 1)

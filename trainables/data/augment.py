@@ -10,6 +10,7 @@ AutoAugment CIFAR-10 policy, Normalize) without a DataLoader or a JPEG decode pe
 from __future__ import annotations
 
 import torch
+
 from trainables.data.autoaugment import BatchAutoAugment
 
 # LDAM-DRW's normalisation constants (cifar_train.py); ResLT uses the same.

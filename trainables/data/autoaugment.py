@@ -26,6 +26,7 @@ from torchvision.transforms.v2 import functional as F
 
 from trainables.data.autoaugment_policy import CIFAR10_POLICY, GEOMETRIC, NUM_MAGNITUDE_BINS, geometric, is_signed, magnitudes
 
+
 class PolicyDraw:
     """One batch's random choices: sub-policy per image, and per slot whether it applies and its sign."""
 

@@ -8,24 +8,24 @@ effective-number weights: 'inverse' 1/n, 'inverse_sqrt' 1/sqrt(n), 'effective_nu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-WEIGHTINGS = ("none", "inverse", "inverse_sqrt", "effective_number")
+# kind -> raw weights from the per-class counts n (float64) and the effective-number beta.
+CLASS_WEIGHTINGS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+    "none": lambda n, beta: torch.ones_like(n),
+    "inverse": lambda n, beta: 1.0 / n,
+    "inverse_sqrt": lambda n, beta: 1.0 / n.sqrt(),
+    "effective_number": lambda n, beta: (1.0 - beta) / (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), n)),
+}
 
 
 def class_weights(kind: str, counts: list[int], beta: float = 0.9999) -> torch.Tensor:
     """(C,) float32 weights summing to C."""
-    n = torch.tensor(counts, dtype=torch.float64)
-    if kind == "none":
-        w = torch.ones_like(n)
-    elif kind == "inverse":
-        w = 1.0 / n
-    elif kind == "inverse_sqrt":
-        w = 1.0 / n.sqrt()
-    elif kind == "effective_number":
-        w = (1.0 - beta) / (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), n))
-    else:
-        raise ValueError(f"class_weighting: unknown {kind!r}; known: {', '.join(WEIGHTINGS)}")
+    if kind not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class_weighting: unknown {kind!r}; known: {', '.join(CLASS_WEIGHTINGS)}")
+    w = CLASS_WEIGHTINGS[kind](torch.tensor(counts, dtype=torch.float64), beta)
     return (w / w.sum() * len(counts)).float()
 
 

@@ -12,6 +12,8 @@ weighted-mean cross-entropy, as LDAM-DRW computes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn as nn
 
@@ -21,7 +23,12 @@ from trainables.losses.elf import exit_loss_mask, first_exit
 from trainables.losses.per_sample import cross_entropy, focal, ldam, ldam_margins
 from trainables.losses.reslt import reslt_per_sample, simulated_reslt_per_sample
 
-LOSSES = ("ce", "ldam", "focal")
+# loss -> per-sample loss (B,) of logits (B, C), from the config and the LDAM margins (a buffer).
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, TrainConfig, torch.Tensor], torch.Tensor]] = {
+    "ce": lambda logits, y, c, margins: cross_entropy(logits, y, c.label_smoothing),
+    "ldam": lambda logits, y, c, margins: ldam(logits, y, margins, c.ldam_s, c.label_smoothing),
+    "focal": lambda logits, y, c, margins: focal(logits, y, c.focal_gamma, c.label_smoothing),
+}
 
 
 def dominant_labels(targets: torch.Tensor, targets_b: torch.Tensor | None, lam: float | torch.Tensor) -> torch.Tensor:
@@ -48,12 +55,7 @@ class Criterion(nn.Module):
         self.weights.copy_(weights_for_epoch(c.class_weighting, self.class_counts, c.effective_number_beta, c.drw_start_epoch, epoch))
 
     def base(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        c = self.config
-        if c.loss == "ldam":
-            return ldam(logits, targets, self.margins, c.ldam_s, c.label_smoothing)
-        if c.loss == "focal":
-            return focal(logits, targets, c.focal_gamma, c.label_smoothing)
-        return cross_entropy(logits, targets, c.label_smoothing)
+        return LOSSES[self.config.loss](logits, targets, self.config, self.margins)
 
     def exit_sample_loss(self, out: torch.Tensor, targets: torch.Tensor, is_final: bool) -> torch.Tensor:
         """(B,) loss of one exit's output (B, branches, C) for one set of labels."""

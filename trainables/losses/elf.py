@@ -33,14 +33,19 @@ def first_exit(predictions: list[torch.Tensor], targets: torch.Tensor, threshold
     return leave
 
 
+# aggregation -> whether exit k (K, 1) is paid by a sample leaving at exit `leave` (1, B).
+EXIT_AGGREGATIONS = {
+    "accumulative": lambda k, leave: k <= leave,  # ELF Eq. 2: every exit up to the one it leaves at
+    "routed": lambda k, leave: k == leave,  # the seeds' Models 4, 7, 8, 12-16: only that exit
+}
+
+
 def exit_loss_mask(leave: torch.Tensor, num_exits: int, aggregation: str) -> torch.Tensor:
     """(K, B) float mask of the exit losses each sample pays."""
+    if aggregation not in EXIT_AGGREGATIONS:
+        raise ValueError(f"exit_aggregation: unknown {aggregation!r}; known: {', '.join(EXIT_AGGREGATIONS)}")
     k = torch.arange(num_exits, device=leave.device)[:, None]
-    if aggregation == "accumulative":
-        return (k <= leave[None, :]).float()
-    if aggregation == "routed":
-        return (k == leave[None, :]).float()
-    raise ValueError(f"exit_aggregation: expected 'accumulative' or 'routed', got {aggregation!r}")
+    return EXIT_AGGREGATIONS[aggregation](k, leave[None, :]).float()
 
 
 UNTRAINED_EXIT_SHARE = 0.01  # an early exit whose loss fewer than 1% of an epoch's samples pay counts as untrained

@@ -20,7 +20,7 @@ calculated and added up to two more times using that same output vector").
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

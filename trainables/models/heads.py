@@ -26,12 +26,13 @@ class NormedLinear(nn.Module):
         return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=0)
 
 
+CLASSIFIERS = {"linear": nn.Linear, "cosine": NormedLinear}  # (in_features, num_classes) -> module
+
+
 def make_classifier(kind: str, in_features: int, num_classes: int) -> nn.Module:
-    if kind == "linear":
-        return nn.Linear(in_features, num_classes)
-    if kind == "cosine":
-        return NormedLinear(in_features, num_classes)
-    raise ValueError(f"classifier: expected 'linear' or 'cosine', got {kind!r}")
+    if kind not in CLASSIFIERS:
+        raise ValueError(f"classifier: unknown {kind!r}; known: {', '.join(CLASSIFIERS)}")
+    return CLASSIFIERS[kind](in_features, num_classes)
 
 
 def _pool(x: torch.Tensor) -> torch.Tensor:

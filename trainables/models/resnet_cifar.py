@@ -51,7 +51,7 @@ class CifarResNet(nn.Module):
         self.widths = tuple(widths)
         self.stem = nn.Sequential(conv3x3(3, widths[0]), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         blocks, cin = [], widths[0]
-        for stage, (width, stride) in enumerate(zip(widths, (1, 2, 2))):
+        for width, stride in zip(widths, (1, 2, 2)):
             for i in range(blocks_per_stage):
                 blocks.append(BasicBlock(cin, width, stride if i == 0 else 1))
                 cin = width

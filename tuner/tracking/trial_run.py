@@ -1,7 +1,5 @@
-"""MLflow: one parent run per sweep, one nested child run per trial, logged from the trial process.
-
-Tracking URI: the spec's `tracking.uri`, else MLFLOW_TRACKING_URI, else `sqlite:///<cwd>/mlflow.db`
-(absolute, because Ray runs trials in other working directories).
+"""A trial's MLflow run: one nested child run per trial under the sweep's parent run, logged from the
+trial process.
 
 `TrialLogger` is what a trial uses. It buffers metrics and sends them in batches with retries, so a
 tracking server that restarts, or an SQLite file locked by a concurrent trial, delays metrics
@@ -15,99 +13,32 @@ also says its last epoch, why it diverged, and which early exits did not train i
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-# Fail fast inside mlflow's HTTP client; TrialLogger does the patient retrying (and keeps the data).
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+from trainables.names import COMPLETED, DIVERGED
+from tuner.tracking import server
+from tuner.tracking.server import TrackingUnreachable, retry, tracking_client
+from tuner.trial_status import FAILED, STOPPED
 
 STATUS_TAG = "tuner.status"
 TRIAL_TAG = "tuner.trial_id"
 SWEEP_TAG = "tuner.sweep"
 UNTRAINED_EXITS_TAG = "tuner.untrained_exits"
-MLFLOW_STATUS = {"completed": "FINISHED", "diverged": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
+MLFLOW_STATUS = {COMPLETED: "FINISHED", DIVERGED: "FINISHED", STOPPED: "KILLED", FAILED: "FAILED"}
 
 
 def outcome_tags(metrics: dict[str, Any]) -> dict[str, str]:
     """Tags that say how a trial ended, from its last flat metrics (a Ray result, or a checkpoint's copy)."""
     tags = {"tuner.last_epoch": str(metrics.get("epoch"))}
-    if metrics.get("status") == "diverged":
+    if metrics.get("status") == DIVERGED:
         tags.update({"diverged_reason": str(metrics.get("diverged_reason")),
                      "tuner.diverged_epoch": str(metrics.get("diverged_epoch")),
                      "tuner.diverged_step": str(metrics.get("diverged_step"))})
     if metrics.get("untrained_exits"):
         tags[UNTRAINED_EXITS_TAG] = str(metrics["untrained_exits"])
     return tags
-
-
-def resolve_tracking_uri(spec_uri: str | None) -> str:
-    uri = spec_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    return uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-class TrackingUnreachable(RuntimeError):
-    """The tracking store cannot be used (checked before a sweep starts; raised when it stays down)."""
-
-
-def check_reachable(uri: str, timeout: float = 10.0) -> None:
-    """Raise TrackingUnreachable when the tracking store cannot be used (before any trial starts)."""
-    if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
-                if resp.status != 200:
-                    raise TrackingUnreachable(f"{uri}/health answered HTTP {resp.status}")
-        except (urllib.error.URLError, OSError) as exc:
-            raise TrackingUnreachable(f"cannot reach the MLflow tracking server at {uri} ({exc})") from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise TrackingUnreachable(f"the folder of the SQLite tracking file {uri} is missing or not writable")
-
-
-def _client(uri: str):
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
-
-
-PATIENCE_SECONDS = float(os.environ.get("TUNER_MLFLOW_PATIENCE_S", "300"))
-
-
-TRANSIENT_MLFLOW_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
-
-
-def transient(exc: BaseException) -> bool:
-    """Worth retrying: the server unreachable or busy, or an SQLite file locked by another trial."""
-    if isinstance(exc, (OSError, TimeoutError)):
-        return True
-    if type(exc).__name__ in ("OperationalError", "ConnectionError", "Timeout", "ChunkedEncodingError"):
-        return True
-    return getattr(exc, "error_code", None) in TRANSIENT_MLFLOW_CODES
-
-
-def _retry(fn, patience: float = PATIENCE_SECONDS, first_wait: float = 0.5, max_wait: float = 10.0):
-    """Call fn until it succeeds or `patience` seconds have passed (exponential back-off); then re-raise.
-
-    Only transient failures are retried; a programming or request error raises at once. The default
-    patience (TUNER_MLFLOW_PATIENCE_S, 300 s) rides out a tracking-server restart.
-    """
-    deadline = time.time() + patience
-    wait = first_wait
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if not transient(exc) or time.time() + wait > deadline:
-                raise
-            time.sleep(wait)
-            wait = min(wait * 2, max_wait)
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -141,10 +72,10 @@ class TrialLogger:
 
     def __init__(self, tracking: TrialTracking, trial_id: str, trial_name: str, unsent: list | None = None):
         self.tracking, self.trial_id, self.trial_name = tracking, trial_id, trial_name
-        self.client = _client(tracking.uri)
+        self.client = tracking_client(tracking.uri)
         self.pending: list[tuple[int, list]] = []  # (step, [Metric, ...]) in epoch order
         self._next_try = 0.0
-        self.run_id, self.logged_through = _retry(self._find_or_create_run)
+        self.run_id, self.logged_through = retry(self._find_or_create_run)
         self._requeue(unsent or [])
 
     def _find_or_create_run(self) -> tuple[str, int]:
@@ -185,13 +116,13 @@ class TrialLogger:
         """Every resolved config value; a resumed run already has them and is left alone."""
         from mlflow.entities import Param
 
-        run = _retry(lambda: self.client.get_run(self.run_id))
+        run = retry(lambda: self.client.get_run(self.run_id))
         if run.data.params:
             return
         items = [Param(k, (json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v))[:6000])
                  for k, v in sorted(params.items())]
         for start in range(0, len(items), 100):
-            _retry(lambda chunk=items[start:start + 100]: self.client.log_batch(self.run_id, params=chunk))
+            retry(lambda chunk=items[start:start + 100]: self.client.log_batch(self.run_id, params=chunk))
 
     def log_epoch(self, metrics: dict[str, Any], step: int) -> None:
         """Queue one epoch's numbers (skipped when the run already holds this step) and try to send."""
@@ -217,7 +148,7 @@ class TrialLogger:
                 batch.extend(self.pending[count][1])
                 count += 1
             try:
-                _retry(lambda: self.client.log_batch(self.run_id, metrics=batch), patience)
+                retry(lambda batch=batch: self.client.log_batch(self.run_id, metrics=batch), patience)
             except Exception:  # noqa: BLE001 - kept in the queue; the next flush tries again
                 self._next_try = time.time() + self.BACKOFF_SECONDS
                 return False
@@ -227,26 +158,26 @@ class TrialLogger:
     def finish(self, status: str, tags: dict[str, str] | None = None, artifacts: dict[str, Any] | None = None) -> None:
         """Patiently: send every queued metric and the artifacts, tag the outcome, close the run.
 
-        Raises (after PATIENCE_SECONDS) when MLflow stays unreachable; the trial then fails, Ray retries it
+        Raises (after server.PATIENCE_SECONDS) when MLflow stays unreachable; the trial then fails, Ray retries it
         from its last checkpoint, and the retry sends what this one could not.
         """
-        if not self.flush(patience=PATIENCE_SECONDS):
+        if not self.flush(patience=server.PATIENCE_SECONDS):
             raise TrackingUnreachable(f"MLflow at {self.tracking.uri}: {sum(len(i) for _, i in self.pending)} metric values not sent")
         for name, obj in (artifacts or {}).items():
-            _retry(lambda n=name, o=obj: self.client.log_dict(self.run_id, o, n))
-        _close_run(self.client, self.run_id, status, tags)
+            retry(lambda n=name, o=obj: self.client.log_dict(self.run_id, o, n))
+        close_run(self.client, self.run_id, status, tags)
 
 
-def _close_run(client, run_id: str, status: str, tags: dict[str, str] | None, patience: float = PATIENCE_SECONDS) -> None:
+def close_run(client, run_id: str, status: str, tags: dict[str, str] | None, patience: float | None = None) -> None:
     """Tag a trial run with how it ended and give it the matching MLflow status."""
     from mlflow.entities import RunTag
 
     all_tags = [RunTag(k, str(v)) for k, v in {STATUS_TAG: status, **(tags or {})}.items()]
-    _retry(lambda: client.log_batch(run_id, tags=all_tags), patience)
-    _retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")), patience)
+    retry(lambda: client.log_batch(run_id, tags=all_tags), patience)
+    retry(lambda: client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FINISHED")), patience)
 
 
 def mark_trial_run(uri: str, run_id: str, status: str, tags: dict[str, str] | None = None,
-                   patience: float = PATIENCE_SECONDS) -> None:
+                   patience: float | None = None) -> None:
     """Driver side: record how a trial ended (ASHA stops and failures end a trial from outside)."""
-    _close_run(_client(uri), run_id, status, tags, patience)
+    close_run(tracking_client(uri), run_id, status, tags, patience)

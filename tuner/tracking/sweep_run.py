@@ -16,10 +16,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from trainables.names import COST, OBJECTIVE
 from tuner.spec import SweepSpec
-from tuner.tracking import SWEEP_TAG, TrialTracking, _client, _retry
+from tuner.tracking import SWEEP_TAG, TrialTracking, retry, tracking_client
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_commit() -> str:
@@ -42,17 +43,17 @@ def search_space_summary(spec: SweepSpec) -> list[dict[str, Any]]:
 
 def start_parent_run(uri: str, spec: SweepSpec, existing_run_id: str | None) -> TrialTracking:
     """Create (or reopen) the sweep's parent run; what trials need to nest under it."""
-    client = _client(uri)
+    client = tracking_client(uri)
 
     def experiment_id() -> str:
         exp = client.get_experiment_by_name(spec.mlflow_experiment)
         return exp.experiment_id if exp else client.create_experiment(spec.mlflow_experiment)
 
-    exp_id = _retry(experiment_id)
+    exp_id = retry(experiment_id)
     if existing_run_id:
-        _retry(lambda: client.update_run(existing_run_id, status="RUNNING"))
+        retry(lambda: client.update_run(existing_run_id, status="RUNNING"))
         return TrialTracking(uri, exp_id, existing_run_id, spec.name)
-    run = _retry(lambda: client.create_run(exp_id, run_name=f"sweep:{spec.name}", tags={
+    run = retry(lambda: client.create_run(exp_id, run_name=f"sweep:{spec.name}", tags={
         SWEEP_TAG: spec.name, "tuner.role": "sweep", "tuner.spec_file": spec.path, "tuner.git_commit": git_commit(),
         "mlflow.note.content": spec.description or f"Sweep {spec.name} from {spec.path}",
     }))
@@ -63,30 +64,30 @@ def start_parent_run(uri: str, spec: SweepSpec, existing_run_id: str | None) -> 
               Param("objective", ",".join(f"{m}:{d}" for m, d in zip(spec.objective.metrics, spec.objective.modes))),
               Param("sampler", spec.searcher.sampler), Param("scheduler", spec.scheduler.kind)]
     params += [Param(f"fixed.{k}", str(v)[:6000]) for k, v in sorted(spec.fixed.items())]
-    _retry(lambda: client.log_batch(run_id, params=params))
-    _retry(lambda: client.log_text(run_id, spec.text, Path(spec.path).name))
-    _retry(lambda: client.log_dict(run_id, search_space_summary(spec), "search_space.json"))
+    retry(lambda: client.log_batch(run_id, params=params))
+    retry(lambda: client.log_text(run_id, spec.text, Path(spec.path).name))
+    retry(lambda: client.log_dict(run_id, search_space_summary(spec), "search_space.json"))
     return TrialTracking(uri, exp_id, run_id, spec.name)
 
 
 def finish_parent_run(tracking: TrialTracking, table_path: Path, summary: dict[str, Any]) -> None:
-    client = _client(tracking.uri)
+    client = tracking_client(tracking.uri)
     run_id = tracking.parent_run_id
-    _retry(lambda: client.log_artifact(run_id, str(table_path)))
-    _retry(lambda: client.log_dict(run_id, summary, "sweep_summary.json"))
+    retry(lambda: client.log_artifact(run_id, str(table_path)))
+    retry(lambda: client.log_dict(run_id, summary, "sweep_summary.json"))
     best = summary.get("best") or {}
-    for key in ("val_acc", "test_acc", "flops_ratio"):
+    for key in (OBJECTIVE, "test_acc", COST):
         if isinstance(best.get(key), (int, float)):
-            _retry(lambda k=key: client.log_metric(run_id, f"best_{k}", float(best[k])))
-    _retry(lambda: client.set_terminated(run_id, "FINISHED"))
+            retry(lambda k=key: client.log_metric(run_id, f"best_{k}", float(best[k])))
+    retry(lambda: client.set_terminated(run_id, "FINISHED"))
 
 
 def register_best_model(
     tracking: TrialTracking, spec: SweepSpec, config_dict: dict[str, Any], state_path: Path,
     child_run_id: str, metrics: dict[str, Any],
 ) -> dict[str, Any]:
-    """Log the best trial's checkpoint as the sweep's winner and register it (see tuner/winner.py)."""
-    from tuner.winner import build_served, log_and_register, version_tags, winner_metadata
+    """Log the best trial's checkpoint as the sweep's winner and register it (see tuner/tracking/winner.py)."""
+    from tuner.tracking.winner import build_served, log_and_register, version_tags, winner_metadata
 
     served, config = build_served(config_dict, state_path)
     metadata = winner_metadata(config.to_dict(), metrics, served.class_names, served.threshold)

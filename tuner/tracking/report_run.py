@@ -11,30 +11,30 @@ from pathlib import Path
 from typing import Any
 
 from tuner.results import config_of
-from tuner.tracking import STATUS_TAG, SWEEP_TAG, TrialTracking, _client, _retry
+from tuner.tracking import STATUS_TAG, SWEEP_TAG, TrialTracking, retry, tracking_client
 
 
 def log_report(uri: str, parent_run_id: str, sweep: str, files: list[Path], ensemble_info: dict[str, Any] | None,
                ensemble: Any, ranked: list[dict[str, Any]]) -> dict[str, Any] | None:
-    client = _client(uri)
+    client = tracking_client(uri)
     for f in files:
-        _retry(lambda f=f: client.log_artifact(parent_run_id, str(f), "report"))
+        retry(lambda f=f: client.log_artifact(parent_run_id, str(f), "report"))
     if ensemble_info is None:
         return None
-    parent = _retry(lambda: client.get_run(parent_run_id))
+    parent = retry(lambda: client.get_run(parent_run_id))
     exp_id = parent.info.experiment_id
-    run = _retry(lambda: client.create_run(exp_id, run_name=f"ensemble-top{ensemble_info['members']}", tags={
+    run = retry(lambda: client.create_run(exp_id, run_name=f"ensemble-top{ensemble_info['members']}", tags={
         "mlflow.parentRunId": parent_run_id, "tuner.role": "ensemble", SWEEP_TAG: sweep,
         "tuner.members": ",".join(ensemble_info["member_trials"]), STATUS_TAG: "completed"}))
     run_id = run.info.run_id
     for key, value in ensemble_info.items():
         if isinstance(value, (int, float)):
-            _retry(lambda k=key, v=value: client.log_metric(run_id, k, float(v)))
-    _retry(lambda: client.set_terminated(run_id, "FINISHED"))
+            retry(lambda k=key, v=value: client.log_metric(run_id, k, float(v)))
+    retry(lambda: client.set_terminated(run_id, "FINISHED"))
     best = ranked[0]
     if ensemble_info["val_acc"] <= best["val_acc"]:
         return None
-    from tuner.winner import log_and_register, version_tags, winner_metadata
+    from tuner.tracking.winner import log_and_register, version_tags, winner_metadata
 
     tracking = TrialTracking(uri, exp_id, parent_run_id, sweep)
     configs = [config_of(r) for r in ranked[: ensemble_info["members"]]]

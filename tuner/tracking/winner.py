@@ -2,7 +2,7 @@
 
 The model directory is written by mlflow.pytorch (pytorch flavor: `mlflow.pytorch.load_model`
 returns the torch module) and its python_function flavor is pointed at
-tuner/exit_classifier_pyfunc.py (`mlflow.pyfunc.load_model(...).predict(images)` returns class,
+tuner/tracking/exit_classifier_pyfunc.py (`mlflow.pyfunc.load_model(...).predict(images)` returns class,
 class name, confidence and exit). Both flavors take uint8 images (N, 32, 32, 3): normalisation
 and the inference threshold live inside the model. The MLmodel metadata and the registered
 version's tags carry the threshold, the class names, the preprocessing, the config and metrics.
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tuner.tracking import TrialTracking, _client, _retry
+from tuner.tracking import TrialTracking, retry, tracking_client
 
 PYFUNC_LOADER = Path(__file__).with_name("exit_classifier_pyfunc.py")
 PREPROCESSING = ("uint8 RGB images (N, 32, 32, 3), height-width-channel; inside the model: /255, then normalised "
@@ -81,13 +81,13 @@ def log_and_register(tracking: TrialTracking, run_id: str, served: torch.nn.Modu
     import mlflow
 
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle-format warning: chosen knowingly
-    client = _client(tracking.uri)
+    client = tracking_client(tracking.uri)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / artifact
         save_model_dir(served, path, num_classes, metadata)
-        _retry(lambda: client.log_artifacts(run_id, str(path), artifact))
+        retry(lambda: client.log_artifacts(run_id, str(path), artifact))
     mlflow.set_tracking_uri(tracking.uri)
-    version = _retry(lambda: mlflow.register_model(f"runs:/{run_id}/{artifact}", model_name, tags=tags))
+    version = retry(lambda: mlflow.register_model(f"runs:/{run_id}/{artifact}", model_name, tags=tags))
     return {"model_uri": f"models:/{model_name}/{version.version}", "registered_model": model_name,
             "version": int(version.version), "run_id": run_id}
 

@@ -1,0 +1,84 @@
+"""Checks before anything starts: first the environment (tracking server, data), then the Ray cluster.
+
+A failed check is a PreflightError: one message naming what is wrong and how to fix it, exit 2
+from the launcher, and nothing started.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tuner.spec import SweepSpec
+from tuner.tracking import TrackingUnreachable, check_reachable
+
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")
+
+
+class PreflightError(RuntimeError):
+    """Something outside the spec makes the sweep impossible; nothing has started."""
+
+
+
+def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> None:
+    try:
+        check_reachable(tracking_uri)
+    except TrackingUnreachable as exc:
+        raise PreflightError(f"tracking: {exc}; start the server, fix tracking.uri / MLFLOW_TRACKING_URI, "
+                             "or unset both to use sqlite:///mlflow.db") from None
+    cfg = spec.base_config
+    if address is None and cfg.dataset != "synthetic":
+        from trainables.data.sources import DataNotFoundError, load_cifar
+
+        try:
+            load_cifar(cfg.dataset, cfg.data_dir, cfg.download)  # also fills the decode cache the trials use
+        except DataNotFoundError as exc:
+            raise PreflightError(f"data: {exc}") from None
+
+
+def mount_type(path: Path) -> str | None:
+    """File-system type of the mount holding `path` (Linux), or None when unknown."""
+    try:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return None
+    best = max((m for m in mounts if len(m) > 2 and str(path).startswith(m[1])), key=lambda m: len(m[1]), default=None)
+    return best[2] if best else None
+
+
+def cluster_problems(spec: SweepSpec, tracking_uri: str, exp: str, nodes: list[dict], resources: dict[str, float],
+                     driver_ip: str, mount_type: str | None) -> list[str]:
+    """What makes this sweep impossible on this Ray cluster (alive nodes as ray.nodes() lists them)."""
+    gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
+    problems = []
+    if spec.resources.gpu > 0 and gpus == 0:
+        problems.append(f"resources.gpu: {spec.resources.gpu} GPU per trial asked for, but the Ray cluster has no GPU; "
+                        "set resources.gpu: 0 to train on CPUs")
+    elif spec.resources.gpu > gpus:
+        problems.append(f"resources.gpu: {spec.resources.gpu} per trial, but the cluster has {gpus:g} GPUs")
+    largest_node_cpus = max((n.get("Resources", {}).get("CPU", 0.0) for n in nodes), default=cpus)
+    if spec.resources.cpu > largest_node_cpus:
+        problems.append(f"resources.cpu: {spec.resources.cpu} per trial, but the largest node has {largest_node_cpus:g} CPUs; "
+                        "trials would wait forever")
+    one_host = {n.get("NodeManagerAddress") for n in nodes} <= {driver_ip}  # every node on this machine
+    if len(nodes) > 1 and not one_host:
+        if "://" not in exp and mount_type not in NETWORK_FILESYSTEMS:
+            problems.append(f"run.storage_path: {len(nodes)} Ray nodes on several machines share no local folder; use "
+                            f"s3://, gs:// or a network mount (--storage-path; this path is on {mount_type or 'an unknown file system'})")
+        if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
+            problems.append(f"tracking.uri: {tracking_uri} lives on one machine; a {len(nodes)}-node cluster needs an MLflow "
+                            "tracking server (http://host:5000)")
+    return problems
+
+
+def preflight_cluster(spec: SweepSpec, tracking_uri: str, exp: str) -> dict[str, Any]:
+    import ray
+    from ray.util import get_node_ip_address
+
+    resources = ray.cluster_resources()
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    mount = None if "://" in exp else mount_type(Path(exp))
+    problems = cluster_problems(spec, tracking_uri, exp, nodes, resources, get_node_ip_address(), mount)
+    if problems:
+        raise PreflightError("; ".join(problems))
+    return {"nodes": len(nodes), "cpus": resources.get("CPU", 0.0), "gpus": resources.get("GPU", 0.0)}
