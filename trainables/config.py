@@ -13,24 +13,23 @@ reference in docs/ all read one definition.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from trainables.fields import FieldSpec, check_value, coerce_value, declared, field_specs, parse_text
 
 
 class ConfigError(ValueError):
     """A configuration problem a user can fix; the message names every offending field."""
 
 
-def _f(default: Any, help: str, **rules: Any) -> Any:
-    """A dataclass field with a help text and validation rules (choices, min, max, ...)."""
-    if isinstance(default, (list, tuple)):
-        return field(default=tuple(default), metadata={"help": help, **rules})
-    return field(default=default, metadata={"help": help, **rules})
+_f = declared  # a field with its help and rules (trainables/fields.py)
+
+
+def _d(default: Any, help: str, **rules: Any) -> Any:  # noqa: A002
+    """A data field: the sweep spec takes it under `data:`, and every trial of a sweep shares it."""
+    return declared(default, help, data=True, **rules)
 
 
 # The ELF paper's line search for the inference threshold s (Appendix B): ELF(LDAM) searches
@@ -49,36 +48,36 @@ class TrainConfig:
     """Everything one training run needs. Paper constants are fields with their sources."""
 
     # --- data -----------------------------------------------------------------------------------
-    dataset: str = _f("cifar10", "which dataset", choices=("cifar10", "cifar100", "synthetic"))
-    data_dir: str | None = _f(
+    dataset: str = _d("cifar10", "which dataset", choices=("cifar10", "cifar100", "synthetic"))
+    data_dir: str | None = _d(
         None, "folder with CIFAR (torchvision folder or Parquet JPEG copy); None: TUNER_DATA_DIR, then a cache folder"
     )
-    download: bool = _f(True, "download CIFAR with torchvision when it is not found locally")
-    imbalance_ratio: float = _f(
+    download: bool = _d(True, "download CIFAR with torchvision when it is not found locally")
+    imbalance_ratio: float = _d(
         100.0, "largest over smallest class count of the training set (1 = balanced)", min=1.0
     )
-    imbalance_profile: str = _f(
+    imbalance_profile: str = _d(
         "exp", "how counts fall from head to tail (LDAM-DRW imbalance_cifar.py)", choices=("exp", "step")
     )
-    imbalance_seed: int = _f(0, "numpy seed of the long-tailed selection (reference: np.random.seed(0))", min=0)
-    val_per_class: int | None = _f(
+    imbalance_seed: int = _d(0, "numpy seed of the long-tailed selection (reference: np.random.seed(0))", min=0)
+    val_per_class: int | None = _d(
         None,
         "test images per class carved out as the balanced validation split (val_acc); "
         "None: 200 for CIFAR-10, 50 for CIFAR-100",
         min=1,
     )
-    split_seed: int = _f(0, "seed of the validation/test carve of the test set", min=0)
-    max_train_images: int | None = _f(
+    split_seed: int = _d(0, "seed of the validation/test carve of the test set", min=0)
+    max_train_images: int | None = _d(
         None, "keep at most this many long-tailed training images, class proportions kept (quick runs)", min=1
     )
-    max_eval_images: int | None = _f(
+    max_eval_images: int | None = _d(
         None, "evaluate on at most this many validation and this many test images (quick runs)", min=1
     )
-    synthetic_train_per_class: int = _f(
+    synthetic_train_per_class: int = _d(
         500, "synthetic dataset only: balanced training images per class before the long-tailed cut", min=1
     )
-    synthetic_test_per_class: int = _f(250, "synthetic dataset only: test images per class", min=2)
-    class_groups: str = _f(
+    synthetic_test_per_class: int = _d(250, "synthetic dataset only: test images per class", min=2)
+    class_groups: str = _d(
         "auto",
         "many/medium/few groups: 'count' (>100, 20-100, <20 training images, as ELF), 'seeds' "
         "(CIFAR-10 classes 0-2 / 3-5 / 6-9, as the hybrid report), an explicit '0-2;3-5;6-9', "
@@ -340,83 +339,26 @@ class TrainConfig:
 # Field introspection, shared with the sweep spec validator and the docs generator.
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
-FIELD_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
-
-
-def _base_type(tp: Any) -> tuple[Any, bool]:
-    """(the non-None type, whether None is allowed) of a field annotation."""
-    args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return rest[0], True
-    return tp, False
+SPECS: dict[str, FieldSpec] = field_specs(TrainConfig)
+DATA_FIELDS: tuple[str, ...] = tuple(name for name, f in FIELDS.items() if f.metadata.get("data"))
 
 
 def field_kind(name: str) -> str:
     """'bool', 'int', 'float', 'str', 'tuple[int]', 'tuple[str]' or 'tuple[float]'."""
-    tp, _ = _base_type(FIELD_TYPES[name])
-    if typing.get_origin(tp) is tuple:
-        return f"tuple[{typing.get_args(tp)[0].__name__}]"
-    return tp.__name__
+    return SPECS[name].kind
 
 
 def field_allows_none(name: str) -> bool:
-    return _base_type(FIELD_TYPES[name])[1]
+    return SPECS[name].allows_none
 
 
-def _check_number(name: str, value: float, rules: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Range rules 'min', 'max', 'min_exclusive', 'max_exclusive' (with an optional prefix)."""
-    out = []
-    if not math.isfinite(value):
-        return [f"{name}: must be a finite number, got {value}"]
-    lo, hi = rules.get(prefix + "min"), rules.get(prefix + "max")
-    lo_x, hi_x = rules.get(prefix + "min_exclusive"), rules.get(prefix + "max_exclusive")
-    if lo is not None and value < lo:
-        out.append(f"{name}: must be >= {lo}, got {value}")
-    if hi is not None and value > hi:
-        out.append(f"{name}: must be <= {hi}, got {value}")
-    if lo_x is not None and value <= lo_x:
-        out.append(f"{name}: must be > {lo_x}, got {value}")
-    if hi_x is not None and value >= hi_x:
-        out.append(f"{name}: must be < {hi_x}, got {value}")
-    return out
+def _unknown(name: str) -> str:
+    return f"{name}: unknown field; known fields: {', '.join(sorted(FIELDS))}"
 
 
 def value_problems(name: str, value: Any) -> list[str]:
     """Problems of one already-typed value for field `name` (type, choices, ranges)."""
-    if name not in FIELDS:
-        return [f"{name}: unknown field; known fields: {', '.join(sorted(FIELDS))}"]
-    rules = FIELDS[name].metadata
-    kind = field_kind(name)
-    if value is None:
-        return [] if field_allows_none(name) else [f"{name}: must not be empty (expected {kind})"]
-    if kind == "bool":
-        return [] if isinstance(value, bool) else [f"{name}: expected true or false, got {value!r}"]
-    if kind in ("int", "float"):
-        ok = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok:
-            return [f"{name}: expected {'an integer' if kind == 'int' else 'a number'}, got {value!r}"]
-        return _check_number(name, float(value), rules)
-    if kind == "str":
-        if not isinstance(value, str):
-            return [f"{name}: expected a string, got {value!r}"]
-        choices = rules.get("choices")
-        if choices and value not in choices:
-            return [f"{name}: expected one of {', '.join(choices)}; got {value!r}"]
-        return []
-    # tuples
-    if not isinstance(value, (list, tuple)):
-        return [f"{name}: expected a list, got {value!r}"]
-    item_type = {"tuple[int]": int, "tuple[float]": (int, float), "tuple[str]": str}[kind]
-    out = []
-    if "length" in rules and len(value) != rules["length"]:
-        out.append(f"{name}: expected {rules['length']} items, got {len(value)}")
-    for i, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, item_type):
-            out.append(f"{name}[{i}]: expected {kind[6:-1]}, got {item!r}")
-        elif kind != "tuple[str]":
-            out += _check_number(f"{name}[{i}]", float(item), rules, prefix="item_")
-    return out
+    return check_value(name, value, SPECS[name]) if name in SPECS else [_unknown(name)]
 
 
 def field_problems(values: Mapping[str, Any]) -> list[str]:
@@ -428,44 +370,17 @@ def field_problems(values: Mapping[str, Any]) -> list[str]:
 
 def parse_value(name: str, text: str) -> Any:
     """Parse a command-line string into field `name`'s type; raises ConfigError."""
-    if name not in FIELDS:
-        raise ConfigError(f"{name}: unknown field; known fields: {', '.join(sorted(FIELDS))}")
-    kind = field_kind(name)
-    s = text.strip()
-    if s.lower() in ("none", "null", "") and field_allows_none(name):
-        return None
+    if name not in SPECS:
+        raise ConfigError(_unknown(name))
     try:
-        if kind == "bool":
-            low = s.lower()
-            if low in ("true", "1", "yes", "on"):
-                return True
-            if low in ("false", "0", "no", "off"):
-                return False
-            raise ValueError
-        if kind == "int":
-            return int(s)
-        if kind == "float":
-            return float(s)
-        if kind == "str":
-            return s
-        items = json.loads(s) if s.startswith("[") else [p.strip() for p in s.split(",") if p.strip()]
-        conv = {"tuple[int]": int, "tuple[float]": float, "tuple[str]": str}[kind]
-        return tuple(conv(i) for i in items)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise ConfigError(f"{name}: cannot read {text!r} as {kind}") from None
+        return parse_text(name, text, SPECS[name])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def coerce(name: str, value: Any) -> Any:
     """A value as YAML or JSON gives it, in field `name`'s type: lists become tuples, integers fill floats."""
-    kind = field_kind(name)
-    if isinstance(value, list):
-        value = tuple(value)
-    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-    if kind == "float" and is_int(value):
-        return float(value)
-    if kind == "tuple[float]" and isinstance(value, tuple):
-        return tuple(float(v) if is_int(v) else v for v in value)
-    return value
+    return coerce_value(value, SPECS[name])
 
 
 def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
@@ -477,7 +392,7 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
     problems, values = [], {}
     for key, raw in overrides.items():
         if key not in FIELDS:
-            problems.append(f"{key}: unknown field; known fields: {', '.join(sorted(FIELDS))}")
+            problems.append(_unknown(key))
             continue
         try:
             value = parse_value(key, raw) if isinstance(raw, str) and field_kind(key) != "str" else raw

@@ -28,15 +28,11 @@ from typing import Any
 
 import yaml
 
-from trainables.config import FIELDS, ConfigError, TrainConfig, coerce, field_kind, value_problems, with_overrides
+from trainables.config import DATA_FIELDS, FIELDS, ConfigError, TrainConfig, coerce, field_kind, value_problems, with_overrides
+from trainables.fields import check_value, coerce_value, declared, field_specs
 from trainables.names import COST, OBJECTIVE
 from trainables.presets import PRESETS, build_preset
 
-DATA_FIELDS = (
-    "dataset", "data_dir", "download", "imbalance_ratio", "imbalance_profile", "imbalance_seed", "val_per_class",
-    "split_seed", "max_train_images", "max_eval_images", "synthetic_train_per_class", "synthetic_test_per_class",
-    "class_groups",
-)
 OBJECTIVES = {OBJECTIVE: "max"}  # the test images are never an objective: they are what we report
 SECOND_OBJECTIVES = {COST: "min"}
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -67,12 +63,20 @@ class Param:
     when: dict[str, tuple] = field(default_factory=dict)  # field -> allowed values; all must hold
 
 
+# The sections below are declared once: each field's default, rules and help are what the parser
+# checks (_parse_declared) and what docs/SPEC.md shows (tuner/spec_docs.py). Checks that relate two
+# values (a mode and its metric, the grace period and the epochs) follow the generic ones.
+
+
 @dataclass(frozen=True)
 class Objective:
-    metric: str = "val_acc"
-    mode: str = "max"
-    second_metric: str | None = None
-    second_mode: str | None = None
+    metric: str = declared(OBJECTIVE, "primary objective; ASHA uses it", choices=tuple(OBJECTIVES))
+    mode: str = declared("max", "must match the metric's direction (" + ", ".join(f"{k}: {v}" for k, v in OBJECTIVES.items()) + ")",
+                         choices=("max", "min"))
+    second_metric: str | None = declared(None, "optional second objective (makes the search multi-objective; needs exits)",
+                                         choices=tuple(SECOND_OBJECTIVES), key="second.metric")
+    second_mode: str | None = declared(None, "the second objective's direction (" + ", ".join(
+        f"{k}: {v}" for k, v in SECOND_OBJECTIVES.items()) + "); null: that direction", choices=("max", "min"), key="second.mode")
 
     @property
     def metrics(self) -> list[str]:
@@ -85,42 +89,49 @@ class Objective:
 
 @dataclass(frozen=True)
 class Searcher:
-    sampler: str = "tpe"
-    seed: int | None = 0
-    initial_points: tuple = ()
+    sampler: str = declared("tpe", "Optuna's sampler (tpe and nsga2 handle two objectives)", choices=SAMPLERS)
+    seed: int | None = declared(0, "sampler seed (null: random)", min=0)
+    initial_points: tuple = declared((), "list of {searched field: value} tried first (e.g. the published settings)")
 
 
 @dataclass(frozen=True)
 class Scheduler:
-    kind: str = "asha"
-    time_attr: str = "epoch"
-    grace_period: int = 10
-    reduction_factor: float = 3.0
-    max_t: int | None = None  # None: train.epochs
+    kind: str = declared("asha", "asha, or fifo (no early stopping)", choices=("asha", "fifo"), key="type")
+    time_attr: str = declared("epoch", "epoch (= training_iteration: one report per epoch)", choices=("epoch", "training_iteration"))
+    grace_period: int | None = declared(None, "epochs every trial runs before it can be stopped (null: min(10, max_t))", min=1)
+    reduction_factor: float = declared(3.0, "ASHA keeps 1/reduction_factor of the trials at each rung", min_exclusive=1)
+    max_t: int | None = declared(None, "epochs of the last rung (null: train.epochs)", min=1)
 
 
 @dataclass(frozen=True)
 class Resources:
-    cpu: float = 1.0
-    gpu: float = 0.0
+    cpu: float = declared(1.0, "CPU cores per trial (also the trial's torch threads)", min_exclusive=0)
+    gpu: float = declared(0.0, "a fraction of one GPU per trial (0.125: eight trials per GPU; each bounds its own memory) "
+                               "or whole GPUs; refused when the cluster has none", min=0)
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    num_samples: int = 8
-    max_concurrent: int | None = None
-    storage_path: str = "experiments"
-    checkpoint_every: int = 5
-    keep_checkpoints: int = 2
-    max_failures: int = 2
+    num_samples: int = declared(8, "trials in the sweep", min=1)
+    max_concurrent: int | None = declared(None, "trials at once (null: as many as resources allow)", min=1)
+    storage_path: str = declared("experiments", "folder (relative to the working directory) or s3://, gs:// URI holding "
+                                                "experiment folders; must be shared on a multi-node cluster", nonempty=True)
+    checkpoint_every: int = declared(5, "epochs between checkpoints (and always the last epoch)", min=1)
+    keep_checkpoints: int = declared(2, "checkpoints kept per trial", min=1)
+    max_failures: int = declared(2, "retries of a crashed trial, each from its last checkpoint", min=0)
 
 
 @dataclass(frozen=True)
 class Tracking:
-    uri: str | None = None  # None: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory
-    experiment: str | None = None  # None: the sweep's name
-    register_model: bool = True
-    model_name: str | None = None  # None: the sweep's name
+    uri: str | None = declared(None, "tracking URI; null: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working "
+                                     "directory; a server (http://host:5000) on clusters", nonempty=True)
+    experiment: str | None = declared(None, "MLflow experiment (null: the sweep's name)", nonempty=True)
+    register_model: bool = declared(True, "register the best trial's model")
+    model_name: str | None = declared(None, "registered model name (null: the sweep's name)", nonempty=True)
+
+
+SECTIONS = {"objective": Objective, "searcher": Searcher, "scheduler": Scheduler, "resources": Resources, "run": RunSettings,
+            "tracking": Tracking}
 
 
 @dataclass(frozen=True)
@@ -394,31 +405,53 @@ def _parse_search(c: _Checker, raw: dict, fixed: dict) -> tuple[Param, ...]:
     return tuple(p for p in params if p is not None)
 
 
+def _parse_declared(c: _Checker, raw: dict, section: str, special: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A section's values by its declaration: unknown keys refused, each value checked; a value with a
+    problem keeps its default (the problem is reported). Fields in `special` are left to the caller."""
+    specs = field_specs(SECTIONS[section])
+    keys = [spec.key.split(".")[0] for spec in specs.values()]
+    sec = c.section(raw, section, tuple(dict.fromkeys(keys)))
+    values = {}
+    for name, spec in specs.items():
+        if name in special:
+            continue
+        value = coerce_value(sec.get(spec.key, spec.default), spec)
+        problems = check_value(f"{section}.{spec.key}", value, spec)
+        c.problems += problems
+        values[name] = spec.default if problems else value
+    values["_section"] = sec
+    return values
+
+
 def _parse_objective(c: _Checker, raw: dict) -> Objective:
-    sec = c.section(raw, "objective", ("metric", "mode", "second"))
-    metric = c.string("objective.metric", sec.get("metric", "val_acc"), tuple(OBJECTIVES))
-    mode = c.string("objective.mode", sec.get("mode", OBJECTIVES.get(metric or "", "max")), ("max", "min"))
-    if metric and mode and OBJECTIVES[metric] != mode:
+    values = _parse_declared(c, raw, "objective", special=("second_metric", "second_mode"))
+    metric, mode = values["metric"], values["mode"]
+    if OBJECTIVES[metric] != mode:
         c.add("objective.mode", f"{metric} is maximised; got mode {mode!r}")
-    second, second_mode = None, None
-    if sec.get("second") is not None:
-        s = sec["second"]
-        if not isinstance(s, dict):
-            c.add("objective.second", "expected a mapping like {metric: flops_ratio, mode: min}")
-        else:
-            c.unknown("objective.second", s, ("metric", "mode"))
-            second = c.string("objective.second.metric", s.get("metric"), tuple(SECOND_OBJECTIVES))
-            second_mode = c.string("objective.second.mode", s.get("mode", "min"), ("max", "min"))
-            if second and second_mode and SECOND_OBJECTIVES[second] != second_mode:
-                c.add("objective.second.mode", f"{second} is minimised; got mode {second_mode!r}")
-    return Objective(metric or "val_acc", mode or "max", second, second_mode if second else None)
+    second = values["_section"].get("second")
+    if second is None:
+        return Objective(metric, mode)
+    if not isinstance(second, dict):
+        c.add("objective.second", "expected a mapping like {metric: flops_ratio, mode: min}")
+        return Objective(metric, mode)
+    c.unknown("objective.second", second, ("metric", "mode"))
+    specs = field_specs(Objective)
+    second_metric = second.get("metric")
+    second_mode = second.get("mode") or SECOND_OBJECTIVES.get(second_metric, "min")
+    problems = check_value("objective.second.metric", second_metric, specs["second_metric"]) if second_metric is not None \
+        else ["objective.second.metric: must not be empty (expected str)"]
+    problems += check_value("objective.second.mode", second_mode, specs["second_mode"])
+    c.problems += problems
+    if problems:
+        return Objective(metric, mode)
+    if SECOND_OBJECTIVES[second_metric] != second_mode:
+        c.add("objective.second.mode", f"{second_metric} is minimised; got mode {second_mode!r}")
+    return Objective(metric, mode, second_metric, second_mode)
 
 
 def _parse_searcher(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Searcher:
-    sec = c.section(raw, "searcher", ("sampler", "seed", "initial_points"))
-    sampler = c.string("searcher.sampler", sec.get("sampler", "tpe"), SAMPLERS)
-    seed = c.number("searcher.seed", sec.get("seed", 0), integer=True, lo=0, allow_none=True)
-    points = sec.get("initial_points", []) or []
+    values = _parse_declared(c, raw, "searcher", special=("initial_points",))
+    points = values["_section"].get("initial_points", []) or []
     by_name = {p.name: p for p in params}
     checked = []
     if not isinstance(points, list):
@@ -442,58 +475,40 @@ def _parse_searcher(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Search
                 c.add(f"{key}.{name}", f"{value} is outside the searched range {p.low}..{p.high}")
             clean[name] = value
         checked.append(clean)
-    return Searcher(sampler or "tpe", seed, tuple(checked))
+    return Searcher(values["sampler"], values["seed"], tuple(checked))
 
 
 def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:
-    sec = c.section(raw, "scheduler", ("type", "time_attr", "grace_period", "reduction_factor", "max_t"))
-    kind = c.string("scheduler.type", sec.get("type", "asha"), ("asha", "fifo"))
-    time_attr = c.string("scheduler.time_attr", sec.get("time_attr", "epoch"), ("epoch", "training_iteration"))
-    max_t = c.number("scheduler.max_t", sec.get("max_t"), integer=True, lo=1, allow_none=True)
+    values = _parse_declared(c, raw, "scheduler")
+    max_t, grace = values["max_t"], values["grace_period"]
     if max_t is not None and max_t > epochs:
         c.add("scheduler.max_t", f"{max_t} exceeds the training epochs ({epochs}); trials never get that far")
     horizon = max_t or epochs
-    grace = c.number("scheduler.grace_period", sec.get("grace_period", min(10, horizon)), integer=True, lo=1)
-    if grace is not None and grace > horizon:
+    grace = min(10, horizon) if grace is None else grace
+    if grace > horizon:
         c.add("scheduler.grace_period", f"{grace} exceeds max_t/epochs ({horizon}); nothing could be stopped")
-    rf = c.number("scheduler.reduction_factor", sec.get("reduction_factor", 3), lo=1, lo_open=True)
-    return Scheduler(kind or "asha", time_attr or "epoch", grace or 1, float(rf or 3), max_t)
+    return Scheduler(values["kind"], values["time_attr"], grace, values["reduction_factor"], max_t)
 
 
 def _parse_resources(c: _Checker, raw: dict) -> Resources:
-    sec = c.section(raw, "resources", ("cpu", "gpu"))
-    cpu = c.number("resources.cpu", sec.get("cpu", 1), lo=0, lo_open=True)
-    gpu = c.number("resources.gpu", sec.get("gpu", 0), lo=0)
-    if gpu is not None and gpu > 1 and gpu != int(gpu):
+    values = _parse_declared(c, raw, "resources")
+    gpu = values["gpu"]
+    if gpu > 1 and gpu != int(gpu):
         c.add("resources.gpu", f"a trial takes a fraction of one GPU (0 < gpu <= 1) or whole GPUs; got {gpu}")
-    return Resources(float(cpu or 1), float(gpu or 0))
+    return Resources(values["cpu"], gpu)
 
 
 def _parse_run(c: _Checker, raw: dict) -> RunSettings:
-    sec = c.section(raw, "run", ("num_samples", "max_concurrent", "storage_path", "checkpoint_every", "keep_checkpoints", "max_failures"))
-    d = RunSettings()
-    return RunSettings(
-        num_samples=c.number("run.num_samples", sec.get("num_samples", d.num_samples), integer=True, lo=1) or 1,
-        max_concurrent=c.number("run.max_concurrent", sec.get("max_concurrent"), integer=True, lo=1, allow_none=True),
-        storage_path=c.string("run.storage_path", sec.get("storage_path", d.storage_path)) or d.storage_path,
-        checkpoint_every=c.number("run.checkpoint_every", sec.get("checkpoint_every", d.checkpoint_every), integer=True, lo=1) or 1,
-        keep_checkpoints=c.number("run.keep_checkpoints", sec.get("keep_checkpoints", d.keep_checkpoints), integer=True, lo=1) or 1,
-        max_failures=c.number("run.max_failures", sec.get("max_failures", d.max_failures), integer=True, lo=0) or 0,
-    )
+    values = _parse_declared(c, raw, "run")
+    return RunSettings(**{k: v for k, v in values.items() if k != "_section"})
 
 
 def _parse_tracking(c: _Checker, raw: dict) -> Tracking:
-    sec = c.section(raw, "tracking", ("uri", "experiment", "register_model", "model_name"))
-    uri = c.string("tracking.uri", sec.get("uri"), allow_none=True)
+    values = _parse_declared(c, raw, "tracking")
+    uri = values["uri"]
     if uri and not re.match(r"^(sqlite|postgresql|mysql|mssql|https?|file|databricks)[:+]", uri):
         c.add("tracking.uri", f"expected an MLflow tracking URI (sqlite:///..., http://host:port, ...), got {uri!r}")
-    reg = sec.get("register_model", True)
-    return Tracking(
-        uri=uri,
-        experiment=c.string("tracking.experiment", sec.get("experiment"), allow_none=True),
-        register_model=bool(c.boolean("tracking.register_model", reg)) if reg is not None else True,
-        model_name=c.string("tracking.model_name", sec.get("model_name"), allow_none=True),
-    )
+    return Tracking(**{k: v for k, v in values.items() if k != "_section"})
 
 
 def _cross_check(c: _Checker, base: TrainConfig, params: tuple[Param, ...]) -> None:

@@ -2,19 +2,24 @@
 
     python -m tuner.spec_docs > docs/SPEC.md
 
-A test fails when docs/SPEC.md differs from what this prints, so the reference cannot drift
-from the code.
+The sections of settings (objective, searcher, scheduler, resources, run, tracking) and the
+training fields come from their declarations (tuner/spec.py, trainables/config.py): the same
+defaults, rules and help the parser checks against. The spec's structure (name, data, train,
+search) is written here. A test fails when docs/SPEC.md differs from what this prints, so the
+reference cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from trainables.config import FIELDS, TrainConfig, field_allows_none, field_kind
+from trainables.config import DATA_FIELDS, SPECS, TrainConfig, field_kind
+from trainables.fields import constraint_text, field_specs
 from trainables.presets import PRESETS
-from tuner.spec import DATA_FIELDS, OBJECTIVES, PARAM_TYPES, SAMPLERS, SECOND_OBJECTIVES
+from tuner.spec import PARAM_TYPES, SECTIONS
 
-SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
+STRUCTURE: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ("(top level)", "", [
         ("name", "required", "the sweep's name: its folder under run.storage_path, the MLflow experiment and the registered model "
                              "(letters, digits, '_', '-', '.')"),
@@ -38,61 +43,30 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
         ("FIELD.when", "always", "a mapping FIELD2: value or [values]: sample FIELD only when every condition holds; "
                                  "FIELD2 is a fixed field, one searched above, or has_exits"),
     ]),
-    ("objective", "What the searcher optimises. Test images are never an objective: they are what gets reported.", [
-        ("metric", "val_acc", f"primary objective: {', '.join(f'{k} ({v})' for k, v in OBJECTIVES.items())}; ASHA uses it"),
-        ("mode", "max", "must match the metric's direction"),
-        ("second", "none", f"optional {{metric, mode}}: {', '.join(f'{k} ({v})' for k, v in SECOND_OBJECTIVES.items())}; "
-                           "makes the search multi-objective (needs exits)"),
-    ]),
-    ("searcher", "Optuna through Ray Tune's OptunaSearch.", [
-        ("sampler", "tpe", f"one of {', '.join(SAMPLERS)} (tpe and nsga2 handle two objectives)"),
-        ("seed", "0", "sampler seed (null: random)"),
-        ("initial_points", "[]", "list of {searched field: value} tried first (e.g. the published settings)"),
-    ]),
-    ("scheduler", "Early stopping of weak trials.", [
-        ("type", "asha", "asha or fifo (no early stopping)"),
-        ("time_attr", "epoch", "epoch (= training_iteration: one report per epoch)"),
-        ("grace_period", "min(10, max_t)", "epochs every trial runs before it can be stopped"),
-        ("reduction_factor", "3", "ASHA keeps 1/reduction_factor of trials at each rung (> 1)"),
-        ("max_t", "train.epochs", "epochs of the last rung"),
-    ]),
-    ("resources", "Per trial.", [
-        ("cpu", "1", "CPU cores (also the trial's torch threads)"),
-        ("gpu", "0", "a fraction of one GPU (0.125: eight trials per GPU; each bounds its own memory) or whole GPUs; "
-                     "refused when the cluster has none"),
-    ]),
-    ("run", "", [
-        ("num_samples", "8", "trials in the sweep"),
-        ("max_concurrent", "null", "trials at once (null: as many as resources allow)"),
-        ("storage_path", "experiments", "folder (relative to the working directory) or s3://, gs:// URI holding experiment "
-                                        "folders; must be shared on a multi-node cluster"),
-        ("checkpoint_every", "5", "epochs between checkpoints (and always the last epoch)"),
-        ("keep_checkpoints", "2", "checkpoints kept per trial"),
-        ("max_failures", "2", "retries of a crashed trial, each from its last checkpoint"),
-    ]),
-    ("tracking", "MLflow.", [
-        ("uri", "null", "tracking URI; null: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory; "
-                        "a server (http://host:5000) on clusters"),
-        ("experiment", "name", "MLflow experiment"),
-        ("register_model", "true", "register the best trial's model"),
-        ("model_name", "name", "registered model name"),
-    ]),
 ]
+SECTION_INTROS = {
+    "objective": "What the searcher optimises. Test images are never an objective: they are what gets reported.",
+    "searcher": "Optuna through Ray Tune's OptunaSearch.",
+    "scheduler": "Early stopping of weak trials.",
+    "resources": "Per trial.",
+    "run": "",
+    "tracking": "MLflow.",
+}
 
 
-def _constraint(name: str) -> str:
-    rules = FIELDS[name].metadata
-    parts = []
-    if "choices" in rules:
-        parts.append("one of " + ", ".join(rules["choices"]))
-    lo = [f">= {rules['min']}"] if "min" in rules else ([f"> {rules['min_exclusive']}"] if "min_exclusive" in rules else [])
-    hi = [f"<= {rules['max']}"] if "max" in rules else ([f"< {rules['max_exclusive']}"] if "max_exclusive" in rules else [])
-    parts += lo + hi
-    if "length" in rules:
-        parts.append(f"{rules['length']} items")
-    if field_allows_none(name):
-        parts.append("or null")
-    return "; ".join(parts)
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(list(value)) if isinstance(value, tuple) else str(value)
+
+
+def _declared_section(name: str) -> list[str]:
+    rows = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+    for spec in field_specs(SECTIONS[name]).values():
+        rows.append(f"| `{spec.key}` | `{_shown(spec.default)}` | {constraint_text(spec)} | {spec.help} |")
+    return rows
 
 
 def render() -> str:
@@ -100,11 +74,13 @@ def render() -> str:
            "Generated by `python -m tuner.spec_docs` from the validator's own definitions; a test keeps it current.",
            "A spec is one YAML file; `python -m tuner.launch SPEC` validates all of it before Ray starts and lists",
            "every problem in one message (exit 2). Examples: `search_spaces/`.", ""]
-    for section, intro, keys in SECTIONS:
+    for section, intro, keys in STRUCTURE:
         out += [f"## {section}", ""] + ([intro, ""] if intro else [])
         out += ["| key | default | meaning |", "| --- | --- | --- |"]
         out += [f"| `{k}` | {d} | {m} |" for k, d, m in keys]
         out.append("")
+    for section, intro in SECTION_INTROS.items():
+        out += [f"## {section}", ""] + ([intro, ""] if intro else []) + _declared_section(section) + [""]
     out += ["## Training fields (data, train, search)", "",
             "The fields of `trainables.config.TrainConfig`. Units and sources are in the descriptions.", "",
             "| field | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
@@ -112,7 +88,7 @@ def render() -> str:
     for f in dataclasses.fields(TrainConfig):
         default = getattr(defaults, f.name)
         shown = list(default) if isinstance(default, tuple) else default
-        out.append(f"| `{f.name}` | {field_kind(f.name)} | `{shown}` | {_constraint(f.name)} | {f.metadata['help']} |")
+        out.append(f"| `{f.name}` | {field_kind(f.name)} | `{shown}` | {constraint_text(SPECS[f.name])} | {f.metadata['help']} |")
     out.append("")
     return "\n".join(out)
 
