@@ -66,6 +66,8 @@ def read_config_file(path: str) -> dict[str, object]:
         raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not a text file (JSON is UTF-8 text)") from None
     if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
         doc = doc["config"]
     if not isinstance(doc, dict):

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", help="keep the experiment folder and MLflow file here instead of a temporary folder")
     args = p.parse_args(argv)
 
-    from tuner.experiment import experiment_uri
+    from tuner.experiment import ExperimentError, experiment_uri
     from tuner.launch import run_sweep
     from tuner.preflight import PreflightError
     from tuner.quiet import quiet_logs
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         try:
             rc = run_sweep(spec, args.address, restart=True, verbose=False)
-        except PreflightError as exc:
+        except (PreflightError, ExperimentError) as exc:
             print(f"tuner.bench: {exc}", file=sys.stderr)
             return 2
         if rc != 0:

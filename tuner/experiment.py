@@ -1,15 +1,23 @@
-"""A sweep's experiment folder: where it is, its state file, and the fingerprint of the spec it runs.
+"""A sweep's experiment folder: where it is, its state file, its driver's lock, and the fingerprint of
+the spec it runs.
 
 The folder is `run.storage_path/NAME`, a local path or an s3:// / gs:// URI, reached through
-pyarrow's file systems. It holds Ray Tune's experiment, the Parquet table of trials and
-`tuner_sweep.json`, the launcher's state: the spec fingerprint (a changed spec is refused on
-resume), the MLflow parent run, and whether the sweep finished.
+pyarrow's file systems. It holds Ray Tune's experiment, the Parquet table of trials,
+`tuner_sweep.json`, the launcher's state (the spec fingerprint: a changed spec is refused on
+resume; the MLflow parent run; whether the sweep finished), written whole or not at all, and
+`tuner_driver.lock` while a driver runs the sweep (DriverLock: one sweep, one driver).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import socket
+import sys
+import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,13 @@ import pyarrow.fs
 from tuner.spec import SweepSpec
 
 SWEEP_STATE_FILE = "tuner_sweep.json"
+LOCK_FILE = "tuner_driver.lock"
+HEARTBEAT_SECONDS = 15.0  # how often a running driver renews its lock
+STALE_SECONDS = 120.0  # a lock not renewed for this long belongs to a driver that died (another host, or no pid)
+
+
+class ExperimentError(RuntimeError):
+    """The experiment folder stands in the way (a sweep running, a damaged state file); nothing has started."""
 
 
 def experiment_filesystem(uri: str) -> tuple[pa.fs.FileSystem, str]:
@@ -41,28 +56,61 @@ def experiment_uri(spec: SweepSpec) -> str:
     return f"{base.rstrip('/')}/{spec.name}{sep}{query}"
 
 
-def read_state(exp: str) -> dict[str, Any] | None:
+MISSING = object()  # _read_json: no such file (a file holding JSON null is another thing: damaged)
+
+
+def _read_json(exp: str, name: str) -> Any:
+    """The JSON in the folder's file `name`; MISSING when there is no such file; ValueError when it is damaged."""
     fs, path = experiment_filesystem(exp)
     try:
-        with fs.open_input_stream(f"{path}/{SWEEP_STATE_FILE}") as f:
-            return json.loads(f.read().decode())
+        with fs.open_input_stream(f"{path}/{name}") as f:
+            data = f.read()
     except (FileNotFoundError, OSError):
+        return MISSING
+    return json.loads(data.decode())  # ValueError (JSONDecodeError, UnicodeDecodeError) when damaged
+
+
+def _write_json(exp: str, name: str, doc: Any) -> None:
+    """Write whole or not at all: a temporary file renamed over the old one (a crash leaves either)."""
+    fs, path = experiment_filesystem(exp)
+    fs.create_dir(path, recursive=True)
+    partial = f"{path}/.{name}.{os.getpid()}.tmp"
+    with fs.open_output_stream(partial) as f:
+        f.write(json.dumps(doc, indent=2).encode())
+    fs.move(partial, f"{path}/{name}")
+
+
+def read_state(exp: str) -> dict[str, Any] | None:
+    """The launcher's state, or None for a new sweep; ExperimentError when the file is damaged."""
+    try:
+        state = _read_json(exp, SWEEP_STATE_FILE)
+    except ValueError:
+        state = "damaged"
+    if state is MISSING:
         return None
+    if not isinstance(state, dict):
+        raise ExperimentError(
+            f"{exp}/{SWEEP_STATE_FILE} is damaged (not the launcher's JSON state); rerun with --restart to start the sweep "
+            f"over, or remove that file to resume Ray's trials under a new MLflow parent run")
+    return state
 
 
 def write_state(exp: str, state: dict[str, Any]) -> None:
-    fs, path = experiment_filesystem(exp)
-    fs.create_dir(path, recursive=True)
-    with fs.open_output_stream(f"{path}/{SWEEP_STATE_FILE}") as f:
-        f.write(json.dumps(state, indent=2).encode())
+    _write_json(exp, SWEEP_STATE_FILE, state)
 
 
 def delete_experiment(exp: str) -> None:
-    import pyarrow.fs
-
+    """Everything in the folder but the driver's lock (the driver deleting it holds it)."""
     fs, path = experiment_filesystem(exp)
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
-        fs.delete_dir(path)
+    if fs.get_file_info(path).type == pa.fs.FileType.NotFound:
+        return
+    for entry in fs.get_file_info(pa.fs.FileSelector(path)):
+        if entry.base_name == LOCK_FILE:
+            continue
+        if entry.type == pa.fs.FileType.Directory:
+            fs.delete_dir(entry.path)
+        else:
+            fs.delete_file(entry.path)
 
 
 def spec_fingerprint(spec: SweepSpec) -> str:
@@ -73,3 +121,113 @@ def spec_fingerprint(spec: SweepSpec) -> str:
         "resources": asdict(spec.resources), "run": asdict(spec.run),
     }
     return hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (Linux clock ticks since boot), so a reused pid is not taken for the driver."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class DriverLock:
+    """One sweep, one driver: a lock file in the experiment folder, renewed while the driver runs.
+
+    A second launch of a running sweep is refused (ExperimentError naming the driver's host and
+    process). A lock left by a driver that died does not block the rerun that resumes it: on the
+    same host a holder whose process is gone is dead at once; from another host, a lock not renewed
+    for STALE_SECONDS is. On a local folder the lock is created exclusively (O_EXCL); on s3:// or
+    gs:// it is written and read back, which is as close as object stores allow.
+    """
+
+    def __init__(self, exp: str):
+        self.exp = exp
+        self.me = {"host": socket.gethostname(), "pid": os.getpid(), "process_start": process_start(os.getpid()),
+                   "started": time.time(), "command": " ".join(sys.argv)}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._made: list[Path] = []  # folders the lock created (a sweep refused before it started leaves none)
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            holder = _read_json(self.exp, LOCK_FILE)
+        except ValueError:
+            return {}  # half a lock: whoever wrote it is no longer writing
+        if holder is MISSING:
+            return None
+        return holder if isinstance(holder, dict) else {}
+
+    def _alive(self, holder: dict[str, Any]) -> bool:
+        if holder.get("host") == self.me["host"] and isinstance(holder.get("pid"), int):
+            start = process_start(holder["pid"])
+            return start is not None and start == holder.get("process_start", start)
+        return time.time() - float(holder.get("heartbeat", 0)) < STALE_SECONDS
+
+    def _create(self) -> bool:
+        """Write our lock unless another appeared first."""
+        doc = {**self.me, "heartbeat": time.time()}
+        if "://" not in self.exp:
+            folder = Path(self.exp)
+            self._made = [d for d in [folder, *folder.parents] if not d.exists()]  # removed on release when left empty
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(Path(self.exp) / LOCK_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as f:
+                json.dump(doc, f)
+            return True
+        _write_json(self.exp, LOCK_FILE, doc)
+        time.sleep(1.0)
+        holder = self._holder() or {}
+        return holder.get("pid") == self.me["pid"] and holder.get("host") == self.me["host"]
+
+    def acquire(self) -> None:
+        for _ in range(3):
+            holder = self._holder()
+            if holder and self._alive(holder):
+                since = time.strftime("%H:%M:%S", time.localtime(float(holder.get("started", 0))))
+                raise ExperimentError(
+                    f"{self.exp} is being run by another driver (process {holder.get('pid')} on host {holder.get('host')}, "
+                    f"since {since}); wait for it to finish, or stop it (kill {holder.get('pid')}) and rerun this command "
+                    f"to resume. A driver that died leaves no obstacle: its lock is taken over at once on its own host, "
+                    f"after {STALE_SECONDS:.0f} s elsewhere")
+            if holder is not None:
+                print(f"tuner: taking over the lock of a driver that is gone (process {holder.get('pid')} on host "
+                      f"{holder.get('host')})", flush=True)
+                self._remove()
+            if self._create():
+                self._thread = threading.Thread(target=self._renew, name="tuner-driver-lock", daemon=True)
+                self._thread.start()
+                return
+        raise ExperimentError(f"{self.exp}: another driver took the sweep's lock at the same moment; rerun this command")
+
+    def _renew(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):  # a full disk or a lost mount: the next renewal tries again
+                _write_json(self.exp, LOCK_FILE, {**self.me, "heartbeat": time.time()})
+
+    def _remove(self) -> None:
+        fs, path = experiment_filesystem(self.exp)
+        with contextlib.suppress(OSError):  # FileNotFoundError included: gone already
+            fs.delete_file(f"{path}/{LOCK_FILE}")
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            holder = self._holder() or {}
+            if holder.get("pid") == self.me["pid"] and holder.get("host") == self.me["host"]:
+                self._remove()
+            self._thread = None
+        for folder in self._made:  # innermost first; a folder with anything in it stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+    def __enter__(self) -> DriverLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

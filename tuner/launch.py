@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser
-from tuner.experiment import delete_experiment, experiment_uri, read_state, spec_fingerprint, storage_location, write_state
+from tuner.experiment import (
+    DriverLock,
+    ExperimentError,
+    delete_experiment,
+    experiment_uri,
+    read_state,
+    spec_fingerprint,
+    storage_location,
+    write_state,
+)
 from tuner.preflight import PreflightError, preflight_cluster, preflight_local
 from tuner.quiet import quiet_logs
 from tuner.spec import SpecError, SweepSpec, load_spec
@@ -106,6 +115,16 @@ def _absolute_paths(spec: SweepSpec) -> SweepSpec:
 
 
 def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool, time_budget: float | None = None) -> int:
+    spec = _absolute_paths(spec)
+    uri = resolve_tracking_uri(spec.tracking.uri)
+    exp = experiment_uri(spec)
+    preflight_local(spec, uri, address)
+    with DriverLock(exp):  # one sweep, one driver: a second launch of this sweep is refused while this one runs
+        return _run_locked(spec, address, restart, verbose, time_budget, uri, exp)
+
+
+def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bool, time_budget: float | None, uri: str,
+                exp: str) -> int:
     import ray
     from ray import tune
 
@@ -113,10 +132,6 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     from tuner.tracking.sweep_run import start_parent_run
     from tuner.trainable import TrialSettings, run_trial
 
-    spec = _absolute_paths(spec)
-    uri = resolve_tracking_uri(spec.tracking.uri)
-    exp = experiment_uri(spec)
-    preflight_local(spec, uri, address)
     state = read_state(exp)
     if restart and state is not None:
         delete_experiment(exp)
@@ -188,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.time_budget is not None and args.time_budget <= 0:
             raise SpecError(args.spec, ["--time-budget: must be > 0 seconds"])
         return run_sweep(spec, args.address or os.environ.get("RAY_ADDRESS"), args.restart, args.verbose, args.time_budget)
-    except (SpecError, PreflightError) as exc:
+    except (SpecError, PreflightError, ExperimentError) as exc:
         print(f"tuner.launch: {exc}", file=sys.stderr)
         return 2
 

@@ -14,10 +14,11 @@ It prints what changed; commit it.
 
 from __future__ import annotations
 
-import json
 import shutil
+import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             manifest = unpack(folder, Path(tmp))
-        except (OSError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zlib.error, tarfile.TarError) as exc:
             raise CollectError(f"{folder}: cannot unpack it ({exc}); was it brought back whole?") from None
         unpacked = Path(tmp)
         results = repo / lease_plan.RESULTS_DIR
@@ -62,7 +63,10 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
                     changed.append(f"removed {leftover.relative_to(repo).as_posix()}")
         bench = unpacked / "bench" / "bench.json"
         if bench.is_file():
-            stamp = time.strftime("%Y-%m-%d-%H%M", time.strptime(manifest["started"][:19], "%Y-%m-%d %H:%M:%S"))
+            try:
+                stamp = time.strftime("%Y-%m-%d-%H%M", time.strptime(str(manifest.get("started"))[:19], "%Y-%m-%d %H:%M:%S"))
+            except ValueError:
+                stamp = time.strftime("%Y-%m-%d-%H%M")  # when it was landed, if the manifest does not say when it ran
             _move(bench, repo / lease_plan.PERF_DIR / f"{manifest.get('device_type', 'gpu')}-{stamp}.json", changed, repo)
         sweep = unpacked / "sweep"
         if sweep.is_dir() and any(sweep.rglob("*")):

@@ -74,7 +74,10 @@ def pack(out: Path, repo: Path, changed: list[Path], work: Path, manifest: dict[
 
 def unpack(folder: Path, into: Path) -> dict[str, Any]:
     """Extract every archive of a lease's returned folder into `into`; the manifest."""
-    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest = json.loads((folder / MANIFEST).read_bytes())
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("archives", []), list) \
+            or not isinstance(manifest.get("steps", []), list):
+        raise ValueError(f"{folder / MANIFEST} is not a lease's manifest")
     for name in manifest.get("archives", []):
         with tarfile.open(folder / name) as tar:
             tar.extractall(into / Path(name).name.split(".")[0].split("-")[0], filter="data")

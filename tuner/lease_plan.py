@@ -78,7 +78,7 @@ def gpu_figures(repo: Path) -> list[dict[str, Any]]:
     for path in sorted((repo / PERF_DIR).glob("*.json")):
         try:
             doc = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # unreadable or not JSON: not a figure
             continue
         if isinstance(doc, dict) and "cuda" in str(doc.get("device_type", "")):
             found.append({**doc, "file": path.name})

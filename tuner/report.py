@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_report(exp: Path, args: argparse.Namespace) -> int:
     from tuner import report_plots
 
-    table = pq.read_table(exp / "trials.parquet")
+    try:
+        table = pq.read_table(exp / "trials.parquet")
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow makes of a damaged file
+        raise ReportError(f"{exp / 'trials.parquet'} is damaged ({str(exc).splitlines()[0][:120]}); the launcher writes it "
+                          "when a sweep ends: rerun the sweep with --restart to make it again") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     searched = json.loads(meta.get("searched", "[]"))
     rows = add_derived(table.to_pylist(), searched)

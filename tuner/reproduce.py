@@ -129,12 +129,13 @@ def checkpoint_epoch(checkpoint: Path) -> int:
 def _keep_lines_through(part: Path, epoch: int) -> None:
     """Drop the lines of epochs after the checkpoint (the resumed run says them again)."""
     kept = []
-    for line in part.read_text().splitlines() if part.exists() else []:
+    for line in part.read_bytes().decode("utf-8", errors="replace").splitlines() if part.exists() else []:
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             break  # a line cut off mid-write: it and anything after it go
-        if record.get("summary") or int(record.get("epoch", 0)) > epoch:
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) or record.get("summary") \
+                or record["epoch"] > epoch:
             break
         kept.append(line + "\n")
     part.write_text("".join(kept))

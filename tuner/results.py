@@ -90,6 +90,8 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
 def write_table(table: pa.Table, experiment_uri: str) -> str:
     """Write trials.parquet into the experiment folder; where it went (an URI's query stays at the end)."""
     fs, base = experiment_filesystem(experiment_uri)
-    pq.write_table(table, f"{base.rstrip('/')}/{TABLE_FILE}", filesystem=fs)
+    partial = f"{base.rstrip('/')}/.{TABLE_FILE}.tmp"
+    pq.write_table(table, partial, filesystem=fs)
+    fs.move(partial, f"{base.rstrip('/')}/{TABLE_FILE}")  # whole or not at all
     folder, sep, query = experiment_uri.partition("?")
     return f"{folder.rstrip('/')}/{TABLE_FILE}{sep}{query}"

@@ -55,23 +55,25 @@ def run_summary(path: Path) -> dict[str, Any] | None:
     """A run file's summary (its last line), or None while the run is unfinished or the file is cut short."""
     if not path.is_file():
         return None
-    lines = path.read_text().strip().splitlines()
+    lines = path.read_bytes().decode("utf-8", errors="replace").strip().splitlines()
     try:
         last = json.loads(lines[-1]) if lines else {}
     except json.JSONDecodeError:
         return None
-    return last if last.get("summary") is True else None
+    return last if isinstance(last, dict) and last.get("summary") is True else None
 
 
 def best_test_epoch_acc(path: Path) -> float | None:
     """The highest test_acc of any epoch line: the papers' protocol (the test set picks the epoch)."""
     best = None
-    for line in path.read_text().splitlines():
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         try:
             epoch = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if epoch.get("summary") or epoch.get("status") == "diverged" or not isinstance(epoch.get("test_acc"), (int, float)):
+        if not isinstance(epoch, dict) or epoch.get("summary") or epoch.get("status") == "diverged":
+            continue
+        if not isinstance(epoch.get("test_acc"), (int, float)):
             continue
         best = epoch["test_acc"] if best is None else max(best, epoch["test_acc"])
     return best

@@ -63,9 +63,15 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
     ckpt = tune.get_checkpoint()
     if ckpt is None:
         return None, {}
-    with ckpt.as_directory() as folder:
-        state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True, map_location="cpu")
-        meta = json.loads((Path(folder) / META_FILE).read_text())
+    try:
+        with ckpt.as_directory() as folder:
+            state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True, map_location="cpu")
+            meta = json.loads((Path(folder) / META_FILE).read_text())
+        if not isinstance(meta, dict) or not isinstance(state, dict):
+            raise ValueError("not a trial checkpoint")
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint costs this trial its progress, not the sweep
+        print(f"tuner: trial checkpoint {ckpt.path} is damaged ({type(exc).__name__}); the trial starts over", flush=True)
+        return None, {}
     return state, meta
 
 

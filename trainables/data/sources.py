@@ -37,6 +37,10 @@ class DataNotFoundError(FileNotFoundError):
     """No copy of the dataset could be found or downloaded; the message says where we looked."""
 
 
+class DataDamagedError(DataNotFoundError):
+    """A copy was found but cannot be read (cut short, overwritten); the message names the file and the way out."""
+
+
 @dataclass
 class RawDataset:
     """A balanced dataset: uint8 images (N, 32, 32, 3) height-width-channel, int64 labels."""
@@ -61,10 +65,19 @@ def candidate_dirs(data_dir: str | None) -> list[Path]:
     return dirs + [cache_root() / "data"]
 
 
+def _unreadable_table(path: Path, exc: Exception) -> DataDamagedError:
+    reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return DataDamagedError(f"{path}: cannot read it as a Parquet table of JPEG images ({reason}); a copy cut short looks "
+                            f"like this: copy it again, or point --data-dir / TUNER_DATA_DIR at a good copy")
+
+
 def _parquet_classes(path: Path) -> list[str] | None:
     import pyarrow.parquet as pq
 
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow makes of a damaged file
+        raise _unreadable_table(path, exc) from None
     names = meta.get(b"class_names")
     return names.decode().split(",") if names else None
 
@@ -79,17 +92,23 @@ def _decode_parquet(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
     cached = cache_root() / "decoded" / f"{path.stem}-{key}.npz"
     if cached.exists():
-        with np.load(cached) as z:
-            return z["images"], z["labels"], (z["present"] if "present" in z.files else None)
+        try:
+            with np.load(cached) as z:
+                return z["images"], z["labels"], (z["present"] if "present" in z.files else None)
+        except Exception:  # noqa: BLE001 - a damaged cache is only a cache: decode the table again
+            cached.unlink(missing_ok=True)
 
     import pyarrow.parquet as pq
     from PIL import Image  # torchvision's own JPEG decoding is deprecated since 0.29
 
-    meta = pq.read_schema(path).metadata or {}
-    subset = SUBSET_LABELS in meta
-    table = pq.read_table(path, columns=["label", "jpeg"] + (["position"] if subset else []))
-    labels = table.column("label").to_numpy().astype(np.int64)
-    images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in table.column("jpeg").to_pylist()])
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        subset = SUBSET_LABELS in meta
+        table = pq.read_table(path, columns=["label", "jpeg"] + (["position"] if subset else []))
+        labels = table.column("label").to_numpy().astype(np.int64)
+        images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in table.column("jpeg").to_pylist()])
+    except Exception as exc:  # noqa: BLE001 - pyarrow, PIL and numpy each fail their own way on a damaged file
+        raise _unreadable_table(path, exc) from None
     present = None
     if subset:  # spread the rows it holds over the full table's positions
         position = table.column("position").to_numpy()
@@ -117,8 +136,15 @@ def _from_parquet(folder: Path, dataset: str) -> RawDataset:
 def _unpickle(path: Path) -> dict:
     import pickle
 
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")  # the CIFAR authors' own format; trusted like torchvision trusts it
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")  # the CIFAR authors' own format; trusted like torchvision trusts it
+    except Exception as exc:  # noqa: BLE001 - a cut-off or overwritten pickle fails in many ways
+        raise DataDamagedError(f"{path}: cannot read it as a CIFAR batch ({type(exc).__name__}); a copy cut short looks like "
+                               f"this: copy the folder again, or point --data-dir / TUNER_DATA_DIR at a good copy") from None
+    if not isinstance(batch, dict):
+        raise DataDamagedError(f"{path}: not a CIFAR batch (a {type(batch).__name__}); copy the folder again")
+    return batch
 
 
 def _from_torchvision_folder(root: Path, dataset: str) -> RawDataset:
