@@ -158,6 +158,9 @@ class DriverLock:
             return None
         return holder if isinstance(holder, dict) else {}
 
+    def _mine(self, holder: dict[str, Any] | None) -> bool:
+        return bool(holder) and holder.get("pid") == self.me["pid"] and holder.get("host") == self.me["host"]
+
     def _alive(self, holder: dict[str, Any]) -> bool:
         if holder.get("host") == self.me["host"] and isinstance(holder.get("pid"), int):
             start = process_start(holder["pid"])
@@ -172,7 +175,7 @@ class DriverLock:
             self._made = [d for d in [folder, *folder.parents] if not d.exists()]  # removed on release when left empty
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(Path(self.exp) / LOCK_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                fd = os.open(folder / LOCK_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 return False
             with os.fdopen(fd, "w") as f:
@@ -180,8 +183,7 @@ class DriverLock:
             return True
         _write_json(self.exp, LOCK_FILE, doc)
         time.sleep(1.0)
-        holder = self._holder() or {}
-        return holder.get("pid") == self.me["pid"] and holder.get("host") == self.me["host"]
+        return self._mine(self._holder())
 
     def acquire(self) -> None:
         for _ in range(3):
@@ -217,8 +219,7 @@ class DriverLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-            holder = self._holder() or {}
-            if holder.get("pid") == self.me["pid"] and holder.get("host") == self.me["host"]:
+            if self._mine(self._holder()):
                 self._remove()
             self._thread = None
         for folder in self._made:  # innermost first; a folder with anything in it stays

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = LeaseOptions(budget=args.budget, device=args.device, rows=args.rows, sets=args.set, epochs=args.epochs,
                         bench=args.bench, sweep_spec=Path(args.sweep_spec), sweep=not args.no_sweep)
     if args.command == "plan":
-        steps = lease_plan.plan(repo, args.budget, wants_bench(opts, repo), args.rows, train_args(opts), opts.sweep_spec)
+        steps = lease_plan.plan(repo, args.budget, wants_bench(opts, repo), args.rows, train_args(opts), opts.sweep_spec,
+                                opts.epochs or lease_plan.EPOCHS)
         if not opts.sweep:
             steps[-1].skipped, steps[-1].seconds = "--no-sweep", 0.0
         print(lease_plan.describe(steps, args.budget))

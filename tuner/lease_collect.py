@@ -76,25 +76,13 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
                 _move(path, repo / lease_plan.SWEEPS_DIR / name / path.relative_to(sweep), changed, repo)
     (repo / "docs").mkdir(exist_ok=True)
     results_doc = repo / "docs" / "RESULTS.md"
-    text = _build_in(repo)
+    text = build(repo / lease_plan.RESULTS_DIR, label=lease_plan.RESULTS_DIR.as_posix())
     if not results_doc.exists() or results_doc.read_text() != text:
         results_doc.write_text(text)
         changed.append("docs/RESULTS.md")
     if update_performance_doc(repo):
         changed.append("docs/PERFORMANCE.md")
     return {"manifest": manifest, "changed": changed}
-
-
-def _build_in(repo: Path) -> str:
-    """docs/RESULTS.md as built from inside `repo` (its header names the folder as `results`)."""
-    import os
-
-    here = Path.cwd()
-    os.chdir(repo)
-    try:
-        return build(lease_plan.RESULTS_DIR)
-    finally:
-        os.chdir(here)
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:

@@ -37,26 +37,26 @@ def pack(out: Path, repo: Path, changed: list[Path], work: Path, manifest: dict[
     lines = [p for p in changed if p.suffix != ".pt"]
     if lines:
         files.append(_tar(out / "results.tar.gz", [(p, p.relative_to(repo).as_posix()) for p in lines]))
-    left_out = []
-    chunk: list[tuple[Path, str]] = []
-    size = 0
-    budget_files = MAX_FILES - 1 - len(files) - (work / "bench.json").exists() - any((work / "sweep").glob("*"))
+    # Checkpoints go in groups of at most MAX_BYTES, one archive each, as many as files are left
+    # beside the manifest, the benchmark and the sweep; the rest are left out (those runs start over).
+    left_out: list[str] = []
+    groups: list[list[Path]] = []
+    group_bytes = 0
     for checkpoint in sorted(p for p in changed if p.suffix == ".pt"):
-        n = checkpoint.stat().st_size
-        if size + n > MAX_BYTES and chunk:
-            if budget_files <= 1:
-                left_out.append(checkpoint.name)
-                continue
-            files.append(_tar(out / f"checkpoints-{len(files)}.tar", chunk, compress=False))
-            budget_files -= 1
-            chunk, size = [], 0
-        if n > MAX_BYTES:
+        size = checkpoint.stat().st_size
+        if size > MAX_BYTES:
             left_out.append(checkpoint.name)
             continue
-        chunk.append((checkpoint, checkpoint.relative_to(repo).as_posix()))
-        size += n
-    if chunk:
-        files.append(_tar(out / f"checkpoints-{len(files)}.tar", chunk, compress=False))
+        if not groups or group_bytes + size > MAX_BYTES:
+            groups.append([])
+            group_bytes = 0
+        groups[-1].append(checkpoint)
+        group_bytes += size
+    room = MAX_FILES - 1 - len(files) - (work / "bench.json").exists() - any((work / "sweep").glob("*"))
+    left_out += [p.name for group in groups[max(room, 0):] for p in group]
+    for group in groups[:max(room, 0)]:
+        files.append(_tar(out / f"checkpoints-{len(files)}.tar", [(p, p.relative_to(repo).as_posix()) for p in group],
+                          compress=False))
     if (work / "bench.json").exists():
         files.append(_tar(out / "bench.tar.gz", [(work / "bench.json", "bench.json")]))
     sweep = sorted((work / "sweep").rglob("*")) if (work / "sweep").exists() else []

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner.reproduce import PARTIAL, Run, checkpoint_epoch, is_done, row_runs
+from tuner.reproduce import Run, checkpoint_epoch, is_done, partial_files, row_runs
 from tuner.reproduce_rows import ROWS
 
 DEFAULT_BUDGET = 540.0  # seconds of work in one 10-minute command, leaving time to pack and send back
@@ -99,8 +99,9 @@ def timing(repo: Path, measured: dict[str, Any] | None = None) -> Timing:
     return Timing(dict(ASSUMED_EPOCH_SECONDS), "assumed from the targets (no GPU figure yet)")
 
 
-def epochs_left(run: Run, repo: Path) -> int:
-    return EPOCHS - checkpoint_epoch(repo / RESULTS_DIR / PARTIAL / f"{run.name}.pt")
+def epochs_left(run: Run, repo: Path, epochs: int = EPOCHS) -> int:
+    """Epochs a run of `epochs` still needs after its checkpoint in results/partial/."""
+    return epochs - checkpoint_epoch(partial_files(run.name, repo / RESULTS_DIR)[1])
 
 
 def result_queue(repo: Path, rows: list[str] | None = None, common: list[str] | None = None,
@@ -122,7 +123,7 @@ def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str]
 
 
 def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, rows: list[str] | None = None,
-         common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, measured: dict[str, Any] | None = None) -> list[Step]:
+         common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, epochs: int = EPOCHS) -> list[Step]:
     """The lease's steps with their expected seconds; `bench` None: benchmark while no GPU figure exists."""
     left = budget - PACK_SECONDS
     steps = [Step("check", 10.0, "AutoAugment table and operations against this machine's torchvision")]
@@ -133,14 +134,14 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
         steps.append(Step("bench", BENCH_SECONDS, "benchmark: fast path against the plain recipe (hybrid_m4, CIFAR-10-LT-100), "
                                                   "packed runs (4, 8, 16 at once), batched AutoAugment on CUDA"))
         left -= BENCH_SECONDS
-    t = timing(repo, measured)
+    t = timing(repo)
     queue = result_queue(repo, rows, common)
     sweep_turn = first_rows_done(repo, rows, common)
     results_left = left * SWEEP_SHARE if sweep_turn else left
     fitting, slots = [], [0.0] * t.parallel
     for run in queue:  # fill the parallel slots in order; a run goes where it can finish soonest
         i = min(range(len(slots)), key=slots.__getitem__)
-        need = t.run_seconds(epochs_left(run, repo))
+        need = t.run_seconds(epochs_left(run, repo, epochs))
         if slots[i] + need > results_left:
             continue
         slots[i] += need

@@ -26,7 +26,7 @@ from typing import Any
 
 from tuner import lease_plan
 from tuner.lease_pack import pack
-from tuner.reproduce import PARTIAL, Run, checkpoint_epoch, execute
+from tuner.reproduce import Run, checkpoint_epoch, execute, partial_files, threads_per_run
 
 BENCH_PRESET = "hybrid_m4"  # the seeds' routed hybrid: four exits, grouped ResLT head (PERFORMANCE.md's preset)
 CUDA_FAST = ["--set", "channels_last=true", "--set", "compile=reduce-overhead"]  # as trainables.bench's fast path
@@ -113,7 +113,7 @@ def _packed(n: int, opts: LeaseOptions, timeout: float, folder: Path) -> dict[st
     """n bench-preset runs at once: per-epoch seconds each and the summed training images per second."""
     cmd = _python("trainables.train", "--preset", BENCH_PRESET, *train_args(opts, opts.bench_epochs))
     procs = []
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}  # as tuner.reproduce runs them
+    env = {**os.environ, "OMP_NUM_THREADS": threads_per_run(n)}  # as tuner.reproduce runs them
     for i in range(n):
         out = open(folder / f"packed{n}-{i}.jsonl", "w")  # noqa: SIM115 - the process writes it; closed after it ends
         procs.append((subprocess.Popen(cmd + ["--seed", str(i)], stdout=out, stderr=subprocess.DEVNULL,
@@ -180,17 +180,16 @@ def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[st
     if not queue:
         return {"name": "results", "status": "skipped", "why": "every results run is done", "finished": [], "cut": []}
     out = repo / lease_plan.RESULTS_DIR
-    epochs = opts.epochs or lease_plan.EPOCHS
 
     def estimate(run: Run) -> float:
-        return timing.run_seconds(epochs - checkpoint_epoch(out / PARTIAL / f"{run.name}.pt"))
+        return timing.run_seconds(lease_plan.epochs_left(run, repo, opts.epochs or lease_plan.EPOCHS))
 
     # Until every 100x seed-0 row exists the results take all the time (the sweep waits for them);
     # after that the sweep gets half of what is left.
     sweep_turn = opts.sweep and lease_plan.first_rows_done(repo, opts.rows, common)
     budget = clock.left * (lease_plan.SWEEP_SHARE if sweep_turn else 1.0)
     ended = execute(queue, out, timing.parallel, budget, estimate=estimate, unfinishable=timing.parallel)
-    cut = [{"name": name, "epochs_done": checkpoint_epoch(out / PARTIAL / f"{name}.pt")} for name in ended["cut"]]
+    cut = [{"name": name, "epochs_done": checkpoint_epoch(partial_files(name, out)[1])} for name in ended["cut"]]
     why = []
     if cut:
         why.append(f"{len(cut)} started runs were cut at the deadline and resume from their checkpoints")

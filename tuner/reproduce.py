@@ -141,6 +141,11 @@ def _keep_lines_through(part: Path, epoch: int) -> None:
     part.write_text("".join(kept))
 
 
+def threads_per_run(parallel: int) -> str:
+    """OMP_NUM_THREADS of each of `parallel` runs sharing this machine: its cores split between them."""
+    return str(max(1, (os.cpu_count() or 1) // parallel))
+
+
 def _start(run: Run, out: Path, threads: str) -> subprocess.Popen:
     part, checkpoint = partial_files(run.name, out)
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,7 @@ def execute(runs: list[Run], out: Path, parallel: int, budget: float | None,
     running: list[tuple[Run, subprocess.Popen, float]] = []
     ended: dict[str, list[str]] = {"finished": [], "failed": [], "cut": [], "not_started": []}
     spare = unfinishable
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))  # runs sharing the machine share its cores
+    threads = threads_per_run(parallel)
     while waiting or running:
         elapsed = time.monotonic() - start
         over = budget is not None and elapsed > budget

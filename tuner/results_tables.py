@@ -169,9 +169,10 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def build(folder: Path) -> str:
+def build(folder: Path, label: str | None = None) -> str:
+    """docs/RESULTS.md from the run files in `folder`; its header names the folder as `label` (default: as given)."""
     runs = read_runs(folder)
-    parts = [HEADER.format(folder=folder.as_posix())]
+    parts = [HEADER.format(folder=label or folder.as_posix())]
     if not runs:
         parts.append("No finished runs yet.")
     for imbalance in sorted({r["imbalance"] for r in runs}, reverse=True):

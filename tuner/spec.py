@@ -251,17 +251,6 @@ class _Checker:
             return None
         return value
 
-    def string(self, key: str, value: Any, choices: tuple[str, ...] | None = None, allow_none: bool = False) -> Any:
-        if value is None and allow_none:
-            return None
-        if not isinstance(value, str) or not value:
-            self.add(key, f"expected a non-empty string, got {value!r}")
-            return None
-        if choices and value not in choices:
-            self.add(key, f"expected one of {', '.join(choices)}; got {value!r}")
-            return None
-        return value
-
     def boolean(self, key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             self.add(key, f"expected true or false, got {value!r}")
