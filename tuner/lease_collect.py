@@ -5,7 +5,9 @@
 FOLDER is what the device call returned (manifest.json and the archives of lease_pack.py):
 - finished runs' lines go to results/ (and their partial files go); unfinished runs' lines and
   checkpoints go to results/partial/, where the next lease resumes them;
-- the benchmark document goes to docs/perf/gpu-DATE-HHMM.json;
+- the benchmark document goes to docs/perf/DEVICE-DATE-HHMM.json, and the per-epoch times of the
+  results runs (as many at once as the lease ran them) to docs/perf/DEVICE-DATE-HHMM-results.json:
+  the next plan sizes its runs by them;
 - the sweep's trials.parquet, state, log and MLflow store (mlflow.db, mlruns/) go to
   results/sweeps/NAME/ (the database names the artifact folder as it was on the GPU machine);
 - docs/RESULTS.md and the GPU section of docs/PERFORMANCE.md are rebuilt from those files.
@@ -14,7 +16,9 @@ It prints what changed; commit it.
 
 from __future__ import annotations
 
+import json
 import shutil
+import statistics
 import tarfile
 import tempfile
 import time
@@ -25,7 +29,7 @@ from typing import Any
 from tuner import lease_plan
 from tuner.lease_pack import unpack
 from tuner.perf_doc import update_performance_doc
-from tuner.reproduce import PARTIAL
+from tuner.reproduce import PARTIAL, checkpoint_epoch, partial_files
 from tuner.results_tables import build
 
 
@@ -39,6 +43,43 @@ def _move(source: Path, target: Path, changed: list[str], repo: Path) -> None:
     changed.append(target.relative_to(repo).as_posix())
 
 
+def _lines(path: Path) -> list[dict[str, Any]]:
+    found = []
+    for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
+        try:
+            found.append(json.loads(line))
+        except ValueError:  # a line cut short by the deadline
+            continue
+    return [e for e in found if isinstance(e, dict) and "epoch_seconds" in e and not e.get("summary")]
+
+
+def results_timing(manifest: dict[str, Any], unpacked: Path, repo: Path) -> dict[str, Any] | None:
+    """The packing the results runs measured in this lease: the median seconds per epoch of a run (training
+    and evaluation) with `parallel` at once, from the epochs this lease trained (the first of each run
+    left out: it pays for start-up). Read before the returned files land, to know where each run began."""
+    step = next((s for s in manifest.get("steps", []) if s.get("name") == "results"), {})
+    names = list(step.get("finished", [])) + [c["name"] for c in step.get("cut", [])]
+    parallel = step.get("parallel")
+    if not names or not parallel or manifest.get("device_type") in (None, "cpu"):
+        return None
+    runs = []
+    for name in names:
+        began = checkpoint_epoch(partial_files(name, repo / lease_plan.RESULTS_DIR)[1])
+        returned = unpacked / "results" / lease_plan.RESULTS_DIR  # the archive holds results/...
+        lines = _lines(returned / f"{name}.jsonl") or _lines(returned / PARTIAL / f"{name}.jsonl.part")
+        runs.append([e for e in lines if isinstance(e.get("epoch"), int) and e["epoch"] > began + 1])
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    per_run_images = statistics.median(statistics.median(e["images_per_second"] for e in r) for r in runs)
+    device = {k: manifest.get(k) for k in ("torch", "torchvision", "python", "host", "device_type", "device")}
+    return {"kind": lease_plan.RESULTS_KIND, "date": str(manifest.get("started", "?"))[:10], **device, "runs": names,
+            "commands": {"packed": f"{parallel} results runs at once: python -m tuner.reproduce (200 epochs each)"},
+            "packed": {str(parallel): {"processes": parallel, "complete": True, "epochs": sum(len(r) for r in runs),
+                                       "epoch_seconds": statistics.median(e["epoch_seconds"] for r in runs for e in r),
+                                       "summed_train_images_per_second": per_run_images * parallel}}}
+
+
 def collect(folder: Path, repo: Path) -> dict[str, Any]:
     if not (folder / "manifest.json").is_file():
         raise CollectError(f"{folder}: no manifest.json; give the folder a lease's files came back to")
@@ -50,6 +91,7 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
             raise CollectError(f"{folder}: cannot unpack it ({exc}); was it brought back whole?") from None
         unpacked = Path(tmp)
         results = repo / lease_plan.RESULTS_DIR
+        packing = results_timing(manifest, unpacked, repo)
         for kind in ("results", "checkpoints"):
             for path in sorted((unpacked / kind).rglob("*")):
                 if not path.is_file():
@@ -61,13 +103,18 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
                 if leftover.exists():
                     leftover.unlink()
                     changed.append(f"removed {leftover.relative_to(repo).as_posix()}")
+        try:
+            stamp = time.strftime("%Y-%m-%d-%H%M", time.strptime(str(manifest.get("started"))[:19], "%Y-%m-%d %H:%M:%S"))
+        except ValueError:
+            stamp = time.strftime("%Y-%m-%d-%H%M")  # when it was landed, if the manifest does not say when it ran
+        perf_name = f"{manifest.get('device_type', 'gpu')}-{stamp}"
         bench = unpacked / "bench" / "bench.json"
         if bench.is_file():
-            try:
-                stamp = time.strftime("%Y-%m-%d-%H%M", time.strptime(str(manifest.get("started"))[:19], "%Y-%m-%d %H:%M:%S"))
-            except ValueError:
-                stamp = time.strftime("%Y-%m-%d-%H%M")  # when it was landed, if the manifest does not say when it ran
-            _move(bench, repo / lease_plan.PERF_DIR / f"{manifest.get('device_type', 'gpu')}-{stamp}.json", changed, repo)
+            _move(bench, repo / lease_plan.PERF_DIR / f"{perf_name}.json", changed, repo)
+        if packing:
+            (unpacked / "packing.json").write_text(json.dumps(packing, indent=1))
+            _move(unpacked / "packing.json", repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.RESULTS_KIND}.json",
+                  changed, repo)
         sweep = unpacked / "sweep"
         if sweep.is_dir() and any(sweep.rglob("*")):
             step = next((s for s in manifest["steps"] if s["name"] == "sweep"), {})

@@ -4,8 +4,10 @@
 
 A lease is one command of at most 10 minutes on a GPU machine. Its steps, in order of value:
 1. the AutoAugment table check against that machine's torchvision (seconds; always);
-2. while docs/perf/ holds no GPU figure: a short benchmark (the fast path against the plain
-   recipe, packed trials, the batched AutoAugment on CUDA), whose per-epoch times size the rest;
+2. once every 100x seed-0 row exists and while docs/perf/ holds no benchmark figure: a short
+   benchmark (the fast path against the plain recipe, packed trials, the batched AutoAugment on
+   CUDA); until then the results runs measure the packing themselves (tuner/lease_collect.py
+   files their per-epoch times in docs/perf/ too), and those times size the next lease;
 3. the results runs not yet in results/, 100x first (seed 0, then seeds 1 and 2, then 50x and
    10x), as many at once as the measured packing says is fastest, each started only when it can
    finish in the time left (a few more may fill idle slots: they come back as checkpoints and
@@ -27,7 +29,9 @@ from tuner.reproduce_rows import ROWS
 
 DEFAULT_BUDGET = 540.0  # seconds of work in one 10-minute command, leaving time to pack and send back
 PACK_SECONDS = 20.0  # what packing the archive is given at the end
-BENCH_SECONDS = 180.0  # the benchmark's share of a lease, at most
+# The benchmark's share of a lease, at most. Measured on an H200 (2026-11-28): a cold process takes
+# 60-110 s to its first epoch (torch.compile, the decode cache), so 180 s measured nothing.
+BENCH_SECONDS = 300.0
 SWEEP_SHARE = 0.5  # once every 100x seed-0 row exists, the results runs get half the time left and the sweep the rest
 MIN_SWEEP_SECONDS = 120.0  # a sweep shorter than this ends before ASHA's first rung: not worth starting
 PERF_DIR = Path("docs") / "perf"  # benchmark JSON brought back by leases: the sources of PERFORMANCE.md's GPU figures
@@ -36,6 +40,7 @@ SWEEP_SPEC = Path("search_spaces") / "hybrid.yaml"
 SWEEPS_DIR = RESULTS_DIR / "sweeps"  # what leases brought back of the sweep: trials.parquet, mlflow.db, log
 WHEELHOUSE = Path(".gpuwhl")
 DATA_COPY = Path(".gpudata")
+RESULTS_KIND = "results"  # a docs/perf/ document measured by a lease's results runs rather than its benchmark
 EPOCHS = 200  # every results row trains 200 epochs
 # Order of the results runs: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
 RUN_ORDER: tuple[tuple[int, tuple[int, ...]], ...] = ((100, (0,)), (100, (1, 2)), (50, (0,)), (10, (0,)), (50, (1, 2)), (10, (1, 2)))
@@ -85,8 +90,21 @@ def gpu_figures(repo: Path) -> list[dict[str, Any]]:
     return found
 
 
+def bench_figures(repo: Path) -> list[dict[str, Any]]:
+    """The GPU benchmarks of docs/perf/ that measured something (one cut before any figure does not count)."""
+    return [doc for doc in gpu_figures(repo) if doc.get("kind") != RESULTS_KIND
+            and ((doc.get("trainables_bench") or {}).get("fast", {}).get("epoch_seconds")
+                 or any(v.get("complete") for v in (doc.get("packed") or {}).values()))]
+
+
+def bench_due(repo: Path, rows: list[str] | None = None, common: list[str] | None = None) -> bool:
+    """No benchmark figure yet, and the 100x seed-0 rows (issue 15's first goal) are done."""
+    return not bench_figures(repo) and first_rows_done(repo, rows, common)
+
+
 def timing(repo: Path, measured: dict[str, Any] | None = None) -> Timing:
-    """Per-epoch times from this lease's benchmark, else the latest in docs/perf/, else the assumption."""
+    """Per-epoch times from this lease's benchmark, else the latest in docs/perf/ (a benchmark's or the
+    results runs' own), else the assumption."""
     for doc in ([measured] if measured else []) + list(reversed(gpu_figures(repo))):
         packed = {int(p): float(v["epoch_seconds"]) for p, v in (doc.get("packed") or {}).items() if v.get("epoch_seconds")}
         fast = (doc.get("trainables_bench") or {}).get("fast", {})
@@ -129,7 +147,7 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
     steps = [Step("check", 10.0, "AutoAugment table and operations against this machine's torchvision")]
     left -= 10.0
     if bench is None:
-        bench = not gpu_figures(repo)
+        bench = bench_due(repo, rows, common)
     if bench:
         steps.append(Step("bench", BENCH_SECONDS, "benchmark: fast path against the plain recipe (hybrid_m4, CIFAR-10-LT-100), "
                                                   "packed runs (4, 8, 16 at once), batched AutoAugment on CUDA"))

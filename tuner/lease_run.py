@@ -39,7 +39,7 @@ class LeaseOptions:
     rows: list[str] | None = None  # None: every row
     sets: list[str] = field(default_factory=list)  # KEY=VALUE for every training command (quick checks)
     epochs: int | None = None  # override the rows' 200 (quick checks only)
-    bench: bool | None = None  # None: while docs/perf/ has no GPU figure
+    bench: bool | None = None  # None: lease_plan.bench_due
     bench_epochs: int = 3
     packed: tuple[int, ...] = (4, 8, 16)
     sweep_spec: Path = lease_plan.SWEEP_SPEC
@@ -97,10 +97,10 @@ def train_args(opts: LeaseOptions, epochs: int | None = None) -> list[str]:
 
 
 def wants_bench(opts: LeaseOptions, repo: Path) -> bool:
-    """--bench / --no-bench, else: on a GPU while docs/perf/ has no GPU figure."""
+    """--bench / --no-bench, else: on a GPU when lease_plan.bench_due says so."""
     if opts.bench is not None:
         return opts.bench
-    return opts.device.startswith("cuda") and not lease_plan.gpu_figures(repo)
+    return opts.device.startswith("cuda") and lease_plan.bench_due(repo, opts.rows, train_args(opts))
 
 
 def check_step(clock: Clock) -> dict[str, Any]:
@@ -246,8 +246,10 @@ def run_lease(repo: Path, out: Path, opts: LeaseOptions) -> dict[str, Any]:
         (work / "bench.json").write_text(json.dumps(measured, indent=1))
         steps.append(record)
     else:
-        steps.append({"name": "bench", "status": "skipped",
-                      "why": "docs/perf/ already holds GPU figures" if lease_plan.gpu_figures(repo) else "not on a GPU"})
+        why = ("not on a GPU" if not opts.device.startswith("cuda") else "--no-bench" if opts.bench is False
+               else "docs/perf/ already holds benchmark figures" if lease_plan.bench_figures(repo)
+               else "waits for every 100x seed-0 results row")
+        steps.append({"name": "bench", "status": "skipped", "why": why})
     print(f"lease: bench {steps[-1]['status']} ({clock.left:.0f} s left)", flush=True)
     steps.append(results_step(clock, opts, repo, measured))
     print(f"lease: results {steps[-1]['status']}: {len(steps[-1].get('finished', []))} finished, "

@@ -38,7 +38,7 @@ def _figure_section(doc: dict[str, Any]) -> str:
         f"torch {doc.get('torch', '?')}, torchvision {doc.get('torchvision', '?')}, Python {doc.get('python', '?')}; "
         f"preset {doc.get('preset', '?')}, CIFAR-10-LT-100; source `docs/perf/{doc.get('file', '?')}`. Commands:",
         "",
-        *[f"- {name}: `python -m {cmd}`" if not cmd.startswith("N x") else f"- {name}: {cmd}"
+        *[f"- {name}: `python {cmd}`" if not cmd.startswith("N x") else f"- {name}: {cmd}"
           for name, cmd in (doc.get("commands") or {}).items()],
         "",
         "| figure | measured | target | |",
@@ -70,11 +70,28 @@ def _figure_section(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _results_section(doc: dict[str, Any]) -> str:
+    """What a lease's results runs measured of their own packing (tuner.lease_collect.results_timing)."""
+    lines = [f"### {doc.get('device', '?')}, {doc.get('date', '?')}: the results runs' own times", "",
+             f"torch {doc.get('torch', '?')}, torchvision {doc.get('torchvision', '?')}, Python {doc.get('python', '?')}; "
+             f"source `docs/perf/{doc.get('file', '?')}`; runs: {', '.join(doc.get('runs', []))}.", ""]
+    for n, v in sorted((int(n), v) for n, v in (doc.get("packed") or {}).items()):
+        met = _met(v["summed_train_images_per_second"] >= TARGET_PACKED_IMAGES)
+        lines.append(f"{n} at once (CIFAR-10-LT-100, batch 128, the rows' own recipes): {v['epoch_seconds']:.2f} s per epoch "
+                     f"each with evaluation (median of {v.get('epochs', '?')} epochs), about "
+                     f"{v['summed_train_images_per_second']:,.0f} training images/s in all "
+                     f"(target for packed trials: {TARGET_PACKED_IMAGES:,}, {met}).")
+    return "\n".join(lines)
+
+
 def gpu_section(figures: list[dict[str, Any]]) -> str:
     if not figures:
         return ("No GPU figure yet: no lease has benchmarked. `bash scripts/gpu_lease.sh --plan` says what the next "
                 "GPU lease measures; `bash scripts/gpu_collect.sh FOLDER` lands it here.")
-    return "\n\n".join(_figure_section(doc) for doc in reversed(figures))  # newest first
+    from tuner.lease_plan import RESULTS_KIND
+
+    return "\n\n".join(_results_section(doc) if doc.get("kind") == RESULTS_KIND else _figure_section(doc)
+                       for doc in reversed(figures))  # newest first
 
 
 def update_performance_doc(repo: Path) -> bool:

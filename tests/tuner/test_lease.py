@@ -25,15 +25,18 @@ TINY = ["--device", "cpu", "--epochs", "2", "--set", "dataset=synthetic", "--set
 
 
 def _copy_repo(target: Path) -> Path:
-    """The project as a clone would have it (tracked and untracked-unignored files), without its results."""
+    """The project as a clone would have it (tracked and untracked-unignored files), without its results
+    or its GPU figures."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True,
                            check=True).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             (target / name).write_bytes((REPO / name).read_bytes())
-    for run in (target / "results").rglob("*.json*"):
-        run.unlink()
+    for landed in [p for p in (target / "results").rglob("*") if p.is_file() and p.name != "README.md"]:
+        landed.unlink()
+    for figure in (target / "docs" / "perf").glob("*.json"):
+        figure.unlink()
     return target
 
 
@@ -42,14 +45,16 @@ def _bash(script: str, *args: str, cwd: Path, env: dict | None = None, timeout: 
                           env={**os.environ, "PYTHON": sys.executable, **(env or {})})
 
 
-def test_the_plan_needs_no_gpu_and_lists_every_step_with_times() -> None:
-    res = _bash("gpu_lease.sh", "--plan", cwd=REPO, timeout=120)
+def test_the_plan_needs_no_gpu_and_lists_every_step_with_times(tmp_path: Path) -> None:
+    repo = _copy_repo(tmp_path)
+    res = _bash("gpu_lease.sh", "--plan", cwd=repo, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
+    # The benchmark waits for the 100x seed-0 rows, the first goal of a GPU lease.
     assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.")] == \
-        ["check", "bench", "results", "sweep"]
+        ["check", "results", "sweep"]
     assert "ldam_drw-ir100-seed0" in res.stdout and lines[-1].startswith("Carry: .gpudata")
-    results = next(ln for ln in lines if ln.startswith("3."))
+    results = next(ln for ln in lines if ln.startswith("2."))
     assert "s per epoch each (assumed from the targets" in results and "[~" in results
 
 
@@ -63,10 +68,26 @@ def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
     steps = {s.name: s for s in lease_plan.plan(repo, bench=False)}
     assert "bench" not in steps
     assert lease_plan.timing(repo).source == "measured on NVIDIA H100 on 2026-12-01"
+    # A newer document of the results runs' own times sizes the next lease; a benchmark cut before any
+    # figure neither sizes it nor counts as done.
+    (repo / "docs" / "perf" / "cuda-2026-12-02-1200-results.json").write_text(json.dumps(
+        {"kind": "results", "device": "NVIDIA H200", "device_type": "cuda", "date": "2026-12-02",
+         "packed": {"8": {"complete": True, "epoch_seconds": 5.0, "summed_train_images_per_second": 23000}}}))
+    (repo / "docs" / "perf" / "cuda-2026-12-03-1200.json").write_text(json.dumps(
+        {"device": "NVIDIA H200", "device_type": "cuda", "date": "2026-12-03", "trainables_bench": None,
+         "packed": {"8": {"processes": 8, "complete": False, "runs_with_two_epochs": 0}}}))
+    timing = lease_plan.timing(repo)
+    assert timing.source == "measured on NVIDIA H200 on 2026-12-02" and timing.epoch_seconds == {8: 5.0}
+    assert [d["date"] for d in lease_plan.bench_figures(repo)] == ["2026-12-01"]
+    (repo / "docs" / "perf" / "cuda-2026-12-01-1200.json").unlink()
+    assert not lease_plan.bench_figures(repo) and not lease_plan.bench_due(repo)  # the 100x rows come first
     assert lease_plan.timing(repo).parallel == 8  # 16 epochs/s in all beats 3.3 alone
     assert steps["results"].runs[0].name == "ldam_drw-ir100-seed0" and steps["sweep"].skipped.startswith("waits for every 100x")
     for row in lease_plan.ROWS:  # every 100x seed-0 row done: the sweep's turn, with half the time
         (repo / "results" / f"{row.key}-ir100-seed0.jsonl").write_text(json.dumps({"summary": True}) + "\n")
+    assert lease_plan.bench_due(repo)  # now the benchmark's turn; it leaves the sweep too little time
+    steps = {s.name: s for s in lease_plan.plan(repo)}
+    assert steps["bench"].seconds == lease_plan.BENCH_SECONDS and steps["sweep"].skipped.startswith("too little time")
     listed = lease_plan.plan(repo, bench=False)
     steps = {s.name: s for s in listed}
     assert steps["sweep"].skipped is None and steps["sweep"].seconds >= lease_plan.MIN_SWEEP_SECONDS
@@ -95,6 +116,33 @@ def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
     assert "### NVIDIA H200, 2026-12-01" in text and "torch 2.11.0, torchvision 0.26.0" in text
     assert "| 0.350 | at most 0.4 | met |" in text and "| 6.00x | at least 5x | met |" in text
     assert "| 120,000 | at least 200,000 | **not met** |" in text and "cut by the lease's time (9 of 16" in text
+
+
+def test_collect_measures_the_results_runs_packing_from_the_epochs_this_lease_trained(tmp_path: Path) -> None:
+    from tuner.lease_collect import results_timing
+
+    repo, returned = tmp_path / "repo", tmp_path / "returned"
+    (repo / "results" / "partial").mkdir(parents=True)
+    torch = pytest.importorskip("torch")
+    torch.save({"epoch": 3}, repo / "results" / "partial" / "a-ir100-seed0.pt")  # a began this lease at epoch 3
+    lines_of = returned / "results" / "results"  # the unpacked results archive holds results/...
+    (lines_of / "partial").mkdir(parents=True)
+
+    def lines(epochs: range, seconds: float) -> str:
+        return "".join(json.dumps({"epoch": e, "epoch_seconds": seconds if e > 1 else 60.0, "images_per_second": 3000.0})
+                       + "\n" for e in epochs) + '{"epoch": 99, "epoch_sec'  # the deadline cut the last line
+    (lines_of / "partial" / "a-ir100-seed0.jsonl.part").write_text(lines(range(1, 9), 9.0))
+    (lines_of / "b-ir100-seed0.jsonl").write_text(lines(range(1, 6), 4.0))
+    manifest = {"started": "2026-12-02 10:00:00 UTC", "device_type": "cuda", "device": "NVIDIA H200",
+                "steps": [{"name": "results", "parallel": 2, "finished": ["b-ir100-seed0"],
+                           "cut": [{"name": "a-ir100-seed0", "epochs_done": 8}]}]}
+    doc = results_timing(manifest, returned, repo)
+    # a: epochs 5-8 (epoch 4 paid for the restart), b: epochs 2-5 (epoch 1 paid for the start)
+    assert doc["packed"]["2"]["epochs"] == 8 and doc["packed"]["2"]["epoch_seconds"] == 6.5
+    assert doc["packed"]["2"]["summed_train_images_per_second"] == 6000.0 and doc["kind"] == lease_plan.RESULTS_KIND
+    text = gpu_section([{**doc, "file": "cuda-2026-12-02-1000-results.json"}])
+    assert "2 at once" in text and "6.50 s per epoch each" in text and "6,000 training images/s" in text
+    assert results_timing({**manifest, "device_type": "cpu"}, returned, repo) is None
 
 
 @pytest.mark.slow
