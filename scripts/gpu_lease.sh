@@ -32,6 +32,16 @@ case "${1:-}" in
       carry='".gpudata", ".gpuwhl"'
     fi
     du -sh .gpudata .gpuwhl 2>/dev/null
+    # The device call sends the whole working tree (tracked and untracked-unignored files, with
+    # results/partial/'s checkpoints) plus the carried folders, 64 MiB in all.
+    tree=$(git ls-files -co --exclude-standard -z | xargs -0 cat 2>/dev/null | wc -c)
+    carried=$(du -sb .gpudata $( [ "$carry" = '".gpudata"' ] || echo .gpuwhl) | awk '{s+=$1} END {print s}')
+    total=$(( (tree + carried) / 1048576 ))
+    echo "travels: $total MiB of 64 (working tree $(( tree / 1048576 )) MiB, carried $(( carried / 1048576 )) MiB)"
+    if [ "$total" -ge 64 ]; then
+      echo "gpu_lease.sh: over the device call's 64 MiB; run the lease without the sweep (--no-sweep) until fewer runs wait in results/partial/" >&2
+      exit 2
+    fi
     echo "device run: command 'bash scripts/gpu_lease.sh', carry [$carry], timeout_s 600"
     exit 0 ;;
 esac
