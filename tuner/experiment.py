@@ -11,9 +11,11 @@ resume; the MLflow parent run; whether the sweep finished), written whole or not
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
+import pickle
 import socket
 import sys
 import threading
@@ -42,6 +44,38 @@ def experiment_filesystem(uri: str) -> tuple[pa.fs.FileSystem, str]:
     if "://" in uri:
         return pa.fs.FileSystem.from_uri(uri)
     return pa.fs.LocalFileSystem(), uri
+
+
+# Ray Tune's own files of a sweep, which a resume reads (the newest of each pattern), with the keys a
+# JSON one must hold (None: a pickle, whatever its name says): the trials and their state, the
+# searcher's generation counters, the pickled Optuna searcher (its study and sampler), the Tuner.
+RAY_STATE_FILES = {"experiment_state-*.json": ("trial_data", "runner_data"), "search_gen_state-*.json": None,
+                   "searcher-state-*.pkl": None, "tuner.pkl": None}
+
+
+def damaged_ray_state(exp: str) -> str | None:
+    """'FILE (what is wrong)' for the first of Ray Tune's saved files of this sweep that does not read, else None."""
+    fs, base = experiment_filesystem(exp)
+    try:
+        names = sorted(info.base_name for info in fs.get_file_info(pa.fs.FileSelector(base, allow_not_found=True))
+                       if info.type == pa.fs.FileType.File)
+    except OSError:
+        return None  # no folder yet: nothing to resume
+    for pattern, keys in RAY_STATE_FILES.items():
+        matching = fnmatch.filter(names, pattern)
+        if not matching:
+            continue
+        path = f"{base.rstrip('/')}/{matching[-1]}"  # the newest: the names end in a sortable time stamp
+        try:
+            with fs.open_input_stream(path) as stream:
+                data = stream.read()
+            if keys is None:
+                pickle.loads(data)  # noqa: S301 - the sweep's own file
+            elif not isinstance(value := json.loads(data), dict) or not set(keys) <= set(value):
+                raise ValueError(f"a JSON {type(value).__name__} without {', '.join(keys)}")
+        except Exception as exc:  # noqa: BLE001 - cut short, random bytes, another type: all mean damaged
+            return f"{path} ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else 'unreadable'})"
+    return None
 
 
 def storage_location(spec: SweepSpec) -> str:
@@ -118,7 +152,9 @@ def spec_fingerprint(spec: SweepSpec) -> str:
     essentials = {
         "base": spec.base_config.to_dict(), "search": [asdict(p) for p in spec.search],
         "objective": asdict(spec.objective), "searcher": asdict(spec.searcher), "scheduler": asdict(spec.scheduler),
-        "resources": asdict(spec.resources), "run": asdict(spec.run),
+        "resources": asdict(spec.resources),
+        # min_free_mb guards the machine, not the results: lowering it to resume a sweep must not need --restart.
+        "run": {k: v for k, v in asdict(spec.run).items() if k != "min_free_mb"},
     }
     return hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()
 

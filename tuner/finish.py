@@ -26,6 +26,14 @@ def write_trials_table(spec: SweepSpec, results: list[Any], exp: str) -> tuple[l
     return rows, table, write_table(table, exp)
 
 
+def remake_trials_table(spec: SweepSpec, exp: str) -> str:
+    """trials.parquet of a finished sweep again, from the results Ray Tune saved (nothing runs, nothing
+    is registered again); where it went."""
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    return write_trials_table(spec, list(ResultGrid(ExperimentAnalysis(exp))), exp)[2]
+
+
 def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float) -> dict[str, Any]:
     results = list(grid)
     rows, table, table_path = write_trials_table(spec, results, exp)

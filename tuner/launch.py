@@ -7,8 +7,9 @@
 Rerunning the same command resumes an interrupted sweep (trials from their checkpoints, the
 Optuna searcher from its saved state). Exit 0 when the sweep finished (stopped or diverged trials
 are results), 2 for a bad spec or a failed pre-flight check (nothing started), 3 when it ran out
-of `--time-budget` (the trials table so far is written; rerun to go on), 130 when interrupted
-(rerun to resume).
+of `--time-budget` (the trials table so far is written; rerun to go on), 4 when a folder it writes
+ran short of space (run.min_free_mb; rerun once there is space), 130 when interrupted (rerun to
+resume).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser
+from tuner.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, storage_full_message, sweep_folders
 from tuner.experiment import (
     DriverLock,
     ExperimentError,
+    damaged_ray_state,
     delete_experiment,
     experiment_uri,
     read_state,
@@ -65,6 +68,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.progress import ProgressLine
     from tuner.space import DefineByRun, encoded_points
     from tuner.status_callback import MarkEndedTrials
+    from tuner.storage_watch import StopWhenStorageLow
 
     if restore:
         return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -95,7 +99,8 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
             callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
-                       MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri))],
+                       MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri)),
+                       StopWhenStorageLow()],
         ),
     )
 
@@ -119,6 +124,9 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     uri = resolve_tracking_uri(spec.tracking.uri)
     exp = experiment_uri(spec)
     preflight_local(spec, uri, address)
+    short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
+    if short:
+        raise PreflightError(storage_full_message(short, spec.run.min_free_mb, started=False))
     with DriverLock(exp):  # one sweep, one driver: a second launch of this sweep is refused while this one runs
         return _run_locked(spec, address, restart, verbose, time_budget, uri, exp)
 
@@ -129,7 +137,7 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
     from ray import tune
 
     from tuner.finish import finish_sweep
-    from tuner.tracking.sweep_run import start_parent_run
+    from tuner.storage_watch import watch
     from tuner.trainable import TrialSettings, run_trial
 
     state = read_state(exp)
@@ -141,9 +149,20 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         raise PreflightError(f"{exp} holds a sweep started from a different spec; rerun with --restart to start over, "
                              "or give this one another name (--name)")
     if state is not None and state.get("finished"):
+        from tuner.finish import remake_trials_table
+        from tuner.results import table_readable
+
+        if not table_readable(exp):  # damaged or lost after the sweep ended: Ray's saved results still hold it
+            print(f"tuner: the trials table of sweep {spec.name} was missing or damaged; remade {remake_trials_table(spec, exp)} "
+                  "from the results Ray Tune saved")
         print(f"tuner: sweep {spec.name} already finished ({state['finished']['trials']} trials); results in {exp}. "
               f"Run `python -m tuner.report {exp}` to see them, or add --restart to run it again.")
         return 0
+
+    damaged = damaged_ray_state(exp) if state is not None else None
+    if damaged:
+        raise ExperimentError(f"{damaged}: Ray Tune's saved state of this sweep is damaged, so it cannot resume; rerun with "
+                              "--restart to start the sweep over (the MLflow runs of its trials so far stay)")
 
     # "local", not None: Ray's default would join whatever cluster the last `ray start` on this machine
     # left in /tmp/ray/ray_current_cluster, even a dead one, and wait minutes for its GCS.
@@ -153,7 +172,7 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
         cluster = preflight_cluster(spec, uri, exp)
-        tracking = start_parent_run(uri, spec, state.get("parent_run_id") if state else None)
+        tracking = _parent_run(uri, spec, state)
         sweep_state = {"spec_fingerprint": fingerprint, "parent_run_id": tracking.parent_run_id,
                        "tracking_uri": uri, "spec_file": spec.path, "started": (state or {}).get("started", time.time())}
         write_state(exp, sweep_state)
@@ -168,10 +187,18 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
               flush=True)
         started = time.time()
         try:
+            watch(sweep_folders(exp, uri), spec.run.min_free_mb)
             grid = build_tuner(spec, trainable, exp, restoring, time_budget).fit()
         except KeyboardInterrupt:
             grid = None
-        ended = 0 if grid is None else grid.num_terminated + grid.num_errors
+        except Exception as exc:
+            if not restoring or is_disk_full(exc):
+                raise
+            # damaged_ray_state read each file; this is what Ray itself could not make of them.
+            raise ExperimentError(f"{exp}: Ray Tune could not resume this sweep ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); if its files were damaged, "
+                                  "rerun with --restart to start it over") from None
+        ended = 0 if grid is None else _ended_as_saved(exp)
         if grid is not None and time_budget is not None and ended < spec.run.num_samples and time.time() - started >= time_budget:
             from tuner.finish import write_trials_table
 
@@ -180,6 +207,11 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
                   f"trials so far in {table_path}; rerun the same command to go on", file=sys.stderr)
             return TIME_BUDGET_EXIT
         # Ray Tune catches Ctrl-C itself and returns the partial results: count what really ended.
+        # tuner.storage_watch interrupts it the same way when space runs short.
+        short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
+        if short and (grid is None or ended < spec.run.num_samples):
+            print(f"tuner.launch: {storage_full_message(short, spec.run.min_free_mb, started=True)}", file=sys.stderr)
+            return STORAGE_FULL_EXIT
         if grid is None or ended < spec.run.num_samples:
             print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
             return 130
@@ -191,7 +223,34 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         ray.shutdown()
 
 
-TIME_BUDGET_EXIT = 3  # the sweep ran out of --time-budget: not finished, resumable (0: finished, 2: bad input, 130: interrupted)
+def _parent_run(uri: str, spec: SweepSpec, state: dict[str, Any] | None):
+    """The sweep's MLflow parent run: created, or reopened on a resume, which needs the store it began in."""
+    from mlflow.exceptions import MlflowException
+
+    from tuner.tracking.sweep_run import start_parent_run
+
+    parent = state.get("parent_run_id") if state else None
+    try:
+        return start_parent_run(uri, spec, parent)
+    except MlflowException as exc:
+        if not parent or exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise ExperimentError(f"the sweep's MLflow parent run {parent} is not in {uri} (it began with "
+                              f"{state.get('tracking_uri', 'another store')}): point tracking.uri / MLFLOW_TRACKING_URI at "
+                              "that store, or rerun with --restart to start the sweep over") from None
+
+
+def _ended_as_saved(exp: str) -> int:
+    """Trials that ended, as the experiment state Ray Tune saved says. After Ctrl-C (or the storage
+    watch) Tune saves the state and then stops the running trials, which its returned grid then
+    counts as terminated; the saved state still has them running, and a rerun resumes them."""
+    from ray.tune import ExperimentAnalysis
+
+    return sum(t.status in ("TERMINATED", "ERROR") for t in ExperimentAnalysis(exp).trials)
+
+
+TIME_BUDGET_EXIT = 3  # the sweep ran out of --time-budget: not finished, resumable (0: finished, 2: bad input,
+# 4: storage full (tuner.disk_space), 130: interrupted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, PreflightError, ExperimentError) as exc:
         print(f"tuner.launch: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        # Full before the watch could stop the sweep (a large write): what was recorded stays recorded.
+        print(f"tuner.launch: storage full ({exc}); free some space and rerun the same command to resume", file=sys.stderr)
+        return STORAGE_FULL_EXIT
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.spec import SweepSpec
-from tuner.tracking import TrackingUnreachable, check_reachable
+from tuner.tracking import TrackingStoreDamaged, TrackingUnreachable, check_reachable
 
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")
 
@@ -23,6 +23,8 @@ class PreflightError(RuntimeError):
 def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> None:
     try:
         check_reachable(tracking_uri)
+    except TrackingStoreDamaged as exc:
+        raise PreflightError(f"tracking: {exc}; then rerun, or set tracking.uri / MLFLOW_TRACKING_URI to another store") from None
     except TrackingUnreachable as exc:
         raise PreflightError(f"tracking: {exc}; start the server, fix tracking.uri / MLFLOW_TRACKING_URI, "
                              "or unset both to use sqlite:///mlflow.db") from None

@@ -206,8 +206,9 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     try:
         table = pq.read_table(exp / "trials.parquet")
     except Exception as exc:  # noqa: BLE001 - whatever pyarrow makes of a damaged file
-        raise ReportError(f"{exp / 'trials.parquet'} is damaged ({str(exc).splitlines()[0][:120]}); the launcher writes it "
-                          "when a sweep ends: rerun the sweep with --restart to make it again") from None
+        raise ReportError(f"{exp / 'trials.parquet'} is damaged ({str(exc).splitlines()[0][:120]}); rerun the sweep's "
+                          "launch command: for a finished sweep it remakes the table from Ray Tune's saved results, "
+                          "without training or registering anything") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     searched = json.loads(meta.get("searched", "[]"))
     rows = add_derived(table.to_pylist(), searched)
@@ -256,7 +257,13 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         (out / "ensemble.json").write_text(json.dumps(ensemble_info, indent=1))
         files.append(out / "ensemble.json")
     if not args.no_mlflow and uri and state.get("parent_run_id"):
+        from tuner.tracking import TrackingUnreachable, check_reachable
         from tuner.tracking.report_run import log_report
+
+        try:
+            check_reachable(uri)
+        except TrackingUnreachable as exc:
+            raise ReportError(f"tracking: {exc}; the report's files are in {out} (rerun with --no-mlflow to skip MLflow)") from None
 
         registered = log_report(uri, state["parent_run_id"], meta.get("sweep", exp.name), files, ensemble_info,
                                 ensemble if args.ensemble else None, leaders)

@@ -87,6 +87,16 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
 
 
+def table_readable(experiment_uri: str) -> bool:
+    """Whether the experiment folder's trials.parquet is there and reads as a table."""
+    fs, base = experiment_filesystem(experiment_uri)
+    try:
+        pq.read_table(f"{base.rstrip('/')}/{TABLE_FILE}", filesystem=fs)
+    except Exception:  # noqa: BLE001 - missing, cut short, random bytes: whatever pyarrow makes of it
+        return False
+    return True
+
+
 def write_table(table: pa.Table, experiment_uri: str) -> str:
     """Write trials.parquet into the experiment folder; where it went (an URI's query stays at the end)."""
     fs, base = experiment_filesystem(experiment_uri)

@@ -119,6 +119,8 @@ class RunSettings:
     checkpoint_every: int = declared(5, "epochs between checkpoints (and always the last epoch)", min=1)
     keep_checkpoints: int = declared(2, "checkpoints kept per trial", min=1)
     max_failures: int = declared(2, "retries of a crashed trial, each from its last checkpoint", min=0)
+    min_free_mb: float = declared(100.0, "free space (MB) every local folder the sweep writes must keep: below it the "
+                                         "sweep does not start, or stops resumably (exit 4)", min=0)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import sweep_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,4 +218,40 @@ def test_a_damaged_trials_table_is_refused_by_the_report(tmp_path: Path, how: tu
     damage(exp / "trials.parquet", how)
     assert report([str(exp), "--no-mlflow", "--out", str(exp / "report")]) == 2
     err = capsys.readouterr().err
-    assert "trials.parquet is damaged" in err and "--restart" in err and len(err.strip().splitlines()) == 1
+    assert "trials.parquet is damaged" in err and "launch command" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def cut_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke sweep ended by its time budget with trials unfinished: Ray's state, Optuna's pickled
+    searcher and the MLflow database are all there for a resume to read."""
+    folder = tmp_path_factory.mktemp("cut-sweep")
+    shutil.copy(REPO / "search_spaces" / "smoke.yaml", folder / "smoke.yaml")
+    res = subprocess.run([sys.executable, "-m", "tuner.launch", "smoke.yaml", "--time-budget", "15"], cwd=folder,
+                         capture_output=True, text=True, timeout=600, env=sweep_env())
+    assert res.returncode == 3, res.stdout[-2000:] + res.stderr[-2000:]
+    return folder
+
+
+# What a resume reads besides the project's own files: Ray Tune's experiment state, its searcher
+# counters, Optuna's pickled searcher (study and sampler), the pickled Tuner, and MLflow's database.
+RESUME_READS = ["experiments/smoke/experiment_state-*.json", "experiments/smoke/search_gen_state-*.json",
+                "experiments/smoke/searcher-state-*.pkl", "experiments/smoke/tuner.pkl", "mlflow.db"]
+
+
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(RESUME_READS), how=DAMAGE)
+def test_a_resume_from_damaged_ray_optuna_or_mlflow_files_is_refused(tmp_path: Path, cut_sweep: Path, which: str,
+                                                                     how: tuple) -> None:
+    folder = fresh(tmp_path) / "sweep"
+    shutil.copytree(cut_sweep, folder)
+    target = sorted(folder.glob(which))[-1]  # the newest: the one a resume reads
+    damage(target, how)
+    res = subprocess.run([sys.executable, "-m", "tuner.launch", "smoke.yaml"], cwd=folder, capture_output=True, text=True,
+                         timeout=600, env=sweep_env())
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert res.returncode == 2, (which, how, res.stdout[-1500:], res.stderr[-1500:])
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("tuner.launch: ") and ("--restart" in last or "move it aside" in last), last
+    assert target.name in last or "parent run" in last, last

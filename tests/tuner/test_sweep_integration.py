@@ -126,6 +126,18 @@ def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path
     assert again.returncode == 0 and "already finished" in again.stdout
     assert len(client.search_model_versions("name='smoke'")) == 1
 
+    # Its trials table damaged after the end (cut short): the same command remakes it from Ray's saved
+    # results, equal to the one the sweep wrote, and still registers nothing.
+    table_file = sweep_dir / "experiments" / "smoke" / "trials.parquet"
+    table_file.write_bytes(table_file.read_bytes()[:100])
+    again = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "remade" in again.stdout and "already finished" in again.stdout, again.stderr[-2000:]
+    remade = pq.read_table(table_file)
+    def by_trial(t):
+        return sorted(t.to_pylist(), key=lambda row: row["trial_id"])
+    assert by_trial(remade) == by_trial(table) and remade.schema.metadata == table.schema.metadata
+    assert len(client.search_model_versions("name='smoke'")) == 1
+
 
 def test_report_on_the_finished_sweep(finished_smoke) -> None:
     """Leaderboard order, Parquet columns, valid PNGs, MLflow artifacts, ensemble, and the registered

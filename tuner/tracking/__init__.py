@@ -11,7 +11,15 @@ mlflow itself is imported inside the functions that use it, so that importing th
 trial does) stays cheap.
 """
 
-from tuner.tracking.server import PATIENCE_SECONDS, TrackingUnreachable, check_reachable, resolve_tracking_uri, retry, tracking_client
+from tuner.tracking.server import (
+    PATIENCE_SECONDS,
+    TrackingStoreDamaged,
+    TrackingUnreachable,
+    check_reachable,
+    resolve_tracking_uri,
+    retry,
+    tracking_client,
+)
 from tuner.tracking.trial_run import (
     MLFLOW_STATUS,
     STATUS_TAG,
@@ -27,7 +35,8 @@ from tuner.tracking.trial_run import (
 )
 
 __all__ = [
-    "MLFLOW_STATUS", "PATIENCE_SECONDS", "STATUS_TAG", "SWEEP_TAG", "TRIAL_TAG", "UNTRAINED_EXITS_TAG", "TrackingUnreachable",
+    "MLFLOW_STATUS", "PATIENCE_SECONDS", "STATUS_TAG", "SWEEP_TAG", "TRIAL_TAG", "UNTRAINED_EXITS_TAG",
+    "TrackingStoreDamaged", "TrackingUnreachable",
     "TrialLogger", "TrialTracking", "check_reachable", "close_run", "mark_trial_run", "numeric_metrics", "outcome_tags",
     "resolve_tracking_uri", "retry", "tracking_client",
 ]

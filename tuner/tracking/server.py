@@ -8,6 +8,7 @@ failures (TUNER_MLFLOW_PATIENCE_S, 300 s by default).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,10 @@ class TrackingUnreachable(RuntimeError):
     """The tracking store cannot be used (checked before a sweep starts; raised when it stays down)."""
 
 
+class TrackingStoreDamaged(TrackingUnreachable):
+    """A local tracking file that is not a readable database: the message says what to do."""
+
+
 def check_reachable(uri: str, timeout: float = 10.0) -> None:
     """Raise TrackingUnreachable when the tracking store cannot be used (before any trial starts)."""
     if uri.startswith(("http://", "https://")):
@@ -39,9 +44,27 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingUnreachable(f"cannot reach the MLflow tracking server at {uri} ({exc})") from None
     elif uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
+        path = Path(uri[len("sqlite:///"):])
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
             raise TrackingUnreachable(f"the folder of the SQLite tracking file {uri} is missing or not writable")
+        problem = sqlite_damage(path)
+        if problem:
+            raise TrackingStoreDamaged(f"{path} is damaged ({problem}); it holds your MLflow runs, so move it aside rather "
+                                      "than delete it (and restore a backup if you have one)")
+
+
+def sqlite_damage(path: Path) -> str | None:
+    """What is wrong with an SQLite file, or None when it reads (an absent or empty file is a new store)."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if verdict == "ok" else verdict
 
 
 def tracking_client(uri: str):
