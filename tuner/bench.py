@@ -10,6 +10,9 @@ reads every trial's per-epoch results and prints one JSON object:
     trial_overhead_share       (trial wall time - time in training epochs) / time in training epochs,
                                summed over trials: Ray reports, MLflow logging, checkpoints, start-up
     sweep_seconds              the whole command, Ray start-up and the finish included
+    slot_use                   the share of (the trials' wall time x trial slots) spent in epochs, in the
+                               rest of the trials, and between trials (tuner/slot_use.py), as the
+                               launcher's summary line prints it
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", help="keep the experiment folder and MLflow file here instead of a temporary folder")
     args = p.parse_args(argv)
 
-    from tuner.experiment import ExperimentError, experiment_uri
+    from tuner.experiment import ExperimentError, experiment_uri, read_state
     from tuner.launch import run_sweep
     from tuner.preflight import PreflightError
     from tuner.quiet import quiet_logs
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             return rc
         result = summarize(Path(experiment_uri(spec)), None, time.time() - started)
+        result["slot_use"] = (read_state(experiment_uri(spec)) or {}).get("finished", {}).get("slot_use")
     result.update({"date": time.strftime("%Y-%m-%d"), "preset": args.preset, "dataset": args.dataset,
                    "epochs": args.epochs, "gpu_per_trial": args.gpu_per_trial, "cpu_per_trial": args.cpu_per_trial,
                    "checkpoint_every": args.checkpoint_every})

@@ -5,6 +5,7 @@ best model, the parent run's summary, and a short report on the terminal.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pyarrow.parquet as pq
 
 from trainables.names import RESULT_METRICS
 from tuner.results import config_of, ranked, trial_row, trials_table, write_table
+from tuner.slot_use import describe as describe_slot_use
+from tuner.slot_use import slot_use
 from tuner.spec import SweepSpec
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model
@@ -34,8 +37,12 @@ def remake_trials_table(spec: SweepSpec, exp: str) -> str:
     return write_trials_table(spec, list(ResultGrid(ExperimentAnalysis(exp))), exp)[2]
 
 
-def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float) -> dict[str, Any]:
+def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float, slots: int) -> dict[str, Any]:
+    """`seconds`: how long the sweep's trials ran in this command (Tune's fit), on `slots` trial slots."""
+    now = time.time()
     results = list(grid)
+    reports = [[] if r.metrics_dataframe is None else r.metrics_dataframe.to_dict("records") for r in results]
+    use = slot_use(reports, (now - seconds, now), slots)
     rows, table, table_path = write_trials_table(spec, results, exp)
     for row in rows:  # the callback marks runs live; this makes sure, e.g. after a driver restart
         if row["mlflow_run_id"] and row["status"] in ENDED_FROM_OUTSIDE:
@@ -56,7 +63,7 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
     summary = {
         "sweep": spec.name, "trials": len(rows), **counts, "wall_seconds": round(seconds, 1),
         "table": table_path, "best": best and {k: v for k, v in best.items() if not k.startswith("config.")},
-        "registered_model": registered,
+        "registered_model": registered, "slot_use": use,
     }
     with tempfile.TemporaryDirectory() as tmp:  # MLflow logs local files; the folder may be on s3://
         local_table = Path(tmp) / "trials.parquet"
@@ -71,6 +78,7 @@ def _print_summary(spec: SweepSpec, summary: dict[str, Any], best: dict[str, Any
     print(f"tuner: sweep {spec.name} finished: {summary['trials']} trials ({summary['completed']} completed, "
           f"{summary['stopped']} stopped early, {summary['diverged']} diverged, {summary['failed']} failed) "
           f"in {summary['wall_seconds']:.0f} s")
+    print(f"tuner: trial slots: {describe_slot_use(summary['slot_use'])}")
     if best:
         searched = ", ".join(f"{p.name}={best.get('config.' + p.name)!r}" for p in spec.search)
         print(f"tuner: best trial {best['trial_id']} ({best['status']}, {best['epochs_run']} epochs): {m} {best[m]:.4f}, "

@@ -137,6 +137,7 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
     from ray import tune
 
     from tuner.finish import finish_sweep
+    from tuner.slot_use import slots_of
     from tuner.storage_watch import watch
     from tuner.trainable import TrialSettings, run_trial
 
@@ -189,6 +190,7 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         try:
             watch(sweep_folders(exp, uri), spec.run.min_free_mb)
             grid = build_tuner(spec, trainable, exp, restoring, time_budget).fit()
+            fit_seconds = time.time() - started
         except KeyboardInterrupt:
             grid = None
         except Exception as exc:
@@ -215,9 +217,12 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         if grid is None or ended < spec.run.num_samples:
             print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
             return 130
-        summary = finish_sweep(spec, grid, tracking, exp, time.time() - started)
+        slots = slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"], cluster["gpus"],
+                         spec.resources.cpu, spec.resources.gpu)
+        summary = finish_sweep(spec, grid, tracking, exp, fit_seconds, slots)
         write_state(exp, {**sweep_state, "finished": {"trials": summary["trials"], "at": time.time(),
-                                                       "registered_model": summary["registered_model"]}})
+                                                       "registered_model": summary["registered_model"],
+                                                       "slot_use": summary["slot_use"]}})
         return 0
     finally:
         ray.shutdown()

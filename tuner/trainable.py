@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ray import tune
 
 from trainables.config import TrainConfig, with_overrides
 from trainables.loop import TrainingState, train
+from tuner.slot_use import REPORTED_AT, STARTED_AT
 from tuner.space import resolve_trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
@@ -77,6 +79,7 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
 
 def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     """Ray Tune entry point: `sampled` holds this trial's searched values."""
+    started = time.time()
     _limit_resources(settings)
     base = with_overrides(TrainConfig(), settings.base)
     config = resolve_trial_config(base, sampled)
@@ -108,13 +111,14 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
             if curve:
                 artifacts["threshold_curve.json"] = curve
             logger.finish(metrics["status"], outcome_tags(epoch_metrics), artifacts)
+        timing = {STARTED_AT: started, REPORTED_AT: time.time()}  # for tuner.slot_use; not MLflow metrics
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(state.checkpoint(), Path(folder) / CHECKPOINT_FILE)
                 (Path(folder) / META_FILE).write_text(json.dumps(
                     {"epoch": metrics["epoch"], "status": metrics["status"], "metrics": flat, "unsent": logger.unsent()}))
-                tune.report(flat, checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report({**flat, **timing}, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
-            tune.report(flat)
+            tune.report({**flat, **timing})
 
     train(config, report, resume=resume)
