@@ -10,6 +10,8 @@ matrix multiplications and convolutions, which are all but a sliver of a ResNet'
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -22,9 +24,21 @@ def _count(fn) -> int:
     return int(counter.get_total_flops())
 
 
-@torch.no_grad()
+# Counts by architecture (the module tree as repr prints it: every layer, its channels and
+# kernels), so that a process training one trial after another counts each architecture once.
+_COUNTED: dict[tuple, list[int]] = {}
+
+
 def exit_flops(model: MultiExitNet, image_shape: tuple[int, int, int] = (3, 32, 32)) -> list[int]:
     """FLOPs per image of leaving at each exit, cumulative, earliest first."""
+    key = (type(model).__name__, repr(model), model.num_exits, image_shape)
+    if key not in _COUNTED:
+        _COUNTED[key] = _exit_flops(model, image_shape)
+    return list(_COUNTED[key])
+
+
+@torch.no_grad()
+def _exit_flops(model: MultiExitNet, image_shape: tuple[int, int, int]) -> list[int]:
     was_training = model.training
     model.eval()
     x = torch.zeros(1, *image_shape, device=next(model.parameters()).device)
@@ -33,6 +47,7 @@ def exit_flops(model: MultiExitNet, image_shape: tuple[int, int, int] = (3, 32, 
     return out
 
 
+@functools.cache  # one count per class count and process
 @torch.no_grad()
 def reference_flops(num_classes: int) -> int:
     """FLOPs per image of LDAM-DRW's ResNet-32: what every flops_ratio divides by."""

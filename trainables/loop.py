@@ -28,7 +28,7 @@ import torch
 
 from trainables.config import TrainConfig
 from trainables.data.augment import TrainAugmentation, mixup
-from trainables.data.datasets import LongTailedData, load_long_tailed
+from trainables.data.datasets import LongTailedData, cached_long_tailed
 from trainables.evaluate import evaluate
 from trainables.flops import exit_flops, reference_flops
 from trainables.losses.criterion import Criterion
@@ -152,7 +152,7 @@ def train(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
 
-    data = data if data is not None else load_long_tailed(config)
+    data = data if data is not None else cached_long_tailed(config)
     data = LongTailedData(**{**data.__dict__, **{
         k: getattr(data, k).to(device) for k in
         ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")

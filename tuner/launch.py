@@ -92,8 +92,12 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
         scheduler = FIFOScheduler()
     return tune.Tuner(
         trainable,
+        # reuse_actors: a slot's next trial runs in the process its last one ran in (Ray resets the
+        # trial's session, folder and config), not in a new Python that imports torch again: on 2
+        # CPUs that start-up was a third of the slots' time (docs/PERFORMANCE.md, "Warm trials").
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
-                                    max_concurrent_trials=spec.run.max_concurrent, time_budget_s=time_budget),
+                                    max_concurrent_trials=spec.run.max_concurrent, time_budget_s=time_budget,
+                                    reuse_actors=True),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage_location(spec), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),

@@ -23,7 +23,13 @@ def test_two_slots_with_a_gap_between_trials_and_a_retried_trial() -> None:
     assert use["in_trial_other_seconds"] == pytest.approx((10 + 7 + 5 + 12) - 29.0)
     assert use["between_trials_seconds"] == pytest.approx(40.0 - 34.0)
     assert use["in_epochs_share"] + use["in_trial_other_share"] + use["between_trials_share"] == pytest.approx(1.0)
-    assert describe(use) == "2 slot(s) x 20 s: 72% in epochs, 12% in trials' start-up, reports and finish, 15% between trials"
+    # The last trial began at 13; from then on both slots ran to 20: nothing idle for want of work.
+    assert use["nothing_left_seconds"] == 0.0
+    assert describe(use) == ("2 slot(s) x 20 s: 72% in epochs, 12% in trials' start-up, reports and finish, "
+                             "15% between trials (0% with no trial left to start)")
+    # Trial c ends at 14 instead: slot 2 idles 6 s with nothing left to start.
+    tail = slot_use([a, b, _reports(1.0, [(6.0, 5.0)]) + _reports(8.0, [(14.0, 4.0)])], (0.0, 20.0), 2)
+    assert tail["nothing_left_seconds"] == pytest.approx(6.0)
 
 
 def test_a_resumed_sweep_counts_only_this_runs_reports() -> None:

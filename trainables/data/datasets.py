@@ -102,3 +102,22 @@ def load_long_tailed(config: TrainConfig, raw: RawDataset | None = None) -> Long
         groups=class_groups(config.class_groups, final_counts),
         source=raw.source,
     )
+
+
+# The last few datasets this process built, by their data fields: a trial process that Ray Tune
+# reuses for the next trial (tuner.launch: reuse_actors) gets the same images without building
+# them again. Nothing in training writes into these tensors (batches are gathered copies).
+_RECENT: dict[tuple, LongTailedData] = {}
+_RECENT_KEEP = 2
+
+
+def cached_long_tailed(config: TrainConfig) -> LongTailedData:
+    """load_long_tailed(config), shared with earlier calls in this process that asked for the same data."""
+    from trainables.config import DATA_FIELDS
+
+    key = tuple(repr(getattr(config, name)) for name in DATA_FIELDS)
+    if key not in _RECENT:
+        while len(_RECENT) >= _RECENT_KEEP:
+            _RECENT.pop(next(iter(_RECENT)))  # the oldest
+        _RECENT[key] = load_long_tailed(config)
+    return _RECENT[key]
