@@ -18,6 +18,7 @@ from tuner.slot_use import slot_use
 from tuner.spec import SweepSpec
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model
+from tuner.tracking.ui_link import ui_lines
 from tuner.trainable import CHECKPOINT_FILE
 from tuner.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES
 
@@ -81,11 +82,13 @@ def _print_summary(spec: SweepSpec, summary: dict[str, Any], best: dict[str, Any
     print(f"tuner: trial slots: {describe_slot_use(summary['slot_use'])}")
     if best:
         searched = ", ".join(f"{p.name}={best.get('config.' + p.name)!r}" for p in spec.search)
-        print(f"tuner: best trial {best['trial_id']} ({best['status']}, {best['epochs_run']} epochs): {m} {best[m]:.4f}, "
-              f"test_acc {best.get('test_acc') or 0:.4f}, flops_ratio {best.get('flops_ratio') or 0:.3f}; {searched}")
+        print(f"tuner: best trial {best.get('trial_name') or best['trial_id']} ({best['trial_id']}, {best['status']}, "
+              f"{best['epochs_run']} epochs): {m} {best[m]:.4f}, test_acc {best.get('test_acc') or 0:.4f}, "
+              f"flops_ratio {best.get('flops_ratio') or 0:.3f}; {searched}")
     print(f"tuner: all trials: {summary['table']}")
     if summary["registered_model"]:
         r = summary["registered_model"]
         print(f"tuner: registered model {r['registered_model']} version {r['version']} ({r['model_uri']})")
-    ui = f"mlflow ui --backend-store-uri {tracking.uri}" if not tracking.uri.startswith("http") else tracking.uri
-    print(f"tuner: MLflow experiment '{spec.mlflow_experiment}', parent run {tracking.parent_run_id}; open: {ui}")
+    print(f"tuner: MLflow experiment '{spec.mlflow_experiment}', parent run {tracking.parent_run_id}")
+    for line in ui_lines(tracking.uri, tracking.experiment_id, tracking.parent_run_id, m, spec.objective.mode):
+        print(f"tuner: {line}")

@@ -69,6 +69,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.space import DefineByRun, encoded_points
     from tuner.status_callback import MarkEndedTrials
     from tuner.storage_watch import StopWhenStorageLow
+    from tuner.trial_names import trial_folder, trial_name
 
     if restore:
         return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -97,7 +98,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
         # CPUs that start-up was a third of the slots' time (docs/PERFORMANCE.md, "Warm trials").
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
                                     max_concurrent_trials=spec.run.max_concurrent, time_budget_s=time_budget,
-                                    reuse_actors=True),
+                                    reuse_actors=True, trial_name_creator=trial_name, trial_dirname_creator=trial_folder),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage_location(spec), verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
@@ -179,7 +180,8 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         cluster = preflight_cluster(spec, uri, exp)
         tracking = _parent_run(uri, spec, state)
         sweep_state = {"spec_fingerprint": fingerprint, "parent_run_id": tracking.parent_run_id,
-                       "tracking_uri": uri, "spec_file": spec.path, "started": (state or {}).get("started", time.time())}
+                       "experiment_id": tracking.experiment_id, "tracking_uri": uri, "spec_file": spec.path,
+                       "started": (state or {}).get("started", time.time())}
         write_state(exp, sweep_state)
         settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking,
                                  checkpoint_every=spec.run.checkpoint_every, cpus=spec.resources.cpu,

@@ -6,8 +6,9 @@
 
 Prints a leaderboard (rank, searched values, val_acc, test_acc, many/medium/few, flops_ratio,
 epochs, status); writes `report.parquet` (all trials plus rank, Pareto-front membership and the
-searched values as `param.*`), `accuracy_vs_flops.png` (every trial and the val_acc/flops_ratio
-Pareto front), `learning_curves.png` and `group_accuracy.png` (top K), `threshold_curve.png`
+searched values as `param.*`), `accuracy_vs_flops.png` (every trial, and the val_acc/flops_ratio
+Pareto front of the completed trials as a staircase; stopped ones apart), `learning_curves.png`
+(the top K, every other trial faded), `group_accuracy.png` (top K), `threshold_curve.png`
 (the best trial's saved model evaluated once, over a grid of inference thresholds: no retraining),
 and logs all of them to the sweep's MLflow parent run under `report/`.
 
@@ -31,11 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trainables.cli import OneLineParser
-from trainables.names import RESULT_METRICS
+from trainables.names import COMPLETED, RESULT_METRICS
 from tuner.experiment import read_state
 from tuner.results import config_of, ranked, train_config_of
 from tuner.trainable import CHECKPOINT_FILE
-from tuner.trial_status import USABLE
 
 METRICS = RESULT_METRICS
 
@@ -66,8 +66,11 @@ def locate(target: str) -> Path:
 
 
 def pareto_front(rows: list[dict[str, Any]]) -> set[str]:
-    """Trials no other usable trial beats on both val_acc (higher) and flops_ratio (lower)."""
-    pts = [r for r in rows if r["status"] in USABLE and _finite(r.get("val_acc")) and _finite(r.get("flops_ratio"))]
+    """Completed trials no other completed trial beats on both val_acc (higher) and flops_ratio (lower).
+
+    Only trials of one fidelity compare: a trial the scheduler stopped was measured after fewer
+    epochs, and joining it to the front would set an early, low accuracy against a finished one."""
+    pts = [r for r in rows if r["status"] == COMPLETED and _finite(r.get("val_acc")) and _finite(r.get("flops_ratio"))]
     front = set()
     for r in pts:
         dominated = any(o["val_acc"] >= r["val_acc"] and o["flops_ratio"] <= r["flops_ratio"]
@@ -224,8 +227,12 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     front = [r for r in rows if r["on_pareto_front"]]
     files.append(report_plots.accuracy_vs_flops(rows, front, out / "accuracy_vs_flops.png"))
     trials = SweepTrials(exp)
-    files.append(report_plots.learning_curves({f"#{r['rank']} {r['trial_id']}": trials.history(r["trial_id"]) for r in top},
-                                              out / "learning_curves.png"))
+    drawn = [r for r in leaders if r["status"] == COMPLETED][: args.top]  # one fidelity: trials that ran every epoch
+    drawn_ids = {r["trial_id"] for r in drawn}
+    files.append(report_plots.learning_curves(
+        {f"#{r['rank']} {r.get('trial_name') or r['trial_id']}": trials.history(r["trial_id"]) for r in drawn},
+        [(r["status"], trials.history(r["trial_id"])) for r in rows if r["trial_id"] not in drawn_ids],
+        out / "learning_curves.png"))
     files.append(report_plots.group_bars(top, out / "group_accuracy.png"))
     study = threshold_study(trials, top[0]) if top else None
     if study is not None:
@@ -271,6 +278,13 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
             print(f"tuner.report: the ensemble beats the best single trial on val_acc: registered as "
                   f"{registered['registered_model']} version {registered['version']}")
     print(f"tuner.report: {len(rows)} trials; files in {out}: {', '.join(f.name for f in files)}")
+    if uri and state.get("parent_run_id") and state.get("experiment_id"):
+        from tuner.tracking.ui_link import ui_lines
+
+        objective = json.loads(meta.get("objective", "{}"))
+        metric, mode = (objective.get("metrics") or ["val_acc"])[0], (objective.get("modes") or ["max"])[0]
+        for line in ui_lines(uri, state["experiment_id"], state["parent_run_id"], metric, mode):
+            print(f"tuner.report: {line}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The report's figures (matplotlib, written as PNG): readable at a glance, with titled axes and units.
 
-    accuracy_vs_flops(rows, front, path)        every trial, the Pareto front joined
-    learning_curves(histories, path)            val_acc per epoch of the top trials
+    accuracy_vs_flops(rows, front, path)        every trial; the Pareto front of the completed trials as a staircase
+    learning_curves(top, others, path)          val_acc per epoch: the top trials, every other trial faded
     group_bars(rows, path)                      many/medium/few accuracy of the top trials
     threshold_curve(curve, chosen, path)        the best model's accuracy and FLOPs against s
 """
@@ -30,18 +30,34 @@ def _save(fig, path: Path) -> Path:
 
 
 def accuracy_vs_flops(rows: list[dict[str, Any]], front: list[dict[str, Any]], path: Path) -> Path:
+    """`front`: the completed trials' Pareto front. Stopped trials were measured after fewer epochs (a
+    lower fidelity): they are drawn apart, hollow, and never joined to the front."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for status, (color, marker) in STATUS_STYLE.items():
         pts = [r for r in rows if r["status"] == status and r.get("flops_ratio") is not None and r.get("val_acc") is not None]
-        if pts:
+        if not pts:
+            continue
+        label = f"{status} ({len(pts)})"
+        if status == STOPPED:
+            epochs = sorted({r.get("epochs_run") for r in pts if r.get("epochs_run")})
+            label = f"stopped by the scheduler after {'/'.join(map(str, epochs))} epochs ({len(pts)})"
+            ax.scatter([r["flops_ratio"] for r in pts], [100 * r["val_acc"] for r in pts], facecolors="none",
+                       edgecolors=color, marker=marker, label=label, alpha=0.6)
+        else:
             ax.scatter([r["flops_ratio"] for r in pts], [100 * r["val_acc"] for r in pts], c=color, marker=marker,
-                       label=f"{status} ({len(pts)})", alpha=0.8)
+                       label=label, alpha=0.8)
     if front:
+        # The attainment staircase: the best accuracy any completed trial reached at or below each
+        # cost, drawn on to the right edge (the reference's cost, or the costliest trial's).
         ordered = sorted(front, key=lambda r: r["flops_ratio"])
-        ax.plot([r["flops_ratio"] for r in ordered], [100 * r["val_acc"] for r in ordered], "-", color="tab:orange",
-                linewidth=2, label="Pareto front", zorder=0)
+        xs = [r["flops_ratio"] for r in ordered]
+        ys = [100 * r["val_acc"] for r in ordered]
+        right = max([1.0] + [r["flops_ratio"] for r in rows if isinstance(r.get("flops_ratio"), (int, float))])
+        ax.step(xs + [right], ys + [ys[-1]], where="post", color="tab:orange", linewidth=2,
+                label=f"Pareto front of the completed trials ({len(front)})", zorder=1)
+        ax.scatter(xs, ys, s=90, facecolors="none", edgecolors="tab:orange", linewidths=1.5, zorder=2)
     ax.axvline(1.0, color="lightgray", linestyle="--", linewidth=1)
-    ax.set_xlabel("inference FLOPs / backbone FLOPs (ratio)")
+    ax.set_xlabel("inference FLOPs / ResNet-32 FLOPs (ratio)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title("Trials: accuracy against inference cost")
     ax.legend(loc="best", fontsize=8)
@@ -49,14 +65,24 @@ def accuracy_vs_flops(rows: list[dict[str, Any]], front: list[dict[str, Any]], p
     return _save(fig, path)
 
 
-def learning_curves(histories: dict[str, list[tuple[int, float]]], path: Path) -> Path:
+def learning_curves(top: dict[str, list[tuple[int, float]]], others: list[tuple[str, list[tuple[int, float]]]],
+                    path: Path) -> Path:
+    """top: label -> curve of the best completed trials (coloured, in the legend); others: (status, curve)
+    of every other trial, faded, so that the scheduler's stops show as curves that end early."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, points in histories.items():
+    counts: dict[str, int] = {}
+    for status, points in others:
         if points:
-            ax.plot([e for e, _ in points], [100 * v for _, v in points], marker=".", label=label)
+            color = STATUS_STYLE.get(status, ("tab:gray", "."))[0]
+            ax.plot([e for e, _ in points], [100 * v for _, v in points], color=color, alpha=0.25, linewidth=1,
+                    label=None if status in counts else f"other trials: {status}")
+            counts[status] = counts.get(status, 0) + 1
+    for label, points in top.items():
+        if points:
+            ax.plot([e for e, _ in points], [100 * v for _, v in points], marker=".", label=label, linewidth=2)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(f"Learning curves of the top {len(histories)} trials")
+    ax.set_title(f"Learning curves: the top {len(top)} completed trials; {len(others)} others faded")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -2,7 +2,7 @@
 
 A trial that completes or diverges tags its own MLflow run. One that ASHA stops is ended from
 outside, and one that fails may die before it can log; this callback marks their child runs
-'stopped' (MLflow status KILLED) or 'failed' (FAILED) as soon as Ray reports it.
+'stopped' (MLflow status FINISHED: a result) or 'failed' (FAILED) as soon as Ray reports it.
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
         if "untrained_exits" in metrics:  # a list of exit indices: a count for MLflow, the indices for the tag
             epoch_metrics["untrained_exit_count"] = len(metrics["untrained_exits"])
             epoch_metrics["untrained_exits"] = ",".join(map(str, metrics["untrained_exits"]))
-        flat = {**flat_metrics(epoch_metrics), "mlflow_run_id": logger.run_id, "node_id": node_id}
+        flat = {**flat_metrics(epoch_metrics), "mlflow_run_id": logger.run_id, "node_id": node_id,
+                "trial_name": ctx.get_trial_name()}
         logger.log_epoch(flat, step=metrics["epoch"])
         done = metrics["status"] != "running"
         if done:

@@ -79,6 +79,14 @@ def finish_parent_run(tracking: TrialTracking, table_path: Path, summary: dict[s
     for key in (OBJECTIVE, "test_acc", COST):
         if isinstance(best.get(key), (int, float)):
             retry(lambda k=key: client.log_metric(run_id, f"best_{k}", float(best[k])))
+    if best:  # the parent's row in the UI names its best trial, and its description says what it reached
+        retry(lambda: client.set_tag(run_id, "tuner.best_trial", str(best.get("trial_name") or best.get("trial_id"))))
+        retry(lambda: client.set_tag(run_id, "tuner.best_trial_run_id", str(best.get("mlflow_run_id"))))
+        described = retry(lambda: client.get_run(run_id)).data.tags.get("mlflow.note.content", "").split("\n\nBest: ")[0]
+        retry(lambda: client.set_tag(run_id, "mlflow.note.content", (
+            f"{described}\n\nBest: {best.get('trial_name') or best.get('trial_id')} ({best.get('status')}, "
+            f"{best.get('epochs_run')} epochs), {OBJECTIVE} {best.get(OBJECTIVE)}, test_acc {best.get('test_acc')}, "
+            f"{COST} {best.get(COST)}; {summary['trials']} trials.")))
     retry(lambda: client.set_terminated(run_id, "FINISHED"))
 
 

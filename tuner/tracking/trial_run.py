@@ -26,7 +26,10 @@ STATUS_TAG = "tuner.status"
 TRIAL_TAG = "tuner.trial_id"
 SWEEP_TAG = "tuner.sweep"
 UNTRAINED_EXITS_TAG = "tuner.untrained_exits"
-MLFLOW_STATUS = {COMPLETED: "FINISHED", DIVERGED: "FINISHED", STOPPED: "KILLED", FAILED: "FAILED"}
+# A trial the scheduler stopped, or one that diverged and reported its worst values, is a result:
+# MLflow's FINISHED (its tuner.status tag says which). Only a crash is MLflow's FAILED; KILLED,
+# which the UI draws as a red cross beside failures, is not used.
+MLFLOW_STATUS = {COMPLETED: "FINISHED", DIVERGED: "FINISHED", STOPPED: "FINISHED", FAILED: "FAILED"}
 
 
 def outcome_tags(metrics: dict[str, Any]) -> dict[str, str]:

@@ -75,19 +75,28 @@ def save_model_dir(served: torch.nn.Module, path: Path, num_classes: int, metada
 
 def log_and_register(tracking: TrialTracking, run_id: str, served: torch.nn.Module, num_classes: int,
                      model_name: str, metadata: dict[str, Any], tags: dict[str, str], artifact: str = "winner") -> dict[str, Any]:
-    """Log the model under `run_id` and register it as a new version of `model_name`."""
+    """Log the model as an MLflow logged model of run `run_id` and register it as a new version of `model_name`.
+
+    A logged model (MLflow 3) whose source run is `run_id`, listed among that run's outputs, is what
+    the UI's runs table shows in the run's Models column; registering it from `models:/MODEL_ID`
+    makes the version point at the same run, so the run and the model's page lead to each other."""
     import logging
 
     import mlflow
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle-format warning: chosen knowingly
     client = tracking_client(tracking.uri)
+    experiment_id = retry(lambda: client.get_run(run_id)).info.experiment_id
+    model = retry(lambda: client.create_logged_model(experiment_id, name=artifact, source_run_id=run_id, model_type="pytorch"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / artifact
         save_model_dir(served, path, num_classes, metadata)
-        retry(lambda: client.log_artifacts(run_id, str(path), artifact))
+        retry(lambda: client.log_model_artifacts(model.model_id, str(path)))
+    retry(lambda: client.finalize_logged_model(model.model_id, LoggedModelStatus.READY))
+    retry(lambda: client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)]))
     mlflow.set_tracking_uri(tracking.uri)
-    version = retry(lambda: mlflow.register_model(f"runs:/{run_id}/{artifact}", model_name, tags=tags))
+    version = retry(lambda: mlflow.register_model(f"models:/{model.model_id}", model_name, tags=tags))
     return {"model_uri": f"models:/{model_name}/{version.version}", "registered_model": model_name,
             "version": int(version.version), "run_id": run_id}
 
