@@ -12,8 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SPECS, launch_cmd, run_with_fault, sweep_env, trial_results, wait_for
-from test_faults import _check_nothing_lost
+from conftest import SPECS, check_nothing_lost, launch_cmd, run_with_fault, sweep_env, trial_results, wait_for
 
 from tuner.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, sweep_folders
 
@@ -95,4 +94,4 @@ def test_a_sweep_whose_storage_fills_up_stops_and_resumes_when_space_is_back(sma
                          timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "resuming sweep fault" in res.stdout
-    _check_nothing_lost(small_disk, f"sqlite:///{small_disk / 'mlflow.db'}")
+    check_nothing_lost(small_disk, f"sqlite:///{small_disk / 'mlflow.db'}")

@@ -15,46 +15,27 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from conftest import SPECS, launch_cmd, run_with_fault, sweep_env, trial_processes, trial_results, wait_for
-from mlflow import MlflowClient
+from conftest import (
+    FAULT_EPOCHS,
+    FAULT_TRIALS,
+    SPECS,
+    check_nothing_lost,
+    launch_cmd,
+    run_with_fault,
+    sweep_env,
+    trial_processes,
+    trial_results,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
-NUM_SAMPLES, EPOCHS = 4, 6  # specs/fault.yaml
+NUM_SAMPLES, EPOCHS = FAULT_TRIALS, FAULT_EPOCHS
 
 
 @pytest.fixture
 def fault_dir(tmp_path: Path) -> Path:
     shutil.copy(SPECS / "fault.yaml", tmp_path / "fault.yaml")
     return tmp_path
-
-
-def _check_nothing_lost(sweep_dir: Path, tracking_uri: str) -> dict:
-    """Every trial completed once everywhere, every epoch logged once; the figures for the note."""
-    from ray.tune import ExperimentAnalysis
-
-    exp = sweep_dir / "experiments" / "fault"
-    table = pq.read_table(exp / "trials.parquet").to_pylist()
-    assert len(table) == NUM_SAMPLES == len({r["trial_id"] for r in table})
-    assert all(r["status"] == "completed" and r["epochs_run"] == EPOCHS for r in table), table
-    ray_trials = ExperimentAnalysis(str(exp)).trials
-    assert sorted(t.trial_id for t in ray_trials) == sorted(r["trial_id"] for r in table)
-
-    client = MlflowClient(tracking_uri)
-    exp_id = client.get_experiment_by_name("fault").experiment_id
-    runs = [r for r in client.search_runs([exp_id], max_results=500) if r.data.tags.get("tuner.role") != "sweep"]
-    assert len(runs) == NUM_SAMPLES and {r.info.run_id for r in runs} == {r["mlflow_run_id"] for r in table}
-    metric_values = 0
-    for run in runs:
-        for metric in ("val_acc", "train_loss", "epoch"):
-            steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
-            assert steps == list(range(1, EPOCHS + 1)), f"{run.info.run_id} {metric}: {steps}"
-            metric_values += len(steps)
-        assert run.data.tags["tuner.status"] == "completed" and run.info.status == "FINISHED"
-    failures = sum(t.num_failures for t in ray_trials)
-    figures = {"trials": len(table), "ray_retries": failures, "mlflow_runs": len(runs),
-               "metric_points_checked": metric_values, "trials_lost": 0, "metrics_lost": 0}
-    print(f"\nfault figures: {figures}")
-    return figures
 
 
 def test_a_trial_killed_mid_epoch_resumes_from_its_checkpoint(fault_dir: Path) -> None:
@@ -80,7 +61,7 @@ def test_a_trial_killed_mid_epoch_resumes_from_its_checkpoint(fault_dir: Path) -
     assert "lost its process" in output
     epochs = [r["epoch"] for r in trial_results(exp)[killed["folder"]]]
     assert epochs[-1] == EPOCHS and epochs.count(killed["epoch"] + 1) <= 2  # at most the epoch in flight again
-    figures = _check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
+    figures = check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
     assert figures["ray_retries"] >= 1
 
 
@@ -108,7 +89,7 @@ def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
     res = subprocess.run(launch_cmd("fault.yaml"), cwd=fault_dir, env=sweep_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "resuming sweep fault" in res.stdout
-    _check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
+    check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
 
 
 def test_a_killed_worker_node_reschedules_its_trials(fault_dir: Path, ray_cluster, mlflow_server) -> None:
@@ -135,7 +116,7 @@ def test_a_killed_worker_node_reschedules_its_trials(fault_dir: Path, ray_cluste
     table = pq.read_table(exp / "trials.parquet").to_pylist()
     assert worker_id in {r["node_id"] for r in table}, "no trial finished on the second node"
     assert len({r["node_id"] for r in table}) == 2, "trials did not run on both nodes"
-    figures = _check_nothing_lost(fault_dir, mlflow_server.uri)
+    figures = check_nothing_lost(fault_dir, mlflow_server.uri)
     assert figures["ray_retries"] >= 1
 
 
@@ -155,4 +136,4 @@ def test_mlflow_server_restart_mid_sweep_loses_no_metric(fault_dir: Path, mlflow
     rc, output = run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(MLFLOW_TRACKING_URI=mlflow_server.uri),
                                 restart_mlflow_after_the_first_epoch)
     assert rc == 0, output[-3000:]
-    _check_nothing_lost(fault_dir, mlflow_server.uri)
+    check_nothing_lost(fault_dir, mlflow_server.uri)
