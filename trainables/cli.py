@@ -6,6 +6,13 @@ import argparse
 from typing import NoReturn
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to its first line and `limit` characters, for a one-line error
+    (its type's name when it has no message: some libraries raise without one)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument as a single line (no usage block) and exits with 2."""
 

@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs
 
+from trainables.cli import first_line
 from tuner.spec import SweepSpec
 
 SWEEP_STATE_FILE = "tuner_sweep.json"
@@ -74,7 +75,7 @@ def damaged_ray_state(exp: str) -> str | None:
             elif not isinstance(value := json.loads(data), dict) or not set(keys) <= set(value):
                 raise ValueError(f"a JSON {type(value).__name__} without {', '.join(keys)}")
         except Exception as exc:  # noqa: BLE001 - cut short, random bytes, another type: all mean damaged
-            return f"{path} ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else 'unreadable'})"
+            return f"{path} ({type(exc).__name__}: {first_line(exc, 100)})"
     return None
 
 

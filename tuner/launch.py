@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainables.cli import OneLineParser
+from trainables.cli import OneLineParser, first_line
 from tuner.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, storage_full_message, sweep_folders
 from tuner.experiment import (
     DriverLock,
@@ -204,8 +204,7 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
                 raise
             # damaged_ray_state read each file; this is what Ray itself could not make of them.
             raise ExperimentError(f"{exp}: Ray Tune could not resume this sweep ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); if its files were damaged, "
-                                  "rerun with --restart to start it over") from None
+                                  f"{first_line(exc)}); if its files were damaged, rerun with --restart to start it over") from None
         ended = 0 if grid is None else _ended_as_saved(exp)
         if grid is not None and time_budget is not None and ended < spec.run.num_samples and time.time() - started >= time_budget:
             from tuner.finish import write_trials_table

@@ -30,7 +30,7 @@ from tuner import lease_plan
 from tuner.lease_pack import unpack
 from tuner.perf_doc import update_performance_doc
 from tuner.reproduce import PARTIAL, checkpoint_epoch, partial_files
-from tuner.results_tables import build
+from tuner.results_tables import build, epoch_lines
 
 
 class CollectError(Exception):
@@ -43,14 +43,8 @@ def _move(source: Path, target: Path, changed: list[str], repo: Path) -> None:
     changed.append(target.relative_to(repo).as_posix())
 
 
-def _lines(path: Path) -> list[dict[str, Any]]:
-    found = []
-    for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
-        try:
-            found.append(json.loads(line))
-        except ValueError:  # a line cut short by the deadline
-            continue
-    return [e for e in found if isinstance(e, dict) and "epoch_seconds" in e and not e.get("summary")]
+def _timed_epochs(path: Path) -> list[dict[str, Any]]:
+    return [e for e in epoch_lines(path) if "epoch_seconds" in e]
 
 
 def results_timing(manifest: dict[str, Any], unpacked: Path, repo: Path) -> dict[str, Any] | None:
@@ -63,10 +57,10 @@ def results_timing(manifest: dict[str, Any], unpacked: Path, repo: Path) -> dict
     if not names or not parallel or manifest.get("device_type") in (None, "cpu"):
         return None
     runs = []
+    returned = unpacked / "results" / lease_plan.RESULTS_DIR  # the archive holds results/...
     for name in names:
         began = checkpoint_epoch(partial_files(name, repo / lease_plan.RESULTS_DIR)[1])
-        returned = unpacked / "results" / lease_plan.RESULTS_DIR  # the archive holds results/...
-        lines = _lines(returned / f"{name}.jsonl") or _lines(returned / PARTIAL / f"{name}.jsonl.part")
+        lines = _timed_epochs(returned / f"{name}.jsonl") or _timed_epochs(returned / PARTIAL / f"{name}.jsonl.part")
         runs.append([e for e in lines if isinstance(e.get("epoch"), int) and e["epoch"] > began + 1])
     runs = [r for r in runs if r]
     if not runs:

@@ -27,6 +27,7 @@ from typing import Any
 from tuner import lease_plan
 from tuner.lease_pack import pack
 from tuner.reproduce import Run, checkpoint_epoch, execute, partial_files, threads_per_run
+from tuner.results_tables import epoch_lines
 
 BENCH_PRESET = "hybrid_m4"  # the seeds' routed hybrid: four exits, grouped ResLT head (PERFORMANCE.md's preset)
 CUDA_FAST = ["--set", "channels_last=true", "--set", "compile=reduce-overhead"]  # as trainables.bench's fast path
@@ -128,8 +129,7 @@ def _packed(n: int, opts: LeaseOptions, timeout: float, folder: Path) -> dict[st
         out.close()
     epochs = []
     for i in range(n):
-        lines = [json.loads(line) for line in (folder / f"packed{n}-{i}.jsonl").read_text().splitlines() if line.startswith("{")]
-        epochs.append([e for e in lines if "epoch_seconds" in e and not e.get("summary")])
+        epochs.append([e for e in epoch_lines(folder / f"packed{n}-{i}.jsonl") if "epoch_seconds" in e])
     steady = [e[1:] for e in epochs if len(e) > 1]  # the first epoch pays for compilation
     if len(steady) < n:
         return {"processes": n, "complete": False, "runs_with_two_epochs": len(steady)}

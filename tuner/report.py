@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trainables.cli import OneLineParser
+from trainables.cli import OneLineParser, first_line
 from trainables.names import COMPLETED, RESULT_METRICS
 from tuner.experiment import read_state
 from tuner.results import config_of, ranked, train_config_of
@@ -209,7 +209,7 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
     try:
         table = pq.read_table(exp / "trials.parquet")
     except Exception as exc:  # noqa: BLE001 - whatever pyarrow makes of a damaged file
-        raise ReportError(f"{exp / 'trials.parquet'} is damaged ({str(exc).splitlines()[0][:120]}); rerun the sweep's "
+        raise ReportError(f"{exp / 'trials.parquet'} is damaged ({first_line(exc, 120)}); rerun the sweep's "
                           "launch command: for a finished sweep it remakes the table from Ray Tune's saved results, "
                           "without training or registering anything") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}

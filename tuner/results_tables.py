@@ -63,20 +63,25 @@ def run_summary(path: Path) -> dict[str, Any] | None:
     return last if isinstance(last, dict) and last.get("summary") is True else None
 
 
-def best_test_epoch_acc(path: Path) -> float | None:
-    """The highest test_acc of any epoch line: the papers' protocol (the test set picks the epoch)."""
-    best = None
-    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+def epoch_lines(path: Path) -> list[dict[str, Any]]:
+    """A run file's per-epoch records (trainables.train's JSON lines but the summary); lines that are not
+    JSON objects (cut short by a deadline, other output) are skipped, and a missing file has none."""
+    epochs = []
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines() if path.is_file() else []:
         try:
-            epoch = json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if not isinstance(epoch, dict) or epoch.get("summary") or epoch.get("status") == "diverged":
-            continue
-        if not isinstance(epoch.get("test_acc"), (int, float)):
-            continue
-        best = epoch["test_acc"] if best is None else max(best, epoch["test_acc"])
-    return best
+        if isinstance(record, dict) and not record.get("summary"):
+            epochs.append(record)
+    return epochs
+
+
+def best_test_epoch_acc(path: Path) -> float | None:
+    """The highest test_acc of any epoch line: the papers' protocol (the test set picks the epoch)."""
+    accs = [e["test_acc"] for e in epoch_lines(path)
+            if e.get("status") != "diverged" and isinstance(e.get("test_acc"), (int, float))]
+    return max(accs, default=None)
 
 
 def read_runs(folder: Path) -> list[dict[str, Any]]:

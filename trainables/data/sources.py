@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainables.cli import first_line
+
 TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
@@ -66,8 +68,7 @@ def candidate_dirs(data_dir: str | None) -> list[Path]:
 
 
 def _unreadable_table(path: Path, exc: Exception) -> DataDamagedError:
-    reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-    return DataDamagedError(f"{path}: cannot read it as a Parquet table of JPEG images ({reason}); a copy cut short looks "
+    return DataDamagedError(f"{path}: cannot read it as a Parquet table of JPEG images ({first_line(exc, 160)}); a copy cut short looks "
                             f"like this: copy it again, or point --data-dir / TUNER_DATA_DIR at a good copy")
 
 
