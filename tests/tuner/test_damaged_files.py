@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import sweep_env
+from conftest import launch_cmd, run_with_fault, sweep_env, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -223,13 +224,24 @@ def test_a_damaged_trials_table_is_refused_by_the_report(tmp_path: Path, how: tu
 
 @pytest.fixture(scope="module")
 def cut_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke sweep ended by its time budget with trials unfinished: Ray's state, Optuna's pickled
-    searcher and the MLflow database are all there for a resume to read."""
+    """The smoke sweep stopped by Ctrl-C once a trial has saved its first checkpoint, with trials
+    unfinished: Ray's state, Optuna's pickled searcher and the MLflow database are all there for a
+    resume to read. Cut by what the sweep has done, not by a clock: at the first checkpoint (epoch 2
+    of one of the first two trials) at least four of its six trials have not started."""
     folder = tmp_path_factory.mktemp("cut-sweep")
     shutil.copy(REPO / "search_spaces" / "smoke.yaml", folder / "smoke.yaml")
-    res = subprocess.run([sys.executable, "-m", "tuner.launch", "smoke.yaml", "--time-budget", "15"], cwd=folder,
-                         capture_output=True, text=True, timeout=600, env=sweep_env())
-    assert res.returncode == 3, res.stdout[-2000:] + res.stderr[-2000:]
+    exp = folder / "experiments" / "smoke"
+
+    def ctrl_c_at_the_first_checkpoint(proc: subprocess.Popen) -> None:
+        wait_for(lambda: list(exp.glob("*/checkpoint_*")), 300, "a first trial checkpoint", proc)
+        proc.send_signal(signal.SIGINT)
+
+    rc, output = run_with_fault(launch_cmd("smoke.yaml"), folder, sweep_env(), ctrl_c_at_the_first_checkpoint, timeout=300)
+    assert rc == 130, output[-3000:]
+    from ray.tune import ExperimentAnalysis
+
+    ended = [t for t in ExperimentAnalysis(str(exp)).trials if t.status in ("TERMINATED", "ERROR")]
+    assert len(ended) < 6, "the sweep ended before it was cut"
     return folder
 
 
