@@ -8,7 +8,7 @@
     check_value("run.num_samples", 0, specs["num_samples"])     # ['run.num_samples: must be >= 1, got 0']
 
 One declaration serves the validation, the command-line parsing and the generated reference
-(docs/SPEC.md): trainables.config declares the training config this way and tuner.spec the
+(docs/SPEC.md): trainables.config declares the training config this way and tuner.spec.schema the
 sweep spec's sections. Rules: choices, min, max, min_exclusive, max_exclusive, nonempty (strings),
 length and item_min/item_max/item_min_exclusive/item_max_exclusive (lists); key (the YAML key,
 when it differs from the field name); doc_default (the default as the reference shows it).

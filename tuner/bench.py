@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from trainables.bench import CUDA_FAST
-from tuner.spec import SpecError, parse_spec
+from tuner.spec.schema import SpecError, parse_spec
 
 
 def bench_spec(args: argparse.Namespace, folder: Path) -> dict:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.fs
 
 from trainables.cli import first_line
-from tuner.spec import SweepSpec
+from tuner.spec.schema import SweepSpec
 
 SWEEP_STATE_FILE = "tuner_sweep.json"
 LOCK_FILE = "tuner_driver.lock"

@@ -15,7 +15,7 @@ from trainables.names import RESULT_METRICS
 from tuner.results import config_of, ranked, trial_row, trials_table, write_table
 from tuner.slot_use import describe as describe_slot_use
 from tuner.slot_use import slot_use
-from tuner.spec import SweepSpec
+from tuner.spec.schema import SweepSpec
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model
 from tuner.tracking.ui_link import ui_lines

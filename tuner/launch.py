@@ -37,7 +37,7 @@ from tuner.experiment import (
 )
 from tuner.preflight import PreflightError, preflight_cluster, preflight_local
 from tuner.quiet import quiet_logs
-from tuner.spec import SpecError, SweepSpec, load_spec
+from tuner.spec.schema import SpecError, SweepSpec, load_spec
 from tuner.tracking import resolve_tracking_uri
 
 
@@ -66,7 +66,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from ray.tune.search.optuna import OptunaSearch
 
     from tuner.progress import ProgressLine
-    from tuner.space import DefineByRun, encoded_points
+    from tuner.spec.space import DefineByRun, encoded_points
     from tuner.status_callback import MarkEndedTrials
     from tuner.storage_watch import StopWhenStorageLow
     from tuner.trial_names import trial_folder, trial_name

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuner.spec import SweepSpec
+from tuner.spec.schema import SweepSpec
 from tuner.tracking import TrackingStoreDamaged, TrackingUnreachable, check_reachable
 
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")

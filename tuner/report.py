@@ -50,7 +50,7 @@ def locate(target: str) -> Path:
     candidates = []
     if path.suffix in (".yaml", ".yml") and path.is_file():
         from tuner.experiment import experiment_uri
-        from tuner.spec import load_spec
+        from tuner.spec.schema import load_spec
 
         exp = experiment_uri(load_spec(path))
         if "://" in exp:

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 
 from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
 from tuner.experiment import experiment_filesystem
-from tuner.space import resolve_trial_config
-from tuner.spec import SweepSpec
+from tuner.spec.schema import SweepSpec
+from tuner.spec.space import resolve_trial_config
 from tuner.trial_status import FAILED, STOPPED, USABLE
 
 TABLE_FILE = "trials.parquet"

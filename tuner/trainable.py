@@ -23,7 +23,7 @@ from ray import tune
 from trainables.config import TrainConfig, with_overrides
 from trainables.loop import TrainingState, train
 from tuner.slot_use import REPORTED_AT, STARTED_AT
-from tuner.space import resolve_trial_config
+from tuner.spec.space import resolve_trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
 CHECKPOINT_FILE = "state.pt"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from trainables.config import FIELDS
 from trainables.presets import PRESETS
-from tuner.spec import DATA_FIELDS, SAMPLERS, TOP_LEVEL, SpecError, load_spec, parse_spec
+from tuner.spec.schema import DATA_FIELDS, SAMPLERS, TOP_LEVEL, SpecError, load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())

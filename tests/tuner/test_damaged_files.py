@@ -128,7 +128,7 @@ def test_a_damaged_run_checkpoint_or_config_file(tmp_path: Path, how: tuple) -> 
 @EXAMPLES
 @given(how=DAMAGE)
 def test_a_damaged_spec(tmp_path: Path, how: tuple) -> None:
-    from tuner.spec import SpecError, load_spec
+    from tuner.spec.schema import SpecError, load_spec
 
     spec = fresh(tmp_path) / "smoke.yaml"
     shutil.copy(REPO / "search_spaces" / "smoke.yaml", spec)

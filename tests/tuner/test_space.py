@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from trainables.config import ConfigError
-from tuner.space import DefineByRun, decode, encode, encoded_points, resolve_trial_config
-from tuner.spec import parse_spec
+from tuner.spec.schema import parse_spec
+from tuner.spec.space import DefineByRun, decode, encode, encoded_points, resolve_trial_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

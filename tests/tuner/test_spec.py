@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tuner.spec import SpecError, load_spec, parse_spec
+from tuner.spec.schema import SpecError, load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = sorted((REPO / "search_spaces").rglob("*.yaml"))
@@ -154,6 +154,6 @@ def test_a_bad_spec_on_the_command_line_exits_2_and_starts_nothing(tmp_path: Pat
 
 
 def test_the_spec_reference_in_docs_is_current() -> None:
-    from tuner.spec_docs import render
+    from tuner.spec.reference import render
 
-    assert (REPO / "docs" / "SPEC.md").read_text() == render(), "regenerate: python -m tuner.spec_docs > docs/SPEC.md"
+    assert (REPO / "docs" / "SPEC.md").read_text() == render(), "regenerate: python -m tuner.spec.reference > docs/SPEC.md"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.names import COST, OBJECTIVE
-from tuner.spec import SweepSpec
+from tuner.spec.schema import SweepSpec
 from tuner.tracking import SWEEP_TAG, TrialTracking, retry, tracking_client
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from trainables.config import TrainConfig, field_kind, parse_value, with_overrides
-from tuner.spec import Param, SweepSpec
+from tuner.spec.schema import Param, SweepSpec
 
 
 def encode(value: Any) -> Any:

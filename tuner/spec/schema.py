@@ -64,7 +64,7 @@ class Param:
 
 
 # The sections below are declared once: each field's default, rules and help are what the parser
-# checks (_parse_declared) and what docs/SPEC.md shows (tuner/spec_docs.py). Checks that relate two
+# checks (_parse_declared) and what docs/SPEC.md shows (tuner/spec/reference.py). Checks that relate two
 # values (a mode and its metric, the grace period and the epochs) follow the generic ones.
 
 
