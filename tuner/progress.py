@@ -15,7 +15,7 @@ from ray.tune import Callback
 
 from trainables.names import DIVERGED
 from tuner.results import trial_status
-from tuner.trial_status import TRIAL_STATUSES
+from tuner.tracking.trial_status import TRIAL_STATUSES
 
 
 class ProgressLine(Callback):

@@ -272,8 +272,10 @@ def run_report(exp: Path, args: argparse.Namespace) -> int:
         except TrackingUnreachable as exc:
             raise ReportError(f"tracking: {exc}; the report's files are in {out} (rerun with --no-mlflow to skip MLflow)") from None
 
+        members = leaders[: args.ensemble] if args.ensemble else []
         registered = log_report(uri, state["parent_run_id"], meta.get("sweep", exp.name), files, ensemble_info,
-                                ensemble if args.ensemble else None, leaders)
+                                ensemble if args.ensemble else None, leaders[0]["val_acc"] if leaders else None,
+                                [config_of(m) for m in members])
         if registered:
             print(f"tuner.report: the ensemble beats the best single trial on val_acc: registered as "
                   f"{registered['registered_model']} version {registered['version']}")

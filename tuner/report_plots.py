@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trainables.names import COMPLETED, DIVERGED  # noqa: E402
-from tuner.trial_status import FAILED, STOPPED  # noqa: E402
+from tuner.tracking.trial_status import FAILED, STOPPED  # noqa: E402
 
 STATUS_STYLE = {COMPLETED: ("tab:blue", "o"), STOPPED: ("tab:gray", "s"), DIVERGED: ("tab:red", "x"), FAILED: ("black", "+")}
 

@@ -19,7 +19,7 @@ from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
 from tuner.experiment import experiment_filesystem
 from tuner.spec.schema import SweepSpec
 from tuner.spec.space import resolve_trial_config
-from tuner.trial_status import FAILED, STOPPED, USABLE
+from tuner.tracking.trial_status import FAILED, STOPPED, USABLE
 
 TABLE_FILE = "trials.parquet"
 METRIC_COLUMNS = (*RESULT_METRICS, "test_flops_ratio", "inference_threshold_used", "untrained_exit_count", "train_loss",

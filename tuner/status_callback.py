@@ -13,7 +13,7 @@ from ray.tune import Callback
 
 from tuner.results import trial_status
 from tuner.tracking import mark_trial_run, outcome_tags
-from tuner.trial_status import ENDED_FROM_OUTSIDE
+from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE
 
 
 class MarkEndedTrials(Callback):

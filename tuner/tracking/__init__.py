@@ -6,6 +6,11 @@
     winner        a model logged and registered so that it can be used as it is (both flavours)
     report_run    the report's files on the parent run, and an ensemble as its own run
     exit_classifier_pyfunc   the pyfunc loader shipped inside every registered model
+    trial_status  how a trial ended (completed, stopped, diverged, failed): its tuner.status tag, its
+                  MLflow status, and the same word in the trials table and the report
+
+May import: trainables, tuner.spec, and mlflow (inside functions). The rooms above (trial, sweep,
+report) hand it plain values; it reads none of their formats.
 
 mlflow itself is imported inside the functions that use it, so that importing this package (a Ray
 trial does) stays cheap.

@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuner.results import config_of
 from tuner.tracking import STATUS_TAG, SWEEP_TAG, TrialTracking, retry, tracking_client
 
 
 def log_report(uri: str, parent_run_id: str, sweep: str, files: list[Path], ensemble_info: dict[str, Any] | None,
-               ensemble: Any, ranked: list[dict[str, Any]]) -> dict[str, Any] | None:
+               ensemble: Any, best_single_val_acc: float | None, member_configs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Log the report's files; for an ensemble (built from `member_configs`), its run, and its registration
+    when it beats `best_single_val_acc`. The registered version, or None."""
     client = tracking_client(uri)
     for f in files:
         retry(lambda f=f: client.log_artifact(parent_run_id, str(f), "report"))
@@ -31,15 +32,13 @@ def log_report(uri: str, parent_run_id: str, sweep: str, files: list[Path], ense
         if isinstance(value, (int, float)):
             retry(lambda k=key, v=value: client.log_metric(run_id, k, float(v)))
     retry(lambda: client.set_terminated(run_id, "FINISHED"))
-    best = ranked[0]
-    if ensemble_info["val_acc"] <= best["val_acc"]:
+    if best_single_val_acc is not None and ensemble_info["val_acc"] <= best_single_val_acc:
         return None
     from tuner.tracking.winner import log_and_register, version_tags, winner_metadata
 
     tracking = TrialTracking(uri, exp_id, parent_run_id, sweep)
-    configs = [config_of(r) for r in ranked[: ensemble_info["members"]]]
     metrics = {k: v for k, v in ensemble_info.items() if isinstance(v, (int, float))}
-    metadata = winner_metadata({"ensemble_of": configs}, metrics, ensemble.class_names, None)
+    metadata = winner_metadata({"ensemble_of": member_configs}, metrics, ensemble.class_names, None)
     tags = version_tags(sweep, {"ensemble_of": ensemble_info["member_trials"]}, metrics,
                         {"kind": "ensemble", "members": ",".join(ensemble_info["member_trials"]), "ensemble_run_id": run_id})
     return log_and_register(tracking, run_id, ensemble, len(ensemble.class_names), sweep, metadata, tags)

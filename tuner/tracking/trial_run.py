@@ -20,7 +20,7 @@ from typing import Any
 from trainables.names import COMPLETED, DIVERGED
 from tuner.tracking import server
 from tuner.tracking.server import TrackingUnreachable, retry, tracking_client
-from tuner.trial_status import FAILED, STOPPED
+from tuner.tracking.trial_status import FAILED, STOPPED
 
 STATUS_TAG = "tuner.status"
 TRIAL_TAG = "tuner.trial_id"
