@@ -20,7 +20,7 @@ from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model
 from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES
 from tuner.tracking.ui_link import ui_lines
-from tuner.trainable import CHECKPOINT_FILE
+from tuner.trial.trainable import CHECKPOINT_FILE
 
 
 def write_trials_table(spec: SweepSpec, results: list[Any], exp: str) -> tuple[list[dict[str, Any]], Any, str]:

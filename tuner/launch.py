@@ -69,7 +69,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.spec.space import DefineByRun, encoded_points
     from tuner.status_callback import MarkEndedTrials
     from tuner.storage_watch import StopWhenStorageLow
-    from tuner.trial_names import trial_folder, trial_name
+    from tuner.trial.names import trial_folder, trial_name
 
     if restore:
         return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -144,7 +144,7 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
     from tuner.finish import finish_sweep
     from tuner.slot_use import slots_of
     from tuner.storage_watch import watch
-    from tuner.trainable import TrialSettings, run_trial
+    from tuner.trial.trainable import TrialSettings, run_trial
 
     state = read_state(exp)
     if restart and state is not None:

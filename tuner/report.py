@@ -35,7 +35,7 @@ from trainables.cli import OneLineParser, first_line
 from trainables.names import COMPLETED, RESULT_METRICS
 from tuner.experiment import read_state
 from tuner.results import config_of, ranked, train_config_of
-from tuner.trainable import CHECKPOINT_FILE
+from tuner.trial.trainable import CHECKPOINT_FILE
 
 METRICS = RESULT_METRICS
 

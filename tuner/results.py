@@ -58,7 +58,7 @@ def trial_status(metrics: dict[str, Any], error: Any) -> str:
 def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any], error: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "trial_id": metrics.get("trial_id"),
-        "trial_name": metrics.get("trial_name"),  # tuner/trial_names.py: also the MLflow run's name
+        "trial_name": metrics.get("trial_name"),  # tuner/trial/names.py: also the MLflow run's name
         "status": trial_status(metrics, error),
         "epochs_run": metrics.get("epoch", 0),
         "wall_seconds": metrics.get("time_total_s"),

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-STARTED_AT = "trial_started_at"  # reported by tuner.trainable: when this attempt's function began (time.time())
-REPORTED_AT = "reported_at"  # when the report was made (Ray's own `timestamp` is whole seconds)
+from tuner.trial.trainable import REPORTED_AT, STARTED_AT
 
 
 def slots_of(max_concurrent: int | None, num_samples: int, cpus: float, gpus: float, cpu_per_trial: float,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.slot_use import REPORTED_AT, STARTED_AT, describe, slot_use, slots_of
+from tuner.slot_use import describe, slot_use, slots_of
+from tuner.trial.trainable import REPORTED_AT, STARTED_AT
 
 
 def _reports(started: float, epochs: list[tuple[float, float]]) -> list[dict]:

@@ -39,7 +39,7 @@ def _check_children(client: MlflowClient, children: list, table) -> None:
         assert child.data.tags["tuner.status"] == row["status"]
         assert child.data.tags.get("tuner.untrained_exits", "") == (row["untrained_exits"] or "")  # early exits that did not train
         assert child.data.params["lr"] == str(row["config.lr"])
-        # Named by index and searched values (tuner/trial_names.py), the same name as the table's.
+        # Named by index and searched values (tuner/trial/names.py), the same name as the table's.
         assert child.info.run_name == row["trial_name"], (child.info.run_name, row["trial_name"])
         assert re.fullmatch(r"t\d\d lr=\S+ alpha=\S+ t=\S+ s=\S+", row["trial_name"]), row["trial_name"]
         assert f"lr={row['config.lr']:.3g} " in row["trial_name"]

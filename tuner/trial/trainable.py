@@ -22,12 +22,14 @@ from ray import tune
 
 from trainables.config import TrainConfig, with_overrides
 from trainables.loop import TrainingState, train
-from tuner.slot_use import REPORTED_AT, STARTED_AT
 from tuner.spec.space import resolve_trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
 CHECKPOINT_FILE = "state.pt"
 META_FILE = "meta.json"
+# Every report carries when this attempt's function began and when the report was made (Ray's own
+# `timestamp` is whole seconds): the sweep's slot-use figures are made of them (tuner/sweep/slot_use.py).
+STARTED_AT, REPORTED_AT = "trial_started_at", "reported_at"
 
 
 @dataclass
@@ -112,7 +114,7 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
             if curve:
                 artifacts["threshold_curve.json"] = curve
             logger.finish(metrics["status"], outcome_tags(epoch_metrics), artifacts)
-        timing = {STARTED_AT: started, REPORTED_AT: time.time()}  # for tuner.slot_use; not MLflow metrics
+        timing = {STARTED_AT: started, REPORTED_AT: time.time()}  # not MLflow metrics
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(state.checkpoint(), Path(folder) / CHECKPOINT_FILE)
