@@ -11,7 +11,7 @@ reads every trial's per-epoch results and prints one JSON object:
                                summed over trials: Ray reports, MLflow logging, checkpoints, start-up
     sweep_seconds              the whole command, Ray start-up and the finish included
     slot_use                   the share of (the trials' wall time x trial slots) spent in epochs, in the
-                               rest of the trials, and between trials (tuner/slot_use.py), as the
+                               rest of the trials, and between trials (tuner/sweep/slot_use.py), as the
                                launcher's summary line prints it
 """
 
@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", help="keep the experiment folder and MLflow file here instead of a temporary folder")
     args = p.parse_args(argv)
 
-    from tuner.experiment import ExperimentError, experiment_uri, read_state
     from tuner.launch import run_sweep
-    from tuner.preflight import PreflightError
     from tuner.quiet import quiet_logs
+    from tuner.sweep.experiment import ExperimentError, experiment_uri, read_state
+    from tuner.sweep.preflight import PreflightError
 
     quiet_logs(False)
     with tempfile.TemporaryDirectory() as tmp:

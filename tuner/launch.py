@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser, first_line
-from tuner.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, storage_full_message, sweep_folders
-from tuner.experiment import (
+from tuner.quiet import quiet_logs
+from tuner.spec.schema import SpecError, SweepSpec, load_spec
+from tuner.sweep.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, storage_full_message, sweep_folders
+from tuner.sweep.experiment import (
     DriverLock,
     ExperimentError,
     damaged_ray_state,
@@ -35,9 +37,7 @@ from tuner.experiment import (
     storage_location,
     write_state,
 )
-from tuner.preflight import PreflightError, preflight_cluster, preflight_local
-from tuner.quiet import quiet_logs
-from tuner.spec.schema import SpecError, SweepSpec, load_spec
+from tuner.sweep.preflight import PreflightError, preflight_cluster, preflight_local
 from tuner.tracking import resolve_tracking_uri
 
 
@@ -65,10 +65,10 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from tuner.progress import ProgressLine
     from tuner.spec.space import DefineByRun, encoded_points
-    from tuner.status_callback import MarkEndedTrials
-    from tuner.storage_watch import StopWhenStorageLow
+    from tuner.sweep.progress import ProgressLine
+    from tuner.sweep.status_callback import MarkEndedTrials
+    from tuner.sweep.storage_watch import StopWhenStorageLow
     from tuner.trial.names import trial_folder, trial_name
 
     if restore:
@@ -141,9 +141,9 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
     import ray
     from ray import tune
 
-    from tuner.finish import finish_sweep
-    from tuner.slot_use import slots_of
-    from tuner.storage_watch import watch
+    from tuner.sweep.finish import finish_sweep
+    from tuner.sweep.slot_use import slots_of
+    from tuner.sweep.storage_watch import watch
     from tuner.trial.trainable import TrialSettings, run_trial
 
     state = read_state(exp)
@@ -155,8 +155,8 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         raise PreflightError(f"{exp} holds a sweep started from a different spec; rerun with --restart to start over, "
                              "or give this one another name (--name)")
     if state is not None and state.get("finished"):
-        from tuner.finish import remake_trials_table
-        from tuner.results import table_readable
+        from tuner.sweep.finish import remake_trials_table
+        from tuner.sweep.trials_table import table_readable
 
         if not table_readable(exp):  # damaged or lost after the sweep ended: Ray's saved results still hold it
             print(f"tuner: the trials table of sweep {spec.name} was missing or damaged; remade {remake_trials_table(spec, exp)} "
@@ -207,14 +207,14 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
                                   f"{first_line(exc)}); if its files were damaged, rerun with --restart to start it over") from None
         ended = 0 if grid is None else _ended_as_saved(exp)
         if grid is not None and time_budget is not None and ended < spec.run.num_samples and time.time() - started >= time_budget:
-            from tuner.finish import write_trials_table
+            from tuner.sweep.finish import write_trials_table
 
             _, _, table_path = write_trials_table(spec, list(grid), exp)
             print(f"tuner: time budget of {time_budget:g} s reached with {ended} of {spec.run.num_samples} trials ended; "
                   f"trials so far in {table_path}; rerun the same command to go on", file=sys.stderr)
             return TIME_BUDGET_EXIT
         # Ray Tune catches Ctrl-C itself and returns the partial results: count what really ended.
-        # tuner.storage_watch interrupts it the same way when space runs short.
+        # tuner.sweep.storage_watch interrupts it the same way when space runs short.
         short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
         if short and (grid is None or ended < spec.run.num_samples):
             print(f"tuner.launch: {storage_full_message(short, spec.run.min_free_mb, started=True)}", file=sys.stderr)
@@ -260,7 +260,7 @@ def _ended_as_saved(exp: str) -> int:
 
 
 TIME_BUDGET_EXIT = 3  # the sweep ran out of --time-budget: not finished, resumable (0: finished, 2: bad input,
-# 4: storage full (tuner.disk_space), 130: interrupted)
+# 4: storage full (tuner.sweep.disk_space), 130: interrupted)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 
 from trainables.cli import OneLineParser, first_line
 from trainables.names import COMPLETED, RESULT_METRICS
-from tuner.experiment import read_state
-from tuner.results import config_of, ranked, train_config_of
+from tuner.sweep.experiment import read_state
+from tuner.sweep.trials_table import config_of, ranked, train_config_of
 from tuner.trial.trainable import CHECKPOINT_FILE
 
 METRICS = RESULT_METRICS
@@ -49,8 +49,8 @@ def locate(target: str) -> Path:
     path = Path(target).expanduser()
     candidates = []
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        from tuner.experiment import experiment_uri
         from tuner.spec.schema import load_spec
+        from tuner.sweep.experiment import experiment_uri
 
         exp = experiment_uri(load_spec(path))
         if "://" in exp:

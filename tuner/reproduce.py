@@ -82,7 +82,7 @@ def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> l
     import pyarrow.parquet as pq
 
     from tuner.report import ReportError, locate
-    from tuner.results import config_of, ranked
+    from tuner.sweep.trials_table import config_of, ranked
 
     try:
         exp = locate(target)

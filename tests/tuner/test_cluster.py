@@ -13,8 +13,8 @@ import pytest
 from conftest import REPO, launch_cmd
 from mlflow import MlflowClient
 
-from tuner.preflight import cluster_problems
 from tuner.spec.schema import load_spec
+from tuner.sweep.preflight import cluster_problems
 
 SMOKE = load_spec(REPO / "search_spaces" / "smoke.yaml")
 NODE = {"NodeManagerAddress": "10.0.0.2", "Resources": {"CPU": 8.0}}

@@ -86,7 +86,7 @@ def test_a_damaged_decode_cache_is_rebuilt(tmp_path: Path, tiny_cifar: Path, how
 @EXAMPLES
 @given(how=DAMAGE)
 def test_the_launcher_state_and_lock(tmp_path: Path, how: tuple) -> None:
-    from tuner.experiment import LOCK_FILE, SWEEP_STATE_FILE, DriverLock, ExperimentError, read_state, write_state
+    from tuner.sweep.experiment import LOCK_FILE, SWEEP_STATE_FILE, DriverLock, ExperimentError, read_state, write_state
 
     exp = fresh(tmp_path) / "exp"
     write_state(str(exp), {"spec_fingerprint": "abc", "parent_run_id": "r1"})

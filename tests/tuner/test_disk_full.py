@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import SPECS, check_nothing_lost, launch_cmd, run_with_fault, sweep_env, trial_results, wait_for
 
-from tuner.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, sweep_folders
+from tuner.sweep.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, sweep_folders
 
 
 def test_disk_full_is_recognised_wherever_it_surfaces() -> None:

@@ -14,7 +14,7 @@ import pytest
 from conftest import launch_cmd, sweep_env, wait_for
 from mlflow import MlflowClient
 
-from tuner.experiment import LOCK_FILE, STALE_SECONDS, SWEEP_STATE_FILE, DriverLock, ExperimentError, process_start, read_state
+from tuner.sweep.experiment import LOCK_FILE, STALE_SECONDS, SWEEP_STATE_FILE, DriverLock, ExperimentError, process_start, read_state
 
 
 def _lock(exp: Path, **holder) -> None:

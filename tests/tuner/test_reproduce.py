@@ -100,8 +100,8 @@ def test_the_time_budget_stops_a_run_which_then_resumes_from_its_checkpoint(tmp_
 
 
 def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> None:
-    from tuner.results import trial_row, trials_table, write_table
     from tuner.spec.schema import load_spec
+    from tuner.sweep.trials_table import trial_row, trials_table, write_table
 
     spec = load_spec(Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml")
     trials = [("a", 0.41, 0.05, "completed"), ("b", 0.77, 0.2, "stopped"), ("c", 0.9, 0.1, "diverged")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.slot_use import describe, slot_use, slots_of
+from tuner.sweep.slot_use import describe, slot_use, slots_of
 from tuner.trial.trainable import REPORTED_AT, STARTED_AT
 
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SPECS, launch_cmd, sweep_env
 
-from tuner.results import train_config_of
+from tuner.sweep.trials_table import train_config_of
 
 pytestmark = pytest.mark.slow
 COMPARED = ("train_loss", "train_acc", "val_acc", "test_acc", "flops_ratio", "grad_norm")

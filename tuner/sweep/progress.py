@@ -14,7 +14,7 @@ from typing import Any
 from ray.tune import Callback
 
 from trainables.names import DIVERGED
-from tuner.results import trial_status
+from tuner.sweep.trials_table import trial_status
 from tuner.tracking.trial_status import TRIAL_STATUSES
 
 

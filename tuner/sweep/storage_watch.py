@@ -1,6 +1,6 @@
 """Driver-side Ray Tune callback: stop the sweep, resumably, when a folder it writes runs short of space.
 
-It looks at the free space every few seconds (tuner.disk_space). When a folder falls below
+It looks at the free space every few seconds (tuner.sweep.disk_space). When a folder falls below
 run.min_free_mb it interrupts the sweep the way Ctrl-C does: Ray Tune stops its trials, keeps
 their checkpoints and saves the experiment state, so the same command resumes it once space is
 back, and the launcher says why it stopped.
@@ -20,7 +20,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from tuner.disk_space import shortages
+from tuner.sweep.disk_space import shortages
 
 CHECK_EVERY_SECONDS = 2.0  # a statvfs per folder: cheap, but not on every step of Tune's loop
 _watched: dict[str, Any] = {"folders": [], "min_free_mb": 0.0}

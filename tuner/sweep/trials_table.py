@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
-from tuner.experiment import experiment_filesystem
 from tuner.spec.schema import SweepSpec
 from tuner.spec.space import resolve_trial_config
+from tuner.sweep.experiment import experiment_filesystem
 from tuner.tracking.trial_status import FAILED, STOPPED, USABLE
 
 TABLE_FILE = "trials.parquet"

@@ -3,7 +3,7 @@
 A sweep whose storage fills up would fail in many places at once: Ray's trial checkpoints, the
 experiment state, MLflow's database, the decode cache. Rather than let each fail on its own, the
 launcher refuses to start when a folder is already short of `run.min_free_mb` (exit 2), and while
-the sweep runs tuner.storage_watch stops it as Ctrl-C would (trials keep their checkpoints, the
+the sweep runs tuner.sweep.storage_watch stops it as Ctrl-C would (trials keep their checkpoints, the
 searcher its state) as soon as one falls short, with STORAGE_FULL_EXIT and this module's message:
 rerun the same command once there is space again.
 """

@@ -11,7 +11,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from tuner.results import trial_status
+from tuner.sweep.trials_table import trial_status
 from tuner.tracking import mark_trial_run, outcome_tags
 from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE
 
