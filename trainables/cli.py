@@ -1,9 +1,12 @@
-"""Command-line plumbing shared by the project's entry points: bad arguments are one line and exit 2."""
+"""Command-line plumbing shared by the project's entry points: bad arguments are one line and exit 2
+(BAD_INPUT_EXIT; tuner's other exit codes are tuner.exit_codes.ExitCode)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import NoReturn
+
+BAD_INPUT_EXIT = 2  # every command of the project: bad input, one line on stderr, nothing started
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
@@ -17,4 +20,4 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument as a single line (no usage block) and exits with 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+        self.exit(BAD_INPUT_EXIT, f"{self.prog}: {message} (see --help)\n")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 OBJECTIVE = "val_acc"  # what searches and schedulers maximise
 COST = "flops_ratio"  # the optional second objective, minimised
-RESULT_METRICS = ("val_acc", "test_acc", "many_acc", "medium_acc", "few_acc", "flops_ratio")  # a run's final numbers
+TEST_METRIC = "test_acc"  # what a result is reported as (the test images no search looks at)
+GROUP_METRICS = ("many_acc", "medium_acc", "few_acc")  # test accuracy per group of classes
+RESULT_METRICS = (OBJECTIVE, TEST_METRIC, *GROUP_METRICS, COST)  # a run's final numbers
 
 # How a run ends on its own (the loop's "status"); "running" while it goes on.
 RUNNING, COMPLETED, DIVERGED = "running", "completed", "diverged"

@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 
-from trainables.cli import OneLineParser
+from trainables.cli import BAD_INPUT_EXIT, OneLineParser
 from trainables.config import ConfigError, with_overrides
 from trainables.data.sources import DataNotFoundError
 from trainables.presets import PRESETS, build_preset
@@ -113,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         summary = train(config, report=report, resume=resume)
     except (ConfigError, DataNotFoundError) as exc:
         print(f"trainables.train: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT_EXIT
     except RuntimeError as exc:
         if str(exc).startswith("device:"):
             print(f"trainables.train: {exc}", file=sys.stderr)
-            return 2
+            return BAD_INPUT_EXIT
         raise
     _emit({"summary": True, **summary})
     return 0

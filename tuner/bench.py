@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             return rc
         result = summarize(Path(experiment_uri(spec)), None, time.time() - started)
-        result["slot_use"] = (read_state(experiment_uri(spec)) or {}).get("finished", {}).get("slot_use")
+        state = read_state(experiment_uri(spec))
+        result["slot_use"] = state.finished.get("slot_use") if state and state.finished else None
     result.update({"date": time.strftime("%Y-%m-%d"), "preset": args.preset, "dataset": args.dataset,
                    "epochs": args.epochs, "gpu_per_trial": args.gpu_per_trial, "cpu_per_trial": args.cpu_per_trial,
                    "checkpoint_every": args.checkpoint_every})

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser, first_line
+from tuner.exit_codes import ExitCode
 from tuner.quiet import quiet_logs
 from tuner.spec.schema import SpecError, SweepSpec, load_spec
-from tuner.sweep.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, storage_full_message, sweep_folders
+from tuner.sweep.disk_space import is_disk_full, shortages, storage_full_message, sweep_folders
 from tuner.sweep.experiment import (
     DriverLock,
     ExperimentError,
+    SweepState,
     damaged_ray_state,
     delete_experiment,
     experiment_uri,
@@ -133,42 +135,45 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     if short:
         raise PreflightError(storage_full_message(short, spec.run.min_free_mb, started=False))
     with DriverLock(exp):  # one sweep, one driver: a second launch of this sweep is refused while this one runs
-        return _run_locked(spec, address, restart, verbose, time_budget, uri, exp)
+        state = _resumable_state(spec, exp, restart)
+        if state is not None and state.finished:
+            return _already_finished(spec, exp, state)
+        return _run_on_ray(spec, address, verbose, time_budget, uri, exp, state)
 
 
-def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bool, time_budget: float | None, uri: str,
-                exp: str) -> int:
-    import ray
-    from ray import tune
-
-    from tuner.sweep.finish import finish_sweep
-    from tuner.sweep.slot_use import slots_of
-    from tuner.sweep.storage_watch import watch
-    from tuner.trial.trainable import TrialSettings, run_trial
-
+def _resumable_state(spec: SweepSpec, exp: str, restart: bool) -> SweepState | None:
+    """The state of the sweep this launch continues (None: a new sweep); refused when the spec changed or
+    Ray Tune's saved files are damaged."""
     state = read_state(exp)
     if restart and state is not None:
         delete_experiment(exp)
-        state = None
-    fingerprint = spec_fingerprint(spec)
-    if state is not None and state.get("spec_fingerprint") != fingerprint:
+        return None
+    if state is not None and state.spec_fingerprint != spec_fingerprint(spec):
         raise PreflightError(f"{exp} holds a sweep started from a different spec; rerun with --restart to start over, "
                              "or give this one another name (--name)")
-    if state is not None and state.get("finished"):
-        from tuner.sweep.finish import remake_trials_table
-        from tuner.sweep.trials_table import table_readable
-
-        if not table_readable(exp):  # damaged or lost after the sweep ended: Ray's saved results still hold it
-            print(f"tuner: the trials table of sweep {spec.name} was missing or damaged; remade {remake_trials_table(spec, exp)} "
-                  "from the results Ray Tune saved")
-        print(f"tuner: sweep {spec.name} already finished ({state['finished']['trials']} trials); results in {exp}. "
-              f"Run `python -m tuner.report {exp}` to see them, or add --restart to run it again.")
-        return 0
-
-    damaged = damaged_ray_state(exp) if state is not None else None
+    damaged = damaged_ray_state(exp) if state is not None and not state.finished else None
     if damaged:
         raise ExperimentError(f"{damaged}: Ray Tune's saved state of this sweep is damaged, so it cannot resume; rerun with "
                               "--restart to start the sweep over (the MLflow runs of its trials so far stay)")
+    return state
+
+
+def _already_finished(spec: SweepSpec, exp: str, state: SweepState) -> int:
+    from tuner.sweep.finish import remake_trials_table
+    from tuner.sweep.trials_table import table_readable
+
+    if not table_readable(exp):  # damaged or lost after the sweep ended: Ray's saved results still hold it
+        print(f"tuner: the trials table of sweep {spec.name} was missing or damaged; remade {remake_trials_table(spec, exp)} "
+              "from the results Ray Tune saved")
+    print(f"tuner: sweep {spec.name} already finished ({state.finished['trials']} trials); results in {exp}. "
+          f"Run `python -m tuner.report {exp}` to see them, or add --restart to run it again.")
+    return ExitCode.OK
+
+
+def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget: float | None, uri: str, exp: str,
+                state: SweepState | None) -> int:
+    import ray
+    from ray import tune
 
     # "local", not None: Ray's default would join whatever cluster the last `ray start` on this machine
     # left in /tmp/ray/ray_current_cluster, even a dead one, and wait minutes for its GCS.
@@ -178,75 +183,98 @@ def _run_locked(spec: SweepSpec, address: str | None, restart: bool, verbose: bo
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
         cluster = preflight_cluster(spec, uri, exp)
+        resumed = state is not None
         tracking = _parent_run(uri, spec, state)
-        sweep_state = {"spec_fingerprint": fingerprint, "parent_run_id": tracking.parent_run_id,
-                       "experiment_id": tracking.experiment_id, "tracking_uri": uri, "spec_file": spec.path,
-                       "started": (state or {}).get("started", time.time())}
-        write_state(exp, sweep_state)
-        settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking,
-                                 checkpoint_every=spec.run.checkpoint_every, cpus=spec.resources.cpu,
-                                 gpu_fraction=spec.resources.gpu)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings),
-                                        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-        restoring = state is not None and tune.Tuner.can_restore(exp)
+        state = SweepState(spec_fingerprint=spec_fingerprint(spec), parent_run_id=tracking.parent_run_id,
+                           experiment_id=tracking.experiment_id, tracking_uri=uri, spec_file=spec.path,
+                           started=state.started if state else time.time())
+        write_state(exp, state)
+        restoring = resumed and tune.Tuner.can_restore(exp)
         print(f"tuner: {'resuming' if restoring else 'starting'} sweep {spec.name}: {spec.run.num_samples} trials on "
               f"{cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs; folder {exp}; MLflow {uri}",
               flush=True)
-        started = time.time()
-        try:
-            watch(sweep_folders(exp, uri), spec.run.min_free_mb)
-            grid = build_tuner(spec, trainable, exp, restoring, time_budget).fit()
-            fit_seconds = time.time() - started
-        except KeyboardInterrupt:
-            grid = None
-        except Exception as exc:
-            if not restoring or is_disk_full(exc):
-                raise
-            # damaged_ray_state read each file; this is what Ray itself could not make of them.
-            raise ExperimentError(f"{exp}: Ray Tune could not resume this sweep ({type(exc).__name__}: "
-                                  f"{first_line(exc)}); if its files were damaged, rerun with --restart to start it over") from None
-        ended = 0 if grid is None else _ended_as_saved(exp)
-        if grid is not None and time_budget is not None and ended < spec.run.num_samples and time.time() - started >= time_budget:
-            from tuner.sweep.finish import write_trials_table
+        grid, seconds = _fit(spec, _trainable(spec, tracking), exp, uri, restoring, time_budget)
+        code = _unfinished_exit(spec, exp, uri, grid, seconds, time_budget)
+        if code is not None:
+            return code
+        from tuner.sweep.finish import finish_sweep
+        from tuner.sweep.slot_use import slots_of
 
-            _, _, table_path = write_trials_table(spec, list(grid), exp)
-            print(f"tuner: time budget of {time_budget:g} s reached with {ended} of {spec.run.num_samples} trials ended; "
-                  f"trials so far in {table_path}; rerun the same command to go on", file=sys.stderr)
-            return TIME_BUDGET_EXIT
-        # Ray Tune catches Ctrl-C itself and returns the partial results: count what really ended.
-        # tuner.sweep.storage_watch interrupts it the same way when space runs short.
-        short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
-        if short and (grid is None or ended < spec.run.num_samples):
-            print(f"tuner.launch: {storage_full_message(short, spec.run.min_free_mb, started=True)}", file=sys.stderr)
-            return STORAGE_FULL_EXIT
-        if grid is None or ended < spec.run.num_samples:
-            print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
-            return 130
         slots = slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"], cluster["gpus"],
                          spec.resources.cpu, spec.resources.gpu)
-        summary = finish_sweep(spec, grid, tracking, exp, fit_seconds, slots)
-        write_state(exp, {**sweep_state, "finished": {"trials": summary["trials"], "at": time.time(),
-                                                       "registered_model": summary["registered_model"],
-                                                       "slot_use": summary["slot_use"]}})
-        return 0
+        summary = finish_sweep(spec, grid, tracking, exp, seconds, slots)
+        write_state(exp, state.finish(summary))
+        return ExitCode.OK
     finally:
         ray.shutdown()
 
 
-def _parent_run(uri: str, spec: SweepSpec, state: dict[str, Any] | None):
+def _trainable(spec: SweepSpec, tracking: Any) -> Any:
+    """The trial function with this sweep's fixed settings and resources bound."""
+    from ray import tune
+
+    from tuner.trial.trainable import TrialSettings, run_trial
+
+    settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking, checkpoint_every=spec.run.checkpoint_every,
+                             cpus=spec.resources.cpu, gpu_fraction=spec.resources.gpu)
+    return tune.with_resources(tune.with_parameters(run_trial, settings=settings),
+                               {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, time_budget: float | None) -> tuple[Any, float]:
+    """(Ray Tune's result grid, or None after Ctrl-C; seconds it ran)."""
+    from tuner.sweep.storage_watch import watch
+
+    started = time.time()
+    try:
+        watch(sweep_folders(exp, uri), spec.run.min_free_mb)
+        return build_tuner(spec, trainable, exp, restoring, time_budget).fit(), time.time() - started
+    except KeyboardInterrupt:
+        return None, time.time() - started
+    except Exception as exc:
+        if not restoring or is_disk_full(exc):
+            raise
+        # damaged_ray_state read each file; this is what Ray itself could not make of them.
+        raise ExperimentError(f"{exp}: Ray Tune could not resume this sweep ({type(exc).__name__}: "
+                              f"{first_line(exc)}); if its files were damaged, rerun with --restart to start it over") from None
+
+
+def _unfinished_exit(spec: SweepSpec, exp: str, uri: str, grid: Any, seconds: float, time_budget: float | None) -> int | None:
+    """The exit code of a sweep that did not finish (time budget, storage short, interrupted); None when it did."""
+    # Ray Tune catches Ctrl-C itself and returns the partial results: count what really ended.
+    # tuner.sweep.storage_watch interrupts it the same way when space runs short.
+    ended = 0 if grid is None else _ended_as_saved(exp)
+    if grid is not None and time_budget is not None and ended < spec.run.num_samples and seconds >= time_budget:
+        from tuner.sweep.finish import write_trials_table
+
+        _, _, table_path = write_trials_table(spec, list(grid), exp)
+        print(f"tuner: time budget of {time_budget:g} s reached with {ended} of {spec.run.num_samples} trials ended; "
+              f"trials so far in {table_path}; rerun the same command to go on", file=sys.stderr)
+        return ExitCode.TIME_BUDGET
+    short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
+    if short and (grid is None or ended < spec.run.num_samples):
+        print(f"tuner.launch: {storage_full_message(short, spec.run.min_free_mb, started=True)}", file=sys.stderr)
+        return ExitCode.STORAGE_FULL
+    if grid is None or ended < spec.run.num_samples:
+        print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return None
+
+
+def _parent_run(uri: str, spec: SweepSpec, state: SweepState | None):
     """The sweep's MLflow parent run: created, or reopened on a resume, which needs the store it began in."""
     from mlflow.exceptions import MlflowException
 
     from tuner.tracking.sweep_run import start_parent_run
 
-    parent = state.get("parent_run_id") if state else None
+    parent = state.parent_run_id if state else None
     try:
         return start_parent_run(uri, spec, parent)
     except MlflowException as exc:
         if not parent or exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         raise ExperimentError(f"the sweep's MLflow parent run {parent} is not in {uri} (it began with "
-                              f"{state.get('tracking_uri', 'another store')}): point tracking.uri / MLFLOW_TRACKING_URI at "
+                              f"{state.tracking_uri or 'another store'}): point tracking.uri / MLFLOW_TRACKING_URI at "
                               "that store, or rerun with --restart to start the sweep over") from None
 
 
@@ -257,10 +285,6 @@ def _ended_as_saved(exp: str) -> int:
     from ray.tune import ExperimentAnalysis
 
     return sum(t.status in ("TERMINATED", "ERROR") for t in ExperimentAnalysis(exp).trials)
-
-
-TIME_BUDGET_EXIT = 3  # the sweep ran out of --time-budget: not finished, resumable (0: finished, 2: bad input,
-# 4: storage full (tuner.sweep.disk_space), 130: interrupted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,13 +298,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_sweep(spec, args.address or os.environ.get("RAY_ADDRESS"), args.restart, args.verbose, args.time_budget)
     except (SpecError, PreflightError, ExperimentError) as exc:
         print(f"tuner.launch: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except Exception as exc:
         if not is_disk_full(exc):
             raise
         # Full before the watch could stop the sweep (a large write): what was recorded stays recorded.
         print(f"tuner.launch: storage full ({exc}); free some space and rerun the same command to resume", file=sys.stderr)
-        return STORAGE_FULL_EXIT
+        return ExitCode.STORAGE_FULL
 
 
 if __name__ == "__main__":

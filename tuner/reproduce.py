@@ -81,12 +81,12 @@ def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> l
     """The sweep's best trial (by val_acc), its config written beside the results, one run per seed."""
     import pyarrow.parquet as pq
 
-    from tuner.report import ReportError, locate
+    from tuner.sweep.experiment import ExperimentError, locate_experiment
     from tuner.sweep.trials_table import config_of, ranked
 
     try:
-        exp = locate(target)
-    except ReportError as exc:
+        exp = locate_experiment(target)
+    except ExperimentError as exc:
         raise ReproduceError(str(exc)) from None
     best = ranked(pq.read_table(exp / "trials.parquet").to_pylist())
     if not best:

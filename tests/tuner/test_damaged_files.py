@@ -86,13 +86,13 @@ def test_a_damaged_decode_cache_is_rebuilt(tmp_path: Path, tiny_cifar: Path, how
 @EXAMPLES
 @given(how=DAMAGE)
 def test_the_launcher_state_and_lock(tmp_path: Path, how: tuple) -> None:
-    from tuner.sweep.experiment import LOCK_FILE, SWEEP_STATE_FILE, DriverLock, ExperimentError, read_state, write_state
+    from tuner.sweep.experiment import LOCK_FILE, SWEEP_STATE_FILE, DriverLock, ExperimentError, SweepState, read_state, write_state
 
     exp = fresh(tmp_path) / "exp"
-    write_state(str(exp), {"spec_fingerprint": "abc", "parent_run_id": "r1"})
+    write_state(str(exp), SweepState(spec_fingerprint="abc", parent_run_id="r1"))
     damage(exp / SWEEP_STATE_FILE, how)
     try:
-        assert isinstance(read_state(str(exp)), dict)
+        assert read_state(str(exp)) == SweepState(spec_fingerprint="abc", parent_run_id="r1")
     except ExperimentError as exc:
         assert "--restart" in str(exc) and SWEEP_STATE_FILE in str(exc)
     (exp / LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1, "heartbeat": 0}))
@@ -211,7 +211,7 @@ def test_the_commands_refuse_damaged_inputs_in_one_line(tmp_path: Path, tiny_cif
 def test_a_damaged_trials_table_is_refused_by_the_report(tmp_path: Path, how: tuple, capsys: pytest.CaptureFixture) -> None:
     import pyarrow as pa
 
-    from tuner.report import main as report
+    from tuner.report.command import main as report
 
     exp = fresh(tmp_path) / "sweep"
     exp.mkdir()

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import SPECS, check_nothing_lost, launch_cmd, run_with_fault, sweep_env, trial_results, wait_for
 
-from tuner.sweep.disk_space import STORAGE_FULL_EXIT, is_disk_full, shortages, sweep_folders
+from tuner.exit_codes import ExitCode
+from tuner.sweep.disk_space import is_disk_full, shortages, sweep_folders
 
 
 def test_disk_full_is_recognised_wherever_it_surfaces() -> None:
@@ -84,7 +85,7 @@ def test_a_sweep_whose_storage_fills_up_stops_and_resumes_when_space_is_back(sma
 
     rc, output = run_with_fault(launch_cmd("fault.yaml"), small_disk, sweep_env(), fill_the_disk_once_one_trial_is_done,
                                 log_name="first.log")
-    assert rc == STORAGE_FULL_EXIT, output[-3000:]
+    assert rc == ExitCode.STORAGE_FULL, output[-3000:]
     message = [ln for ln in output.splitlines() if ln.startswith("tuner.launch: storage full")]
     assert len(message) == 1 and str(exp) in message[0] and "rerun the same command" in message[0], output[-3000:]
     assert "Traceback" not in output

@@ -190,7 +190,7 @@ def test_report_on_the_finished_sweep(finished_smoke) -> None:
 
     from trainables.data.datasets import load_long_tailed
     from trainables.evaluate import ExitPredictions, predict_exits
-    from tuner.report import SweepTrials
+    from tuner.report.sweep_trials import SweepTrials
     from tuner.sweep.trials_table import train_config_of
     from tuner.tracking.winner import build_served
 

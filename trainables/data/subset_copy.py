@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.cli import OneLineParser
+from trainables.cli import BAD_INPUT_EXIT, OneLineParser
 from trainables.data.long_tail import long_tailed_counts, select_long_tailed
 from trainables.data.sources import SUBSET_LABELS, SUBSET_OF
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(args.source)
     if not (source / "train.parquet").is_file() or not (source / "test.parquet").is_file():
         print(f"trainables.data.subset_copy: {source} has no train.parquet and test.parquet", file=sys.stderr)
-        return 2
+        return BAD_INPUT_EXIT
     kept = write_subset(source, Path(args.target), args.imbalance, args.seed)
     size = sum(f.stat().st_size for f in Path(args.target).glob("*.parquet"))
     print(f"{args.target}: {kept} training images and the whole test set, {size / 1e6:.1f} MB")

@@ -4,7 +4,7 @@ A sweep whose storage fills up would fail in many places at once: Ray's trial ch
 experiment state, MLflow's database, the decode cache. Rather than let each fail on its own, the
 launcher refuses to start when a folder is already short of `run.min_free_mb` (exit 2), and while
 the sweep runs tuner.sweep.storage_watch stops it as Ctrl-C would (trials keep their checkpoints, the
-searcher its state) as soon as one falls short, with STORAGE_FULL_EXIT and this module's message:
+searcher its state) as soon as one falls short, with ExitCode.STORAGE_FULL and this module's message:
 rerun the same command once there is space again.
 """
 
@@ -14,8 +14,6 @@ import errno
 import os
 import shutil
 from pathlib import Path
-
-STORAGE_FULL_EXIT = 4  # the sweep stopped because its storage filled up: resumable once space is back
 
 
 def _local_path(uri: str) -> Path | None:

@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ STALE_SECONDS = 120.0  # a lock not renewed for this long belongs to a driver th
 
 
 class ExperimentError(RuntimeError):
-    """The experiment folder stands in the way (a sweep running, a damaged state file); nothing has started."""
+    """The experiment folder stands in the way (a sweep running, a damaged state file, none there); nothing has started."""
 
 
 def experiment_filesystem(uri: str) -> tuple[pa.fs.FileSystem, str]:
@@ -115,23 +115,54 @@ def _write_json(exp: str, name: str, doc: Any) -> None:
     fs.move(partial, f"{path}/{name}")
 
 
-def read_state(exp: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class SweepState:
+    """The launcher's state of one sweep, in the folder as tuner_sweep.json (to_json / from_json: its
+    only reader and writer). `finished` is set once the sweep ended: trials, when, the registered
+    model and slot use."""
+
+    spec_fingerprint: str
+    parent_run_id: str | None = None  # the sweep's MLflow parent run
+    experiment_id: str | None = None  # its MLflow experiment
+    tracking_uri: str | None = None  # the store they are in
+    spec_file: str | None = None
+    started: float = 0.0  # time.time() of the first launch
+    finished: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> SweepState:
+        """ValueError for anything that is not a state this launcher wrote."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("spec_fingerprint"), str):
+            raise ValueError("not the launcher's JSON state")
+        known = {f.name for f in fields(cls)}
+        state = cls(**{k: v for k, v in doc.items() if k in known})
+        if state.finished is not None and not isinstance(state.finished, dict):
+            raise ValueError("'finished' is not an object")
+        return state
+
+    def finish(self, summary: dict[str, Any]) -> SweepState:
+        return replace(self, finished={"trials": summary["trials"], "at": time.time(),
+                                       "registered_model": summary["registered_model"], "slot_use": summary["slot_use"]})
+
+
+def read_state(exp: str) -> SweepState | None:
     """The launcher's state, or None for a new sweep; ExperimentError when the file is damaged."""
     try:
-        state = _read_json(exp, SWEEP_STATE_FILE)
+        doc = _read_json(exp, SWEEP_STATE_FILE)
+        if doc is MISSING:
+            return None
+        return SweepState.from_json(doc)
     except ValueError:
-        state = "damaged"
-    if state is MISSING:
-        return None
-    if not isinstance(state, dict):
         raise ExperimentError(
             f"{exp}/{SWEEP_STATE_FILE} is damaged (not the launcher's JSON state); rerun with --restart to start the sweep "
-            f"over, or remove that file to resume Ray's trials under a new MLflow parent run")
-    return state
+            f"over, or remove that file to resume Ray's trials under a new MLflow parent run") from None
 
 
-def write_state(exp: str, state: dict[str, Any]) -> None:
-    _write_json(exp, SWEEP_STATE_FILE, state)
+def write_state(exp: str, state: SweepState) -> None:
+    _write_json(exp, SWEEP_STATE_FILE, state.to_json())
 
 
 def delete_experiment(exp: str) -> None:
@@ -269,3 +300,26 @@ class DriverLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def locate_experiment(target: str) -> Path:
+    """The local folder of a sweep that has a trials table, from its folder, its spec file, or its name
+    under ./experiments; ExperimentError naming what was looked at."""
+    from tuner.sweep.trials_table import TABLE_FILE
+
+    path = Path(target).expanduser()
+    candidates = []
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        from tuner.spec.schema import load_spec
+
+        exp = experiment_uri(load_spec(path))
+        if "://" in exp:
+            raise ExperimentError(f"{target}: the sweep lives at {exp}; copy it locally and pass the folder")
+        candidates.append(Path(exp))
+    else:
+        candidates += [path, Path("experiments") / target]
+    for c in candidates:
+        if (c / TABLE_FILE).is_file():
+            return c.resolve()
+    raise ExperimentError(f"no finished sweep at {' or '.join(str(c) for c in candidates)} (no {TABLE_FILE}); "
+                          "pass the experiment folder, the spec file, or the name of a sweep run from this folder")

@@ -1,0 +1,10 @@
+"""The report room: what a finished (or running) sweep shows, `python -m tuner.report NAME_OR_PATH`.
+
+    command        the command: leaderboard, report.parquet, plots, ensemble, all logged to MLflow
+    leaderboard    ranks, the val_acc/flops_ratio Pareto front, the printed table
+    sweep_trials   the trials as Ray Tune saved them: checkpoints, histories, threshold study, ensemble
+    plots          the figures (matplotlib PNGs)
+
+May import: tuner.sweep (the trials table and the sweep's state it reads), tuner.trial (the checkpoint
+file), tuner.tracking, tuner.spec, trainables. Nothing imports it but the commands above it.
+"""
