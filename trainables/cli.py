@@ -21,3 +21,26 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(BAD_INPUT_EXIT, f"{self.prog}: {message} (see --help)\n")
+
+
+class BadArgument(ValueError):
+    """A malformed command-line value; str() is the one line to print."""
+
+
+def key_values(items: list[str], flag: str = "--set") -> dict[str, str]:
+    """`KEY=VALUE` arguments as a dict (a later key wins); BadArgument names the first malformed one."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadArgument(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def set_arguments(values: dict[str, object], flag: str = "--set") -> list[str]:
+    """The command-line form of `values`, key_values' inverse: ["--set", "channels_last=true", ...]."""
+    def text(v: object) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    return [a for k, v in values.items() for a in (flag, f"{k}={text(v)}")]

@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 
-from trainables.cli import BAD_INPUT_EXIT, OneLineParser
+from trainables.cli import BAD_INPUT_EXIT, BadArgument, OneLineParser, key_values
 from trainables.config import ConfigError, with_overrides
 from trainables.data.sources import DataNotFoundError
 from trainables.presets import PRESETS, build_preset
@@ -45,12 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = value
+    try:
+        out: dict[str, object] = dict(key_values(args.set))
+    except BadArgument as exc:
+        raise ConfigError(str(exc)) from None
     named = {"data_dir": args.data_dir, "imbalance_ratio": args.imbalance, "epochs": args.epochs,
              "device": args.device, "seed": args.seed, "max_train_images": args.max_train_images}
     out.update({k: v for k, v in named.items() if v is not None})

@@ -29,8 +29,8 @@ from typing import Any
 from tuner import lease_plan
 from tuner.lease_pack import unpack
 from tuner.perf_doc import update_performance_doc
-from tuner.reproduce import PARTIAL, checkpoint_epoch, partial_files
-from tuner.results_tables import build, epoch_lines
+from tuner.reproduce.run_file import RunFiles, epoch_lines
+from tuner.reproduce.tables import build
 
 
 class CollectError(Exception):
@@ -59,8 +59,9 @@ def results_timing(manifest: dict[str, Any], unpacked: Path, repo: Path) -> dict
     runs = []
     returned = unpacked / "results" / lease_plan.RESULTS_DIR  # the archive holds results/...
     for name in names:
-        began = checkpoint_epoch(partial_files(name, repo / lease_plan.RESULTS_DIR)[1])
-        lines = _timed_epochs(returned / f"{name}.jsonl") or _timed_epochs(returned / PARTIAL / f"{name}.jsonl.part")
+        began = RunFiles(repo / lease_plan.RESULTS_DIR, name).checkpoint_epoch()
+        came_back = RunFiles(returned, name)
+        lines = _timed_epochs(came_back.finished) or _timed_epochs(came_back.lines)
         runs.append([e for e in lines if isinstance(e.get("epoch"), int) and e["epoch"] > began + 1])
     runs = [r for r in runs if r]
     if not runs:
@@ -93,7 +94,7 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
                 relative = path.relative_to(unpacked / kind)
                 _move(path, repo / relative, changed, repo)
         for done in results.glob("*.jsonl"):  # a finished run's partial files are no longer needed
-            for leftover in (results / PARTIAL / f"{done.stem}.jsonl.part", results / PARTIAL / f"{done.stem}.pt"):
+            for leftover in (RunFiles(results, done.stem).lines, RunFiles(results, done.stem).checkpoint):
                 if leftover.exists():
                     leftover.unlink()
                     changed.append(f"removed {leftover.relative_to(repo).as_posix()}")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner.reproduce import Run, checkpoint_epoch, is_done, partial_files, row_runs
-from tuner.reproduce_rows import ROWS
+from tuner.reproduce.command import Run, row_runs
+from tuner.reproduce.rows import ROWS
 
 DEFAULT_BUDGET = 540.0  # seconds of work in one 10-minute command, leaving time to pack and send back
 PACK_SECONDS = 20.0  # what packing the archive is given at the end
@@ -119,7 +119,7 @@ def timing(repo: Path, measured: dict[str, Any] | None = None) -> Timing:
 
 def epochs_left(run: Run, repo: Path, epochs: int = EPOCHS) -> int:
     """Epochs a run of `epochs` still needs after its checkpoint in results/partial/."""
-    return epochs - checkpoint_epoch(partial_files(run.name, repo / RESULTS_DIR)[1])
+    return epochs - run.files(repo / RESULTS_DIR).checkpoint_epoch()
 
 
 def result_queue(repo: Path, rows: list[str] | None = None, common: list[str] | None = None,
@@ -129,14 +129,14 @@ def result_queue(repo: Path, rows: list[str] | None = None, common: list[str] | 
     queue = []
     for imbalance, seeds in order:
         queue += [r for r in row_runs(keys, [float(imbalance)], list(seeds), common or [])
-                  if not is_done(repo / RESULTS_DIR / f"{r.name}.jsonl")]
+                  if not r.files(repo / RESULTS_DIR).done()]
     return queue
 
 
 def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str] | None = None) -> bool:
     """Every row at 100x, seed 0, has finished: the sweep's turn has come."""
     imbalance, seeds = RUN_ORDER[0]
-    return all(is_done(repo / RESULTS_DIR / f"{r.name}.jsonl")
+    return all(r.files(repo / RESULTS_DIR).done()
                for r in row_runs(rows or [r.key for r in ROWS], [float(imbalance)], list(seeds), common or []))
 
 

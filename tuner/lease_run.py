@@ -26,8 +26,8 @@ from typing import Any
 
 from tuner import lease_plan
 from tuner.lease_pack import pack
-from tuner.reproduce import Run, checkpoint_epoch, execute, partial_files, threads_per_run
-from tuner.results_tables import epoch_lines
+from tuner.reproduce.command import Run, execute, threads_per_run
+from tuner.reproduce.run_file import RunFiles, epoch_lines
 
 BENCH_PRESET = "hybrid_m4"  # the seeds' routed hybrid: four exits, grouped ResLT head (PERFORMANCE.md's preset)
 CUDA_FAST = ["--set", "channels_last=true", "--set", "compile=reduce-overhead"]  # as trainables.bench's fast path
@@ -189,7 +189,7 @@ def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[st
     sweep_turn = opts.sweep and lease_plan.first_rows_done(repo, opts.rows, common)
     budget = clock.left * (lease_plan.SWEEP_SHARE if sweep_turn else 1.0)
     ended = execute(queue, out, timing.parallel, budget, estimate=estimate, unfinishable=timing.parallel)
-    cut = [{"name": name, "epochs_done": checkpoint_epoch(partial_files(name, out)[1])} for name in ended["cut"]]
+    cut = [{"name": name, "epochs_done": RunFiles(out, name).checkpoint_epoch()} for name in ended["cut"]]
     why = []
     if cut:
         why.append(f"{len(cut)} started runs were cut at the deadline and resume from their checkpoints")

@@ -143,8 +143,8 @@ def test_a_damaged_spec(tmp_path: Path, how: tuple) -> None:
 @given(how=DAMAGE)
 def test_results_files_and_benchmarks_are_skipped_or_started_over(tmp_path: Path, how: tuple) -> None:
     from tuner.lease_plan import gpu_figures
-    from tuner.reproduce import checkpoint_epoch
-    from tuner.results_tables import build
+    from tuner.reproduce.run_file import RunFiles
+    from tuner.reproduce.tables import build
 
     folder = fresh(tmp_path) / "results"
     folder.mkdir()
@@ -154,11 +154,11 @@ def test_results_files_and_benchmarks_are_skipped_or_started_over(tmp_path: Path
          "medium_acc": 0.5, "few_acc": 0.5, "flops_ratio": 1.0, "wall_seconds": 1, "selected_by_val": {"test_acc": 0.5}}) + "\n")
     damage(run, how)
     build(folder)  # a damaged run file is an unfinished run: left out of the tables, run again by tuner.reproduce
-    checkpoint = folder / "partial" / "x.pt"
+    checkpoint = RunFiles(folder, "x").checkpoint
     checkpoint.parent.mkdir()
     torch.save({"epoch": 3}, checkpoint)
     damage(checkpoint, how)
-    assert checkpoint_epoch(checkpoint) in (0, 3)  # damaged: the run starts over, nothing else
+    assert RunFiles(folder, "x").checkpoint_epoch() in (0, 3)  # damaged: the run starts over, nothing else
     perf = fresh(tmp_path) / "repo" / "docs" / "perf"
     perf.mkdir(parents=True)
     (perf / "cuda-x.json").write_text(json.dumps({"device_type": "cuda", "packed": {}}))

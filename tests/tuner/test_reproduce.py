@@ -1,14 +1,18 @@
-"""tuner.reproduce runs the RESULTS.md rows resumably; tuner.results_tables rebuilds the tables from their JSON lines."""
+"""tuner.reproduce runs the RESULTS.md rows resumably; tuner.reproduce.tables rebuilds the tables from their JSON lines."""
 
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from tuner.reproduce_rows import ROWS_BY_KEY
+import psutil
+from conftest import wait_for
+
+from tuner.reproduce.rows import ROWS_BY_KEY
 
 # Quick runs: synthetic data, a narrow net, one epoch (the real rows are 200 epochs on CIFAR-10-LT).
 QUICK = ["--epochs", "1", "--device", "cpu", "--set", "dataset=synthetic", "--set", "synthetic_train_per_class=20",
@@ -39,7 +43,7 @@ def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
     again = reproduce(*args, cwd=tmp_path)  # everything is done: nothing starts
     assert again.returncode == 0 and "started" not in again.stdout and "4/4 runs done (0 now)" in again.stdout
 
-    res = subprocess.run([sys.executable, "-m", "tuner.results_tables", "results"], cwd=tmp_path, capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "tuner.reproduce.tables", "results"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = {line.split(" | ")[0].lstrip("| "): line for line in res.stdout.splitlines() if line.startswith("| ")}
@@ -63,7 +67,7 @@ def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
 
 
 def test_the_papers_protocol_takes_the_best_test_epoch_not_the_last(tmp_path: Path) -> None:
-    from tuner.results_tables import best_test_epoch_acc, read_runs
+    from tuner.reproduce.tables import best_test_epoch_acc, read_runs
 
     lines = [{"epoch": 1, "test_acc": 0.5, "status": "running"}, {"epoch": 2, "test_acc": 0.7, "status": "running"},
              {"epoch": 3, "test_acc": 0.6, "status": "completed"},
@@ -76,27 +80,52 @@ def test_the_papers_protocol_takes_the_best_test_epoch_not_the_last(tmp_path: Pa
     assert best_test_epoch_acc(diverged) is None
 
 
-def test_the_time_budget_stops_a_run_which_then_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    args = ["--rows", "reslt", "--imbalance", "10", *QUICK, "--epochs", "500", "--time-budget", "12"]
-    cut = reproduce(*args, cwd=tmp_path)
-    assert cut.returncode == 0 and "0/1 runs done" in cut.stdout and "1 left for later" in cut.stdout, cut.stdout
-    assert "1 resume from checkpoints" in cut.stdout
-    assert not list((tmp_path / "results").glob("*.jsonl"))  # the unfinished run's lines stay in partial/
-    partial = tmp_path / "results" / "partial"
-    part, checkpoint = partial / "reslt-ir10-seed0.jsonl.part", partial / "reslt-ir10-seed0.pt"
+def _checkpoint_epoch(checkpoint: Path) -> int:
     import torch
 
-    first = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    try:
+        return int(torch.load(checkpoint, weights_only=True)["epoch"])
+    except (OSError, RuntimeError, EOFError, KeyError):  # not there yet, or being written
+        return 0
+
+
+def _stopped_by_sigterm(args: list[str], cwd: Path, checkpoint: Path, past_epoch: int) -> subprocess.CompletedProcess:
+    """tuner.reproduce, sent SIGTERM once its run's checkpoint holds more than `past_epoch` epochs: cut by
+    what the run has done, not by a clock that a faster machine beats."""
+    proc = subprocess.Popen([sys.executable, "-m", "tuner.reproduce", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: _checkpoint_epoch(checkpoint) > past_epoch, 240, f"a checkpoint past epoch {past_epoch}", proc)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"training processes left running after SIGTERM: {alive}"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint_and_the_time_budget_leaves_it_for_later(tmp_path: Path) -> None:
+    args = ["--rows", "reslt", "--imbalance", "10", *QUICK, "--epochs", "500"]
+    partial = tmp_path / "results" / "partial"
+    part, checkpoint = partial / "reslt-ir10-seed0.jsonl.part", partial / "reslt-ir10-seed0.pt"
+    cut = _stopped_by_sigterm(args, tmp_path, checkpoint, 0)
+    assert cut.returncode == 143 and "rerun the same command to resume" in cut.stderr, cut.stdout + cut.stderr
+    assert not list((tmp_path / "results").glob("*.jsonl"))  # the unfinished run's lines stay in partial/
+    first = _checkpoint_epoch(checkpoint)
     assert first >= 1 and [json.loads(ln)["epoch"] for ln in part.read_text().splitlines()][:first] == list(range(1, first + 1))
     plan = reproduce(*args, "--plan", cwd=tmp_path)
     assert plan.returncode == 0 and plan.stdout.startswith("to run  reslt-ir10-seed0")
     assert "--preset reslt --imbalance 10 --seed 0" in plan.stdout
 
-    again = reproduce(*args, cwd=tmp_path)  # resumes after the checkpoint: no epoch twice, none missing
-    assert again.returncode == 0, again.stdout
+    again = _stopped_by_sigterm(args, tmp_path, checkpoint, first)  # resumes after the checkpoint
+    assert again.returncode == 143, again.stderr
     epochs = [json.loads(ln)["epoch"] for ln in part.read_text().splitlines()]
-    second = int(torch.load(checkpoint, weights_only=True)["epoch"])
-    assert second > first and epochs[:second] == list(range(1, second + 1))
+    second = _checkpoint_epoch(checkpoint)
+    assert second > first and epochs[:second] == list(range(1, second + 1))  # no epoch twice, none missing
+
+    # A time budget far shorter than 500 epochs: the run is cut and left for later, its checkpoint kept.
+    budget = reproduce(*args, "--time-budget", "1", cwd=tmp_path)
+    assert budget.returncode == 0 and "0/1 runs done" in budget.stdout and "1 left for later" in budget.stdout, budget.stdout
+    assert "1 resume from checkpoints" in budget.stdout and _checkpoint_epoch(checkpoint) >= second
 
 
 def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> None:
@@ -118,7 +147,7 @@ def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> N
     for seed in (1, 2):
         s = summary(tmp_path / "results" / f"sweep_best-ir10-seed{seed}.jsonl")
         assert s["config"]["lr"] == 0.2 and s["config"]["seed"] == seed and s["config"]["backbone"] == "resnet20"
-    table = subprocess.run([sys.executable, "-m", "tuner.results_tables", "results"], cwd=tmp_path, capture_output=True,
+    table = subprocess.run([sys.executable, "-m", "tuner.reproduce.tables", "results"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=120).stdout
     assert "## Imbalance 10" in table and "| best trial of search_spaces/hybrid.yaml, retrained | synthetic | 2 |" in table
 
@@ -134,15 +163,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         res = reproduce(*args, "--plan", cwd=tmp_path, timeout=120)
         assert res.returncode == 2 and message in res.stderr, (args, res.stderr)
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
-    missing = subprocess.run([sys.executable, "-m", "tuner.results_tables", "nowhere"], cwd=tmp_path, capture_output=True,
+    missing = subprocess.run([sys.executable, "-m", "tuner.reproduce.tables", "nowhere"], cwd=tmp_path, capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and "nowhere is not a folder" in missing.stderr
     assert not (tmp_path / "results").exists()
 
 
 def test_docs_results_is_built_from_the_run_files_in_results() -> None:
-    from tuner.results_tables import build
+    from tuner.reproduce.tables import build
 
     repo = Path(__file__).resolve().parents[2]
     assert (repo / "docs" / "RESULTS.md").read_text() == build(repo / "results", label="results"), \
-        "rebuild: python -m tuner.results_tables results --out docs/RESULTS.md"
+        "rebuild: python -m tuner.reproduce.tables results --out docs/RESULTS.md"

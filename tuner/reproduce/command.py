@@ -3,35 +3,35 @@
     python -m tuner.reproduce --plan
     python -m tuner.reproduce --imbalance 100 --seeds 0 1 2 --parallel 8 --device cuda --time-budget 600
     python -m tuner.reproduce --from-sweep hybrid --seeds 1 2 --device cuda
-    python -m tuner.results_tables results > docs/RESULTS.md
+    python -m tuner.reproduce.tables results --out docs/RESULTS.md
 
 Each run is `python -m trainables.train`, its per-epoch JSON lines kept in
 results/{row}-ir{imbalance}-seed{seed}.jsonl. A run is done when its file ends with the summary
-line; done runs are skipped, so the command picks up where an interrupted one (or one that ran out
-of GPU time) stopped. An unfinished run resumes from its checkpoint, saved after every epoch in
-results/partial/ beside its lines so far (`.jsonl.part`); both go when the run finishes. Runs share
-the device (`--parallel`): a CIFAR ResNet-32 leaves most of a GPU idle.
+line; done runs are skipped, so the command picks up where an interrupted one (Ctrl-C, SIGTERM, a
+lost machine, the time budget) stopped. An unfinished run resumes from its checkpoint, saved after
+every epoch in results/partial/ beside its lines so far (`.jsonl.part`); both go when the run
+finishes (tuner/reproduce/run_file.py). Runs share the device (`--parallel`): a CIFAR ResNet-32
+leaves most of a GPU idle. Exit 0, 1 when a run failed, 2 for bad input, 130/143 when stopped by
+SIGINT/SIGTERM (every run keeps its checkpoint; rerun to resume).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainables.cli import OneLineParser
+from trainables.cli import BadArgument, OneLineParser, key_values
 from trainables.config import ConfigError, with_overrides
 from trainables.presets import build_preset
-from tuner.reproduce_rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
-from tuner.results_tables import run_summary
-
-PARTIAL = "partial"  # results/partial/: unfinished runs' lines and checkpoints
+from tuner.exit_codes import ExitCode
+from tuner.reproduce.rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
+from tuner.reproduce.run_file import RunFiles, run_name
+from tuner.reproduce.supervisor import Stopped, Supervisor
 
 
 class ReproduceError(Exception):
@@ -48,7 +48,10 @@ class Run:
 
     @property
     def name(self) -> str:
-        return f"{self.row}-ir{self.imbalance:g}-seed{self.seed}"
+        return run_name(self.row, self.imbalance, self.seed)
+
+    def files(self, out: Path) -> RunFiles:
+        return RunFiles(out, self.name)
 
 
 def published_text(run: Run) -> str:
@@ -58,11 +61,6 @@ def published_text(run: Run) -> str:
     if number is None:
         return "vs —"
     return f"vs {number:.2f} ({row.versus})"
-
-
-def is_done(path: Path) -> bool:
-    """A results file whose last line is the run's summary."""
-    return run_summary(path) is not None
 
 
 def row_runs(keys: list[str], imbalances: list[float], seeds: list[int], common: list[str]) -> list[Run]:
@@ -110,60 +108,16 @@ def check(run: Run, overrides: dict[str, str]) -> None:
         raise ReproduceError(f"{run.name}: {exc}") from None
 
 
-def partial_files(run_name: str, out: Path) -> tuple[Path, Path]:
-    """(lines so far, checkpoint) of an unfinished run."""
-    return out / PARTIAL / f"{run_name}.jsonl.part", out / PARTIAL / f"{run_name}.pt"
-
-
-def checkpoint_epoch(checkpoint: Path) -> int:
-    """Epochs a run's checkpoint holds (0: none, or unreadable: the run starts over)."""
-    import torch
-
-    try:
-        return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) if checkpoint.exists() else 0
-    except Exception:  # noqa: BLE001 - a damaged checkpoint costs the run its progress, nothing else
-        checkpoint.unlink()
-        return 0
-
-
-def _keep_lines_through(part: Path, epoch: int) -> None:
-    """Drop the lines of epochs after the checkpoint (the resumed run says them again)."""
-    kept = []
-    for line in part.read_bytes().decode("utf-8", errors="replace").splitlines() if part.exists() else []:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a line cut off mid-write: it and anything after it go
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int) or record.get("summary") \
-                or record["epoch"] > epoch:
-            break
-        kept.append(line + "\n")
-    part.write_text("".join(kept))
-
-
 def threads_per_run(parallel: int) -> str:
     """OMP_NUM_THREADS of each of `parallel` runs sharing this machine: its cores split between them."""
     return str(max(1, (os.cpu_count() or 1) // parallel))
 
 
-def _start(run: Run, out: Path, threads: str) -> subprocess.Popen:
-    part, checkpoint = partial_files(run.name, out)
-    part.parent.mkdir(parents=True, exist_ok=True)
-    _keep_lines_through(part, checkpoint_epoch(checkpoint))
-    with open(part, "a") as stdout, open(out / f"{run.name}.err", "w") as stderr:
-        return subprocess.Popen([sys.executable, "-m", "trainables.train", *run.args, "--checkpoint", str(checkpoint)],
-                                stdout=stdout, stderr=stderr, start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": threads})
-
-
-def _finish(run: Run, proc: subprocess.Popen, out: Path) -> bool:
-    (part, checkpoint), err = partial_files(run.name, out), out / f"{run.name}.err"
-    if proc.returncode == 0 and is_done(part):
-        os.replace(part, out / f"{run.name}.jsonl")
-        checkpoint.unlink(missing_ok=True)
-        if err.stat().st_size == 0:
-            err.unlink()
-        return True
-    return False
+def _start(sup: Supervisor, run: Run, out: Path, threads: str):
+    files = run.files(out)
+    with files.open_lines() as stdout, open(files.errors, "w") as stderr:
+        return sup.start([sys.executable, "-m", "trainables.train", *run.args, "--checkpoint", str(files.checkpoint)],
+                         stdout=stdout, stderr=stderr, env={**os.environ, "OMP_NUM_THREADS": threads})
 
 
 def execute(runs: list[Run], out: Path, parallel: int, budget: float | None,
@@ -173,47 +127,48 @@ def execute(runs: list[Run], out: Path, parallel: int, budget: float | None,
     With `estimate` (seconds a run still needs), a run starts only when it can finish inside the
     budget, except for at most `unfinishable` runs (None: any number) that fill otherwise idle slots
     and resume later from their checkpoints. Returns the names of the runs that finished, failed,
-    were cut by the budget (they keep their checkpoints) and were never started.
+    were cut by the budget (they keep their checkpoints) and were never started. On SIGINT or
+    SIGTERM every run still going is stopped (each keeps its checkpoint) and `Stopped` is raised.
     """
     start = time.monotonic()
-    waiting = [r for r in runs if not is_done(out / f"{r.name}.jsonl")]
-    running: list[tuple[Run, subprocess.Popen, float]] = []
+    waiting = [r for r in runs if not r.files(out).done()]
+    running: list[tuple[Run, object, float]] = []
     ended: dict[str, list[str]] = {"finished": [], "failed": [], "cut": [], "not_started": []}
     spare = unfinishable
     threads = threads_per_run(parallel)
-    while waiting or running:
-        elapsed = time.monotonic() - start
-        over = budget is not None and elapsed > budget
-        for run in list(waiting):
-            if over or len(running) >= parallel:
-                break
-            fits = budget is None or estimate is None or elapsed + estimate(run) <= budget
-            if not fits:
-                if spare is not None and spare <= 0:
+    with Supervisor() as sup:
+        while waiting or running:
+            elapsed = time.monotonic() - start
+            over = budget is not None and elapsed > budget
+            for run in list(waiting):
+                if over or len(running) >= parallel:
+                    break
+                fits = budget is None or estimate is None or elapsed + estimate(run) <= budget
+                if not fits:
+                    if spare is not None and spare <= 0:
+                        continue
+                    spare = None if spare is None else spare - 1
+                waiting.remove(run)
+                running.append((run, _start(sup, run, out, threads), time.monotonic()))
+                print(f"tuner.reproduce: started {run.name}" + ("" if fits else " (cannot finish in this budget: it will resume)"),
+                      flush=True)
+            if over or not running:  # over the budget, or nothing that is left can start
+                ended["not_started"] += [r.name for r in waiting]
+                waiting = []
+            for run, proc, began in list(running):
+                if over and proc.poll() is None:
+                    sup.stop(proc)
+                    ended["cut"].append(run.name)
+                elif proc.poll() is None:
                     continue
-                spare = None if spare is None else spare - 1
-            waiting.remove(run)
-            running.append((run, _start(run, out, threads), time.monotonic()))
-            print(f"tuner.reproduce: started {run.name}" + ("" if fits else " (cannot finish in this budget: it will resume)"),
-                  flush=True)
-        if over or not running:  # over the budget, or nothing that is left can start
-            ended["not_started"] += [r.name for r in waiting]
-            waiting = []
-        for run, proc, began in list(running):
-            if over and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
-                ended["cut"].append(run.name)
-            elif proc.poll() is None:
-                continue
-            elif _finish(run, proc, out):
-                ended["finished"].append(run.name)
-                print(f"tuner.reproduce: finished {run.name} in {time.monotonic() - began:.0f} s", flush=True)
-            else:
-                ended["failed"].append(run.name)
-                print(f"tuner.reproduce: FAILED {run.name} (exit {proc.returncode}); see {out / (run.name + '.err')}", flush=True)
-            running.remove((run, proc, began))
-        time.sleep(0.5 if running else 0.0)
+                elif proc.returncode == 0 and run.files(out).finish():
+                    ended["finished"].append(run.name)
+                    print(f"tuner.reproduce: finished {run.name} in {time.monotonic() - began:.0f} s", flush=True)
+                else:
+                    ended["failed"].append(run.name)
+                    print(f"tuner.reproduce: FAILED {run.name} (exit {proc.returncode}); see {run.files(out).errors}", flush=True)
+                running.remove((run, proc, began))
+            time.sleep(0.5 if running else 0.0)
     return ended
 
 
@@ -234,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.parallel < 1 or (args.epochs is not None and args.epochs < 1):
             raise ReproduceError("--parallel and --epochs must be at least 1")
-        overrides = dict(item.partition("=")[::2] for item in args.set)
-        if any(not k for k in overrides) or any("=" not in item for item in args.set):
-            raise ReproduceError("--set: expected KEY=VALUE")
+        overrides = key_values(args.set)
         common = ["--device", args.device] + (["--epochs", str(args.epochs)] if args.epochs else [])
         common += [a for item in args.set for a in ("--set", item)]
         out = Path(args.out)
@@ -247,25 +200,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.from_sweep:
             runs += sweep_runs(args.from_sweep, args.seeds, out, common)
             with_overrides(build_preset("ldam_drw"), overrides)  # the --set keys exist
-    except (ReproduceError, ConfigError) as exc:
+    except (ReproduceError, ConfigError, BadArgument) as exc:
         print(f"tuner.reproduce: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     if args.plan:
         try:
             for run in runs:
-                done = "done   " if is_done(out / f"{run.name}.jsonl") else "to run "
+                done = "done   " if run.files(out).done() else "to run "
                 print(f"{done} {run.name:40s} {published_text(run):30s} python -m trainables.train {' '.join(run.args)}",
                       flush=True)
         except BrokenPipeError:  # `--plan | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return ExitCode.OK
     out.mkdir(parents=True, exist_ok=True)
-    ended = execute(runs, out, args.parallel, args.time_budget)
-    done = sum(is_done(out / f"{r.name}.jsonl") for r in runs)
+    try:
+        ended = execute(runs, out, args.parallel, args.time_budget)
+    except Stopped as stop:
+        print(f"tuner.reproduce: stopped ({stop}); every unfinished run keeps its checkpoint in {out / 'partial'}: "
+              "rerun the same command to resume", file=sys.stderr)
+        return stop.exit_code
+    done = sum(r.files(out).done() for r in runs)
     print(f"tuner.reproduce: {done}/{len(runs)} runs done ({len(ended['finished'])} now), {len(ended['failed'])} failed, "
           f"{len(ended['cut']) + len(ended['not_started'])} left for later (time budget; {len(ended['cut'])} resume from "
-          f"checkpoints); rebuild the tables with: python -m tuner.results_tables {out}")
-    return 1 if ended["failed"] else 0
+          f"checkpoints); rebuild the tables with: python -m tuner.reproduce.tables {out}")
+    return ExitCode.FAILED if ended["failed"] else ExitCode.OK
 
 
 if __name__ == "__main__":

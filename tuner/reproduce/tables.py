@@ -1,7 +1,7 @@
 """Rebuild the tables of docs/RESULTS.md from the runs' JSON lines (results/*.jsonl).
 
-    python -m tuner.results_tables results > docs/RESULTS.md
-    python -m tuner.results_tables results --out docs/RESULTS.md
+    python -m tuner.reproduce.tables results > docs/RESULTS.md
+    python -m tuner.reproduce.tables results --out docs/RESULTS.md
 
 One table per imbalance ratio; one line per method with the mean and spread over seeds of the
 last epoch's val_acc and test_acc, the test_acc of the epoch with the best val_acc, the best test
@@ -12,8 +12,6 @@ number beside it, and each method's gap to LDAM-DRW, ours and published (the pap
 
 from __future__ import annotations
 
-import json
-import re
 import statistics
 import sys
 from collections import defaultdict
@@ -21,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser
-from tuner.reproduce_rows import IN_HOUSE_YARDSTICK, ROWS, ROWS_BY_KEY, SWEEP_BEST
-
-RUN_FILE = re.compile(r"^(?P<row>[a-z0-9_]+)-ir(?P<imbalance>[0-9.]+)-seed(?P<seed>-?\d+)\.jsonl$")
+from trainables.names import DIVERGED, TEST_METRIC
+from tuner.exit_codes import ExitCode
+from tuner.reproduce.rows import IN_HOUSE_YARDSTICK, ROWS, ROWS_BY_KEY, SWEEP_BEST
+from tuner.reproduce.run_file import epoch_lines, parse_name, summary
 
 HEADER = """# Results on CIFAR-10-LT
 
-Built by `python -m tuner.results_tables {folder}` from the per-epoch JSON lines in `{folder}/`
+Built by `python -m tuner.reproduce.tables {folder}` from the per-epoch JSON lines in `{folder}/`
 (one file per run: `ROW-irIMBALANCE-seedSEED.jsonl`, written by `python -m tuner.reproduce`).
 
 - **Data.** The training and test images are a JPEG (quality 75) copy of CIFAR-10
@@ -51,36 +50,10 @@ Built by `python -m tuner.results_tables {folder}` from the per-epoch JSON lines
 """
 
 
-def run_summary(path: Path) -> dict[str, Any] | None:
-    """A run file's summary (its last line), or None while the run is unfinished or the file is cut short."""
-    if not path.is_file():
-        return None
-    lines = path.read_bytes().decode("utf-8", errors="replace").strip().splitlines()
-    try:
-        last = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        return None
-    return last if isinstance(last, dict) and last.get("summary") is True else None
-
-
-def epoch_lines(path: Path) -> list[dict[str, Any]]:
-    """A run file's per-epoch records (trainables.train's JSON lines but the summary); lines that are not
-    JSON objects (cut short by a deadline, other output) are skipped, and a missing file has none."""
-    epochs = []
-    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines() if path.is_file() else []:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and not record.get("summary"):
-            epochs.append(record)
-    return epochs
-
-
 def best_test_epoch_acc(path: Path) -> float | None:
     """The highest test_acc of any epoch line: the papers' protocol (the test set picks the epoch)."""
-    accs = [e["test_acc"] for e in epoch_lines(path)
-            if e.get("status") != "diverged" and isinstance(e.get("test_acc"), (int, float))]
+    accs = [e[TEST_METRIC] for e in epoch_lines(path)
+            if e.get("status") != DIVERGED and isinstance(e.get(TEST_METRIC), (int, float))]
     return max(accs, default=None)
 
 
@@ -88,11 +61,11 @@ def read_runs(folder: Path) -> list[dict[str, Any]]:
     """One dict per finished run file: row, imbalance, seed, its summary line and its best test epoch's accuracy."""
     runs = []
     for path in sorted(folder.glob("*.jsonl")):
-        m = RUN_FILE.match(path.name)
-        summary = run_summary(path) if m else None
-        if summary is not None:
-            runs.append({"row": m["row"], "imbalance": float(m["imbalance"]), "seed": int(m["seed"]), **summary,
-                         "best_test_epoch_acc": best_test_epoch_acc(path)})
+        name = parse_name(path.stem)
+        done = summary(path) if name else None
+        if done is not None:
+            row, imbalance, seed = name
+            runs.append({"row": row, "imbalance": imbalance, "seed": seed, **done, "best_test_epoch_acc": best_test_epoch_acc(path)})
     return runs
 
 
@@ -186,7 +159,7 @@ def build(folder: Path, label: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m tuner.results_tables", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tuner.reproduce.tables", description=__doc__.split("\n\n")[0])
     p.add_argument("folder", help="the folder of run files (results)")
     p.add_argument("--out", help="write the Markdown here instead of standard output")
     args = p.parse_args(argv)
@@ -199,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(text)
     else:
         sys.stdout.write(text)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
