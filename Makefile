@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m ruff check trainables tuner tests
+	$(PY) -m ruff check trainables tuner benchmarks tools tests
 	$(PY) -m pytest
 
 demo: install

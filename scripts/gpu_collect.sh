@@ -12,4 +12,4 @@ shift
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-}   # else the project's .venv, else python3
 [ -n "$PY" ] || { [ -x .venv/bin/python ] && PY=.venv/bin/python; } || PY=python3
-exec "$PY" -m tuner.lease collect "$folder" "$@"
+exec "$PY" -m tools.lease collect "$folder" "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU lease, planned: the benchmark while docs/perf/ has no GPU figure, then the results runs of
 # docs/RESULTS.md that fit (100x first), then search_spaces/hybrid.yaml; what it made comes back as
-# at most 8 files with a manifest of what finished, what was cut and why (tuner/lease_plan.py).
+# at most 8 files with a manifest of what finished, what was cut and why (tools/lease/plan.py).
 #
 #   bash scripts/gpu_lease.sh --plan       here, any machine: what the next lease does, with times
 #   bash scripts/gpu_lease.sh --prepare    here: make what it carries (.gpudata/, and .gpuwhl/ when the
@@ -10,7 +10,7 @@
 #                                          timeout_s 600; the files land in $OUT
 #   bash scripts/gpu_collect.sh FILES_AT   back here: results/, docs/perf/, docs rebuilt; then commit
 #
-# Other arguments go to `python -m tuner.lease run` (or `plan`): --budget SECONDS (default 540, one
+# Other arguments go to `python -m tools.lease run` (or `plan`): --budget SECONDS (default 540, one
 # 10-minute command with margin), --rows, --no-sweep, --no-bench, and the quick-check options.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ PY=${PYTHON:-}   # else the project's .venv here, python3 on the GPU machine (wh
 case "${1:-}" in
   --plan)
     shift
-    exec "$PY" -m tuner.lease plan "$@" ;;
+    exec "$PY" -m tools.lease plan "$@" ;;
   --prepare)
     shift
     src=${TUNER_DATA_DIR:-../shared/data/cifar10}
@@ -27,7 +27,7 @@ case "${1:-}" in
     # the data and the 48 MB of ray/optuna/mlflow fit the 64 MiB a device call carries together.
     "$PY" -m trainables.data.subset_copy "$src" .gpudata --imbalance 100 50 10 || exit 2
     carry='".gpudata"'
-    if "$PY" -m tuner.lease plan "$@" | grep -q '^Carry:.*\.gpuwhl'; then
+    if "$PY" -m tools.lease plan "$@" | grep -q '^Carry:.*\.gpuwhl'; then
       [ -x .gpuwhl/install ] || ../shared/tools/gpu-wheelhouse || exit 2
       carry='".gpudata", ".gpuwhl"'
     fi
@@ -49,4 +49,4 @@ export TUNER_DATA_DIR=$PWD/.gpudata TUNER_CACHE_DIR=${TUNER_CACHE_DIR:-/tmp/tune
 if [ -x .gpuwhl/install ]; then
   bash .gpuwhl/install >/dev/null && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
-exec "$PY" -m tuner.lease run --out "${OUT:-gpu-lease-out}" "$@"
+exec "$PY" -m tools.lease run --out "${OUT:-gpu-lease-out}" "$@"

@@ -1,6 +1,6 @@
 """Quiet terminal output for the commands: Ray's, MLflow's and Optuna's own logs and warnings off.
 
-    quiet_logs(verbose=False)     at the start of tuner.launch, tuner.report, tuner.bench
+    quiet_logs(verbose=False)     at the start of tuner.launch, tuner.report, benchmarks.sweep
 
 Only those libraries are silenced (their loggers, and warnings raised from their modules); a
 warning from this project's code, or from any other library, still shows. `--verbose` keeps

@@ -11,10 +11,10 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from benchmarks.plain_loop import plain_step, reference_transforms
 from trainables.data.augment import crop_at, normalize
 from trainables.losses.criterion import Criterion
 from trainables.models.network import build_model
-from trainables.plain_loop import plain_step, reference_transforms
 from trainables.presets import build_preset
 from trainables.step import TrainStep
 

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from run_env import launch_cmd, sweep_env  # noqa: F401 - the tests here import them from this conftest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,17 +89,6 @@ def sweep_dir(tmp_path: Path) -> Path:
     """A working directory holding a copy of the smoke spec (experiments/ and mlflow.db land here)."""
     shutil.copy(REPO / "search_spaces" / "smoke.yaml", tmp_path / "smoke.yaml")
     return tmp_path
-
-
-def launch_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tuner.launch", *args]
-
-
-def sweep_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
 
 
 # ------------------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_a_damaged_spec(tmp_path: Path, how: tuple) -> None:
 @EXAMPLES
 @given(how=DAMAGE)
 def test_results_files_and_benchmarks_are_skipped_or_started_over(tmp_path: Path, how: tuple) -> None:
-    from tuner.lease_plan import gpu_figures
+    from tools.lease.plan import gpu_figures
     from tuner.reproduce.run_file import RunFiles
     from tuner.reproduce.tables import build
 
@@ -169,7 +169,7 @@ def test_results_files_and_benchmarks_are_skipped_or_started_over(tmp_path: Path
 @EXAMPLES
 @given(how=DAMAGE, which=st.sampled_from(["manifest.json", "results.tar.gz"]))
 def test_a_damaged_lease_return_is_refused(tmp_path: Path, how: tuple, which: str) -> None:
-    from tuner.lease_collect import CollectError, collect
+    from tools.lease.collect import CollectError, collect
 
     back = fresh(tmp_path) / "back"
     repo = fresh(tmp_path) / "repo"

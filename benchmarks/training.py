@@ -1,10 +1,10 @@
 """Benchmark: the plain PyTorch recipe against the fast path, in one process, one run.
 
-    python -m trainables.bench --preset hybrid_m4 --device cuda --epochs 30
-    python -m trainables.bench --preset hybrid_m4 --device cpu --epochs 2 --max-train-images 2000
+    python -m benchmarks.training --preset hybrid_m4 --device cuda --epochs 30
+    python -m benchmarks.training --preset hybrid_m4 --device cpu --epochs 2 --max-train-images 2000
 
 Both train the same configuration (model, loss, optimizer, schedule) on the same long-tailed data:
-the plain one with a DataLoader and torchvision PIL transforms (trainables/plain_loop.py), the
+the plain one with a DataLoader and torchvision PIL transforms (benchmarks/plain_loop.py), the
 fast one with trainables.loop (data decoded once and resident on the device, augmentation on
 tensors, device-side statistics; on CUDA also channels_last and torch.compile with CUDA graphs,
 in float32; --fast-set bf16=true adds bf16 autocast, which changes the numerics). Prints one JSON object: seconds per epoch (median
@@ -23,14 +23,12 @@ import time
 
 import torch
 
-from trainables.config import ConfigError, with_overrides
+from benchmarks.plain_loop import run_plain
+from trainables.config import CUDA_FAST_PATH, ConfigError, with_overrides
 from trainables.data.datasets import load_long_tailed
 from trainables.data.sources import DataNotFoundError
 from trainables.loop import resolve_device, train
-from trainables.plain_loop import run_plain
 from trainables.presets import build_preset
-
-CUDA_FAST = {"channels_last": True, "compile": "reduce-overhead"}  # float32: the same math (bf16 is opt-in)
 
 
 def _steady(values: list[float]) -> float:
@@ -44,7 +42,7 @@ def device_name(device: torch.device) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trainables.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="hybrid_m4")
     p.add_argument("--device", default="auto")
     p.add_argument("--epochs", type=int, default=3)
@@ -65,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_train_images:
             overrides["max_train_images"] = args.max_train_images
         config = build_preset(args.preset, **overrides).validate()
-        fast_overrides = dict(CUDA_FAST) if device.type == "cuda" else {}
+        fast_overrides = dict(CUDA_FAST_PATH) if device.type == "cuda" else {}
         fast_overrides.update(dict(kv.split("=", 1) for kv in args.fast_set))
         fast_config = with_overrides(config, fast_overrides).validate()
         data = load_long_tailed(config)
     except (ConfigError, DataNotFoundError, RuntimeError, ValueError) as exc:
-        print(f"trainables.bench: {exc}", file=sys.stderr)
+        print(f"benchmarks.training: {exc}", file=sys.stderr)
         return 2
     n = len(data.train_labels)
     out: dict = {

@@ -1,8 +1,8 @@
 """Land what a GPU lease brought back: results/, docs/perf/, the sweep's files, and the docs rebuilt.
 
-    python -m tuner.lease collect FOLDER        (bash scripts/gpu_collect.sh FOLDER)
+    python -m tools.lease collect FOLDER        (bash scripts/gpu_collect.sh FOLDER)
 
-FOLDER is what the device call returned (manifest.json and the archives of lease_pack.py):
+FOLDER is what the device call returned (manifest.json and the archives of pack.py):
 - finished runs' lines go to results/ (and their partial files go); unfinished runs' lines and
   checkpoints go to results/partial/, where the next lease resumes them;
 - the benchmark document goes to docs/perf/DEVICE-DATE-HHMM.json, and the per-epoch times of the
@@ -26,9 +26,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from tuner import lease_plan
-from tuner.lease_pack import unpack
-from tuner.perf_doc import update_performance_doc
+from tools.lease import plan as lease_plan
+from tools.lease.pack import unpack
+from tools.lease.perf_doc import update_performance_doc
 from tuner.reproduce.run_file import RunFiles, epoch_lines
 from tuner.reproduce.tables import build
 

@@ -1,12 +1,12 @@
 """What the next GPU lease will do, read from the repository alone (no GPU, no Ray needed).
 
-    python -m tuner.lease plan            (bash scripts/gpu_lease.sh --plan)
+    python -m tools.lease plan            (bash scripts/gpu_lease.sh --plan)
 
 A lease is one command of at most 10 minutes on a GPU machine. Its steps, in order of value:
 1. the AutoAugment table check against that machine's torchvision (seconds; always);
 2. once every 100x seed-0 row exists and while docs/perf/ holds no benchmark figure: a short
    benchmark (the fast path against the plain recipe, packed trials, the batched AutoAugment on
-   CUDA); until then the results runs measure the packing themselves (tuner/lease_collect.py
+   CUDA); until then the results runs measure the packing themselves (tools/lease/collect.py
    files their per-epoch times in docs/perf/ too), and those times size the next lease;
 3. the results runs not yet in results/, 100x first (seed 0, then seeds 1 and 2, then 50x and
    10x), as many at once as the measured packing says is fastest, each started only when it can

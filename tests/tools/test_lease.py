@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tuner import lease_plan
-from tuner.perf_doc import gpu_section
+from tools.lease import plan as lease_plan
+from tools.lease.perf_doc import gpu_section
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny runs: synthetic data, a narrow net, two epochs; two rows; the smoke sweep as the sweep.
@@ -106,7 +106,7 @@ def test_prepare_makes_the_data_to_carry_and_names_the_device_call(tmp_path: Pat
 
 def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
     doc = {"device": "NVIDIA H200", "date": "2026-12-01", "torch": "2.11.0", "torchvision": "0.26.0", "file": "x.json",
-           "commands": {"trainables_bench": "trainables.bench --preset hybrid_m4 --device cuda --epochs 3"},
+           "commands": {"trainables_bench": "benchmarks.training --preset hybrid_m4 --device cuda --epochs 3"},
            "trainables_bench": {"epochs": 3, "fast": {"epoch_seconds": 0.35, "val_acc": 0.3},
                                 "plain": {"epoch_seconds": 2.1, "val_acc": 0.3},
                                 "speedup_epoch": 6.0},
@@ -119,7 +119,7 @@ def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
 
 
 def test_collect_measures_the_results_runs_packing_from_the_epochs_this_lease_trained(tmp_path: Path) -> None:
-    from tuner.lease_collect import results_timing
+    from tools.lease.collect import results_timing
 
     repo, returned = tmp_path / "repo", tmp_path / "returned"
     (repo / "results" / "partial").mkdir(parents=True)

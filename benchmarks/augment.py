@@ -1,7 +1,7 @@
 """Benchmark: training augmentation of one batch, per-image torchvision AutoAugment against the batched one.
 
-    python -m trainables.bench_augment --device cuda
-    python -m trainables.bench_augment --device cpu --batch 128 --repeats 50
+    python -m benchmarks.augment --device cuda
+    python -m benchmarks.augment --device cpu --batch 128 --repeats 50
 
 Both run crop, flip, AutoAugment (CIFAR-10 policy, one draw per image) and normalisation on a
 uint8 batch already on the device: "per_image" calls torchvision's v2.AutoAugment once per image
@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms import v2
 
-from trainables.bench import device_name
+from benchmarks.training import device_name
 from trainables.cli import OneLineParser
 from trainables.data.augment import TrainAugmentation, normalize, random_crop, random_flip
 from trainables.loop import resolve_device
@@ -56,7 +56,7 @@ def _milliseconds(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tens
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m trainables.bench_augment", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m benchmarks.augment", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=20, help="batches per timed round")
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
     except RuntimeError as exc:
-        print(f"trainables.bench_augment: {exc}", file=sys.stderr)
+        print(f"benchmarks.augment: {exc}", file=sys.stderr)
         return 2
     torch.manual_seed(0)
     images = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, device=device)

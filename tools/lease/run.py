@@ -1,11 +1,11 @@
 """Run one GPU lease: the steps lease_plan lists, inside a deadline, then pack what they made.
 
-    python -m tuner.lease run --out "$OUT"          (bash scripts/gpu_lease.sh on the GPU machine)
+    python -m tools.lease run --out "$OUT"          (bash scripts/gpu_lease.sh on the GPU machine)
 
 Needs PyTorch, torchvision, numpy and pyarrow (the GPU image has them); the sweep step also
 needs ray, optuna and mlflow (carried as .gpuwhl/, unpacked by scripts/gpu_lease.sh). Every step
 gets what is left of the budget; a step that overruns is stopped and says so. What comes back is
-at most 8 files (lease_pack.py): the runs' lines and checkpoints, the benchmark, the sweep, and
+at most 8 files (tools/lease/pack.py): the runs' lines and checkpoints, the benchmark, the sweep, and
 manifest.json, which says what finished, what was cut and why.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,13 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner import lease_plan
-from tuner.lease_pack import pack
+from tools.lease import plan as lease_plan
+from tools.lease.pack import pack
+from trainables.cli import set_arguments
+from trainables.config import CUDA_FAST_PATH
 from tuner.reproduce.command import Run, execute, threads_per_run
 from tuner.reproduce.run_file import RunFiles, epoch_lines
+from tuner.reproduce.supervisor import Supervisor
 
 BENCH_PRESET = "hybrid_m4"  # the seeds' routed hybrid: four exits, grouped ResLT head (PERFORMANCE.md's preset)
-CUDA_FAST = ["--set", "channels_last=true", "--set", "compile=reduce-overhead"]  # as trainables.bench's fast path
 
 
 @dataclass
@@ -62,19 +63,8 @@ def _python(*args: str) -> list[str]:
 
 def _run(cmd: list[str], timeout: float, cwd: Path | None = None, env: dict | None = None) -> tuple[int | None, str, str]:
     """(exit code or None when stopped at the timeout, stdout, stderr) of a command in its own process group."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=max(timeout, 1.0))
-        return proc.returncode, out, err
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            out, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        return None, out, err
+    with Supervisor() as sup:
+        return sup.run(cmd, timeout, env=env, cwd=cwd)
 
 
 def device_info(device: str) -> dict[str, Any]:
@@ -91,7 +81,7 @@ def device_info(device: str) -> dict[str, Any]:
 
 
 def train_args(opts: LeaseOptions, epochs: int | None = None) -> list[str]:
-    args = ["--device", opts.device] + (CUDA_FAST if opts.device.startswith("cuda") else [])
+    args = ["--device", opts.device] + (set_arguments(CUDA_FAST_PATH) if opts.device.startswith("cuda") else [])
     if epochs or opts.epochs:
         args += ["--epochs", str(epochs or opts.epochs)]
     return args + [a for item in opts.sets for a in ("--set", item)]
@@ -113,20 +103,15 @@ def check_step(clock: Clock) -> dict[str, Any]:
 def _packed(n: int, opts: LeaseOptions, timeout: float, folder: Path) -> dict[str, Any]:
     """n bench-preset runs at once: per-epoch seconds each and the summed training images per second."""
     cmd = _python("trainables.train", "--preset", BENCH_PRESET, *train_args(opts, opts.bench_epochs))
-    procs = []
     env = {**os.environ, "OMP_NUM_THREADS": threads_per_run(n)}  # as tuner.reproduce runs them
-    for i in range(n):
-        out = open(folder / f"packed{n}-{i}.jsonl", "w")  # noqa: SIM115 - the process writes it; closed after it ends
-        procs.append((subprocess.Popen(cmd + ["--seed", str(i)], stdout=out, stderr=subprocess.DEVNULL,
-                                       start_new_session=True, env=env), out))
     deadline = time.monotonic() + timeout
-    for proc, out in procs:
-        try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
-        out.close()
+    with Supervisor() as sup:
+        procs = []
+        for i in range(n):
+            with open(folder / f"packed{n}-{i}.jsonl", "w") as out:  # the process keeps its own copy of the file
+                procs.append(sup.start(cmd + ["--seed", str(i)], stdout=out, stderr=subprocess.DEVNULL, env=env))
+        for proc in procs:
+            sup.wait(proc, deadline)
     epochs = []
     for i in range(n):
         epochs.append([e for e in epoch_lines(folder / f"packed{n}-{i}.jsonl") if "epoch_seconds" in e])
@@ -150,12 +135,12 @@ def bench_step(clock: Clock, opts: LeaseOptions, folder: Path) -> tuple[dict[str
     def slice_(share: float) -> float:
         return max((end - time.monotonic()) * share, 1.0)
 
-    cmd = _python("trainables.bench_augment", "--device", opts.device, "--repeats", "20")
+    cmd = _python("benchmarks.augment", "--device", opts.device, "--repeats", "20")
     doc["commands"]["bench_augment"] = " ".join(cmd[1:])
     code, out, _ = _run(cmd, slice_(0.15))
     doc["bench_augment"] = json.loads(out) if code == 0 else None
     cut += [] if code == 0 else ["bench_augment"]
-    cmd = _python("trainables.bench", "--preset", BENCH_PRESET, "--device", opts.device, "--epochs", str(opts.bench_epochs),
+    cmd = _python("benchmarks.training", "--preset", BENCH_PRESET, "--device", opts.device, "--epochs", str(opts.bench_epochs),
                   "--workers", "4", *[a for item in opts.sets for a in ("--set", item)])
     doc["commands"]["trainables_bench"] = " ".join(cmd[1:])
     code, out, _ = _run(cmd, slice_(0.5))

@@ -1,7 +1,7 @@
 """Benchmark the sweep service: K concurrent trials through Ray Tune, and what the sweep machinery costs.
 
-    python -m tuner.bench --trials 8 --gpu-per-trial 0.125 --epochs 10            # one GPU, packed
-    python -m tuner.bench --trials 2 --gpu-per-trial 0 --epochs 3 --dataset synthetic
+    python -m benchmarks.sweep --trials 8 --gpu-per-trial 0.125 --epochs 10            # one GPU, packed
+    python -m benchmarks.sweep --trials 2 --gpu-per-trial 0 --epochs 3 --dataset synthetic
 
 Runs a real sweep (tuner.launch's code path: Ray Tune, OptunaSearch over the seed, MLflow in a
 temporary SQLite file, checkpoints every --checkpoint-every epochs) with a FIFO scheduler, then
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from trainables.bench import CUDA_FAST
+from trainables.config import CUDA_FAST_PATH
 from tuner.spec.schema import SpecError, parse_spec
 
 
@@ -37,7 +37,7 @@ def bench_spec(args: argparse.Namespace, folder: Path) -> dict:
         data["data_dir"] = args.data_dir
     if args.max_train_images:
         data["max_train_images"] = args.max_train_images
-    train = {"preset": args.preset, "epochs": args.epochs, **(CUDA_FAST if args.gpu_per_trial > 0 else {})}
+    train = {"preset": args.preset, "epochs": args.epochs, **(CUDA_FAST_PATH if args.gpu_per_trial > 0 else {})}
     for kv in args.set:
         key, _, value = kv.partition("=")
         train[key] = yaml.safe_load(value)  # as it would be written in a spec: 0.1, true, [16, 32, 48]
@@ -85,7 +85,7 @@ def summarize(exp: Path, train_images: int | None, sweep_seconds: float) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tuner.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=8)
     p.add_argument("--gpu-per-trial", type=float, default=0.125)
     p.add_argument("--cpu-per-trial", type=float, default=1.0)
@@ -111,15 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(args.keep or tmp).resolve()
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            spec = parse_spec(bench_spec(args, folder), "<tuner.bench>")
+            spec = parse_spec(bench_spec(args, folder), "<benchmarks.sweep>")
         except SpecError as exc:
-            print(f"tuner.bench: {exc}", file=sys.stderr)
+            print(f"benchmarks.sweep: {exc}", file=sys.stderr)
             return 2
         started = time.time()
         try:
             rc = run_sweep(spec, args.address, restart=True, verbose=False)
         except (PreflightError, ExperimentError) as exc:
-            print(f"tuner.bench: {exc}", file=sys.stderr)
+            print(f"benchmarks.sweep: {exc}", file=sys.stderr)
             return 2
         if rc != 0:
             return rc

@@ -1,11 +1,11 @@
 """GPU leases: plan the next one, run one, land what one brought back.
 
-    python -m tuner.lease plan                      what the next lease does, with expected times (any machine)
-    python -m tuner.lease run --out DIR             the lease itself, on the GPU machine (within --budget seconds)
-    python -m tuner.lease collect DIR               land the returned files here, rebuild the docs
+    python -m tools.lease plan                      what the next lease does, with expected times (any machine)
+    python -m tools.lease run --out DIR             the lease itself, on the GPU machine (within --budget seconds)
+    python -m tools.lease collect DIR               land the returned files here, rebuild the docs
 
 scripts/gpu_lease.sh and scripts/gpu_collect.sh wrap these with the carrying and unpacking the
-device machines need. The steps and their order: tuner/lease_plan.py. Quick checks on a CPU take
+device machines need. The steps and their order: tools/lease/plan.py. Quick checks on a CPU take
 the same options the CI test uses (--device cpu --epochs 1 --set dataset=synthetic ...).
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tools.lease import plan as lease_plan
 from trainables.cli import OneLineParser
-from tuner import lease_plan
 
 
 def _common(p: OneLineParser) -> None:
@@ -32,7 +32,7 @@ def _common(p: OneLineParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog="python -m tuner.lease", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m tools.lease", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     plan_p = sub.add_parser("plan", help="print what the next lease does")
     _common(plan_p)
@@ -47,19 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     repo = Path(args.repo)
     if args.command == "collect":
-        from tuner.lease_collect import CollectError, collect, summary_lines
+        from tools.lease.collect import CollectError, collect, summary_lines
 
         try:
             result = collect(Path(args.folder), repo)
         except CollectError as exc:
-            print(f"tuner.lease collect: {exc}", file=sys.stderr)
+            print(f"tools.lease collect: {exc}", file=sys.stderr)
             return 2
         print("\n".join(summary_lines(result)))
         return 0
     if args.budget <= lease_plan.PACK_SECONDS + 10:
-        print(f"tuner.lease: --budget must exceed {lease_plan.PACK_SECONDS + 10:.0f} seconds", file=sys.stderr)
+        print(f"tools.lease: --budget must exceed {lease_plan.PACK_SECONDS + 10:.0f} seconds", file=sys.stderr)
         return 2
-    from tuner.lease_run import LeaseOptions, run_lease, train_args, wants_bench
+    from tools.lease.run import LeaseOptions, run_lease, train_args, wants_bench
 
     opts = LeaseOptions(budget=args.budget, device=args.device, rows=args.rows, sets=args.set, epochs=args.epochs,
                         bench=args.bench, sweep_spec=Path(args.sweep_spec), sweep=not args.no_sweep)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     opts.bench_epochs, opts.packed = args.bench_epochs, tuple(args.packed)
     manifest = run_lease(repo, Path(args.out), opts)
-    print(f"tuner.lease: wrote {', '.join(manifest['files'])} to {args.out}")
+    print(f"tools.lease: wrote {', '.join(manifest['files'])} to {args.out}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`python -m tuner.bench` runs concurrent trials through the real sweep path and reports throughput
+"""`python -m benchmarks.sweep` runs concurrent trials through the real sweep path and reports throughput
 and overhead (a smoke test of the tool; figures live in docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import sweep_env
+from run_env import sweep_env
 
 
 @pytest.mark.slow
 def test_tuner_bench_reports_summed_throughput_and_overhead(tmp_path) -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "tuner.bench", "--trials", "2", "--gpu-per-trial", "0", "--epochs", "2",
+        [sys.executable, "-m", "benchmarks.sweep", "--trials", "2", "--gpu-per-trial", "0", "--epochs", "2",
          "--dataset", "synthetic", "--preset", "hybrid_m7", "--set", "autoaugment=false", "--set", "widths=[8, 16, 24]",
          "--set", "exit_channels=16", "--set", "synthetic_train_per_class=40", "--checkpoint-every", "1"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, env=sweep_env(),

@@ -4,7 +4,7 @@ A Dataset of PIL images with torchvision transforms (RandomCrop(32, padding=4),
 RandomHorizontalFlip, AutoAugment when configured, ToTensor, Normalize), a DataLoader with worker
 processes, eager float32 steps, and evaluation through a DataLoader too. Same model, loss,
 optimizer and schedule as trainables.loop; only the engineering differs. Used by
-`python -m trainables.bench` and by the equivalence tests.
+`python -m benchmarks.training` and by the equivalence tests.
 """
 
 from __future__ import annotations
