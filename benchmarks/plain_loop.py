@@ -85,7 +85,7 @@ def run_plain(config: TrainConfig, data: LongTailedData, device: torch.device, w
     val_loader = DataLoader(ArrayImages(data.val_images, data.val_labels, eval_tf), batch_size=100, **kw)
     test_loader = DataLoader(ArrayImages(data.test_images, data.test_labels, eval_tf), batch_size=100, **kw)
     model = build_model(config, data.num_classes).to(device)
-    criterion = Criterion(config, data.class_counts).to(device)
+    criterion = Criterion(config, data.class_counts, model.exit_branches).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=config.nesterov)
     epochs = []

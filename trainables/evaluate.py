@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from trainables.data.augment import normalize
+from trainables.names import COST, OBJECTIVE, TEST_METRIC
 
 
 @dataclass
@@ -93,7 +94,7 @@ def split_metrics(
         "acc": (predicted == labels).float().mean().item(),
         "class_acc": class_accuracy(predicted, labels, probs.shape[1]).tolist(),
         "exit_fractions": fractions.tolist(),
-        "flops_ratio": (flops.mean() / reference_flops).item(),
+        COST: (flops.mean() / reference_flops).item(),
     }
 
 
@@ -111,7 +112,7 @@ def select_threshold(
 ) -> tuple[float, dict]:
     """(s, its validation metrics): the candidate with the best val_acc, then the fewest FLOPs, then the lowest s."""
     scored = [(s, split_metrics(val_preds, val_labels, s, exit_flops, reference_flops)) for s in candidates]
-    return min(scored, key=lambda item: (-item[1]["acc"], item[1]["flops_ratio"], item[0]))
+    return min(scored, key=lambda item: (-item[1]["acc"], item[1][COST], item[0]))
 
 
 def evaluate(
@@ -133,23 +134,23 @@ def evaluate(
     threshold, v = select_threshold(val_preds, val[1], tuple(thresholds), exit_flops, reference_flops)
     t = split_metrics(test_preds, test[1], threshold, exit_flops, reference_flops)
     out = {
-        "val_acc": v["acc"],
-        "test_acc": t["acc"],
+        OBJECTIVE: v["acc"],
+        TEST_METRIC: t["acc"],
         **group_accuracy(t["class_acc"], groups),
         "class_acc": t["class_acc"],
         "exit_fractions": t["exit_fractions"],
-        "flops_ratio": v["flops_ratio"],
-        "test_flops_ratio": t["flops_ratio"],
+        COST: v[COST],
+        "test_flops_ratio": t[COST],
         "inference_threshold_used": threshold,
     }
     if len(exit_flops) > 1 and curve_thresholds:
         out["threshold_curve"] = [
             {
                 "threshold": s,
-                "val_acc": (vs := split_metrics(val_preds, val[1], s, exit_flops, reference_flops))["acc"],
-                "flops_ratio": vs["flops_ratio"],
-                "test_acc": (ts := split_metrics(test_preds, test[1], s, exit_flops, reference_flops))["acc"],
-                "test_flops_ratio": ts["flops_ratio"],
+                OBJECTIVE: (vs := split_metrics(val_preds, val[1], s, exit_flops, reference_flops))["acc"],
+                COST: vs[COST],
+                TEST_METRIC: (ts := split_metrics(test_preds, test[1], s, exit_flops, reference_flops))["acc"],
+                "test_flops_ratio": ts[COST],
             }
             for s in curve_thresholds
         ]

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from trainables.data.augment import normalize
 from trainables.evaluate import ExitPredictions, class_accuracy, exit_probabilities, group_accuracy
+from trainables.names import COST, OBJECTIVE, TEST_METRIC
 
 
 class ExitInference(nn.Module):
@@ -89,6 +90,6 @@ def evaluate_ensemble(ensemble: ExitEnsemble, val: tuple[torch.Tensor, torch.Ten
     cost = sum(float(torch.tensor(flops, dtype=torch.float64)[val_exits[i].cpu()].mean()) / reference_flops
                for i, flops in enumerate(member_exit_flops))
     per_class = class_accuracy(test_pred.cpu(), test[1], len(ensemble.class_names) or int(test[1].max()) + 1).tolist()
-    return {"val_acc": float((val_pred.cpu() == val[1]).float().mean()), "test_acc": float((test_pred.cpu() == test[1]).float().mean()),
+    return {OBJECTIVE: float((val_pred.cpu() == val[1]).float().mean()), TEST_METRIC: float((test_pred.cpu() == test[1]).float().mean()),
             **{k: v for k, v in group_accuracy(per_class, groups).items() if v is not None},
-            "flops_ratio": cost, "members": len(member_exit_flops)}
+            COST: cost, "members": len(member_exit_flops)}

@@ -34,7 +34,7 @@ from trainables.flops import exit_flops, reference_flops
 from trainables.losses.criterion import Criterion
 from trainables.losses.elf import UNTRAINED_EXIT_SHARE, exit_loss_shares, untrained_exits
 from trainables.models.network import build_model
-from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS, RUNNING
+from trainables.names import COMPLETED, COST, DIVERGED, OBJECTIVE, RESULT_METRICS, RUNNING, TEST_METRIC
 from trainables.schedule import lr_at_epoch
 from trainables.step import Divergence, TrainStep
 
@@ -133,8 +133,8 @@ def _worst_metrics(groups: dict, num_exits: int, exit_cost: list[int], base_cost
     """What a diverged run reports: the worst value of every objective, never NaN."""
     worst_flops = exit_cost[-1] / base_cost
     return {
-        "val_acc": 0.0, "test_acc": 0.0, **{f"{g}_acc": 0.0 for g in groups},
-        "flops_ratio": worst_flops, "test_flops_ratio": worst_flops,
+        OBJECTIVE: 0.0, TEST_METRIC: 0.0, **{f"{g}_acc": 0.0 for g in groups},
+        COST: worst_flops, "test_flops_ratio": worst_flops,
         "exit_fractions": [0.0] * (num_exits - 1) + [1.0],
     }
 
@@ -160,7 +160,7 @@ def train(
     model = build_model(config, data.num_classes).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    criterion = Criterion(config, data.class_counts).to(device)
+    criterion = Criterion(config, data.class_counts, model.exit_branches).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
         nesterov=config.nesterov, fused=device.type == "cuda",  # one kernel for the whole update on GPU
@@ -211,7 +211,7 @@ def train(
             last_eval = evaluate_now(curve_grid if is_last else ())
             last_eval["eval_epoch"] = epoch + 1
             state.inference_threshold = last_eval["inference_threshold_used"]
-            if epoch + 1 > config.warmup_epochs and last_eval["val_acc"] <= 1.1 * chance:
+            if epoch + 1 > config.warmup_epochs and last_eval[OBJECTIVE] <= 1.1 * chance:
                 state.collapse_count += 1
             else:
                 state.collapse_count = 0

@@ -49,7 +49,8 @@ def _one_step(fast_overrides: dict, steps: int = 2):
         fast_model = fast_model.to(memory_format=torch.channels_last)
     make_opt = lambda m: torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=2e-4)  # noqa: E731
     plain_opt, fast_opt = make_opt(plain_model), make_opt(fast_model)
-    plain_crit, fast_crit = Criterion(CONFIG, COUNTS), Criterion(fast_config, COUNTS)
+    branches = plain_model.exit_branches
+    plain_crit, fast_crit = Criterion(CONFIG, COUNTS, branches), Criterion(fast_config, COUNTS, branches)
     step = TrainStep(fast_model, fast_crit, fast_opt, fast_config, torch.device("cpu"))
     out = []
     for i in range(steps):

@@ -61,7 +61,7 @@ def test_drw_switches_weights_on_at_the_start_epoch() -> None:
     after = weights_for_epoch("effective_number", C10_LT100, 0.9999, 160, 160)
     assert torch.equal(before, torch.ones(10))
     assert torch.allclose(after, class_weights("effective_number", C10_LT100, 0.9999))
-    crit = Criterion(TrainConfig(class_weighting="effective_number"), C10_LT100)
+    crit = Criterion(TrainConfig(class_weighting="effective_number"), C10_LT100, (1,))
     crit.set_epoch(159)
     assert torch.equal(crit.weights, torch.ones(10))
     crit.set_epoch(160)
@@ -71,7 +71,7 @@ def test_drw_switches_weights_on_at_the_start_epoch() -> None:
 def test_single_exit_weighted_loss_is_pytorchs_weighted_cross_entropy() -> None:
     torch.manual_seed(2)
     cfg = TrainConfig(class_weighting="effective_number", drw_start_epoch=0)
-    crit = Criterion(cfg, C10_LT100)
+    crit = Criterion(cfg, C10_LT100, (1,))
     crit.set_epoch(0)
     z, y = torch.randn(32, 10), torch.randint(0, 10, (32,))
     loss, _ = crit([z.unsqueeze(1)], y)
@@ -149,7 +149,7 @@ def test_elf_batch_loss_sums_the_paid_exit_losses(aggregation: str) -> None:
             _logits_for([(2, 0.6)] * 3, 4)]
     cfg = TrainConfig(exit_aggregation=aggregation, train_exit_threshold=0.9, class_weighting="none",
                       exit_taps=("stage1", "stage2"))
-    crit = Criterion(cfg, [10, 5, 2, 1])
+    crit = Criterion(cfg, [10, 5, 2, 1], (1, 1, 1))
     loss, leave = crit([o.unsqueeze(1) for o in outs], y)
     assert leave.tolist() == [0, 1, 2]
     per_exit = torch.stack([F.cross_entropy(o, y, reduction="none") for o in outs])  # (K, B)
@@ -160,7 +160,7 @@ def test_elf_batch_loss_sums_the_paid_exit_losses(aggregation: str) -> None:
 
 def test_mixup_loss_is_the_lam_weighted_mix_of_both_label_losses() -> None:
     torch.manual_seed(6)
-    crit = Criterion(TrainConfig(), C10_LT100)
+    crit = Criterion(TrainConfig(), C10_LT100, (1,))
     z, ya, yb = torch.randn(8, 1, 10), torch.randint(0, 10, (8,)), torch.randint(0, 10, (8,))
     mixed, _ = crit([z], ya, yb, 0.3)
     expected = 0.3 * F.cross_entropy(z[:, 0], ya) + 0.7 * F.cross_entropy(z[:, 0], yb)

@@ -63,7 +63,7 @@ def test_every_preset_builds_and_takes_one_step(name: str) -> None:
     cfg = build_preset(name, dataset="synthetic").validate()
     model = build_model(cfg)
     counts = [50, 30, 20, 12, 8, 5, 4, 3, 2, 2]
-    crit = Criterion(cfg, counts)
+    crit = Criterion(cfg, counts, model.exit_branches)
     crit.set_epoch(cfg.drw_start_epoch)  # the later-phase weights too
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     x = normalize(torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8))

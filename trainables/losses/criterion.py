@@ -1,7 +1,7 @@
 """The configured training loss: per-exit base loss, ResLT at multi-branch heads, ELF over exits,
 class weights with DRW, and Mixup, reduced to one number per batch.
 
-    criterion = Criterion(config, class_counts).to(device)
+    criterion = Criterion(config, class_counts, model.exit_branches).to(device)
     criterion.set_epoch(epoch)                     # DRW switch
     loss, leave = criterion(outputs, y, y_b, lam)  # outputs: list of (B, branches, C)
 
@@ -39,7 +39,9 @@ def dominant_labels(targets: torch.Tensor, targets_b: torch.Tensor | None, lam: 
 
 
 class Criterion(nn.Module):
-    def __init__(self, config: TrainConfig, class_counts: list[int]):
+    def __init__(self, config: TrainConfig, class_counts: list[int], exit_branches: tuple[int, ...]):
+        """`exit_branches`: each exit's head's branches (MultiExitNet.exit_branches); a multi-branch head
+        is a ResLT head, trained with the ResLT loss."""
         super().__init__()
         if config.loss not in LOSSES:
             raise ValueError(f"loss: unknown {config.loss!r}; known: {', '.join(LOSSES)}")
@@ -49,6 +51,7 @@ class Criterion(nn.Module):
         self.register_buffer("weights", torch.ones(len(self.class_counts)))
         self.medium_from, self.tail_from = config.reslt_groups()
         self.train_threshold = config.resolved_train_exit_threshold()
+        self.reslt_exits = tuple(b > 1 for b in exit_branches)
 
     def set_epoch(self, epoch: int) -> None:
         c = self.config
@@ -57,12 +60,12 @@ class Criterion(nn.Module):
     def base(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return LOSSES[self.config.loss](logits, targets, self.config, self.margins)
 
-    def exit_sample_loss(self, out: torch.Tensor, targets: torch.Tensor, is_final: bool) -> torch.Tensor:
-        """(B,) loss of one exit's output (B, branches, C) for one set of labels."""
+    def exit_sample_loss(self, out: torch.Tensor, targets: torch.Tensor, exit_index: int) -> torch.Tensor:
+        """(B,) loss of exit `exit_index`'s output (B, branches, C) for one set of labels."""
         c = self.config
-        if out.shape[1] == 3:
+        if self.reslt_exits[exit_index]:
             return reslt_per_sample(out, targets, self.base, c.reslt_alpha, self.medium_from, self.tail_from)
-        if c.simulated_reslt_loss and not is_final:
+        if c.simulated_reslt_loss and exit_index < len(self.reslt_exits) - 1:
             return simulated_reslt_per_sample(out[:, 0], targets, self.base, self.medium_from, self.tail_from)
         return self.base(out[:, 0], targets)
 
@@ -72,6 +75,8 @@ class Criterion(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch loss, (B,) exit each sample left at). Mixup: lam * loss(targets) + (1 - lam) * loss(targets_b)."""
         num_exits = len(outputs)
+        if num_exits != len(self.reslt_exits):
+            raise ValueError(f"{num_exits} exit outputs for a criterion of {len(self.reslt_exits)} exits")
         dominant = dominant_labels(targets, targets_b, lam)
         if num_exits > 1:
             predictions = [o.sum(1) for o in outputs]
@@ -86,7 +91,7 @@ class Criterion(nn.Module):
         for labels, share in label_sets:
             w = self.weights[labels]
             per_exit = torch.stack([
-                self.exit_sample_loss(o, labels, is_final=(k == num_exits - 1)) for k, o in enumerate(outputs)
+                self.exit_sample_loss(o, labels, k) for k, o in enumerate(outputs)
             ])  # (K, B)
             total = total + share * (mask * per_exit * w).sum()
             weight_sum = weight_sum + share * w.sum()

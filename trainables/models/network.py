@@ -30,6 +30,11 @@ class MultiExitNet(nn.Module):
     def num_exits(self) -> int:
         return len(self.exits) + 1
 
+    @property
+    def exit_branches(self) -> tuple[int, ...]:
+        """Branches of each exit's head, earliest first: 3 for a ResLT head, 1 otherwise."""
+        return (*(e.head.branches for e in self.exits), self.final_head.branches)
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = self.backbone.forward_taps(x, self.tap_positions)
         return [head(f) for head, f in zip(self.exits, feats[:-1])] + [self.final_head(feats[-1])]

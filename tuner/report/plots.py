@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from trainables.names import COMPLETED, DIVERGED  # noqa: E402
+from trainables.names import COMPLETED, COST, DIVERGED, OBJECTIVE, TEST_METRIC
 from tuner.tracking.trial_status import FAILED, STOPPED  # noqa: E402
 
 STATUS_STYLE = {COMPLETED: ("tab:blue", "o"), STOPPED: ("tab:gray", "s"), DIVERGED: ("tab:red", "x"), FAILED: ("black", "+")}
@@ -34,25 +34,25 @@ def accuracy_vs_flops(rows: list[dict[str, Any]], front: list[dict[str, Any]], p
     lower fidelity): they are drawn apart, hollow, and never joined to the front."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for status, (color, marker) in STATUS_STYLE.items():
-        pts = [r for r in rows if r["status"] == status and r.get("flops_ratio") is not None and r.get("val_acc") is not None]
+        pts = [r for r in rows if r["status"] == status and r.get(COST) is not None and r.get(OBJECTIVE) is not None]
         if not pts:
             continue
         label = f"{status} ({len(pts)})"
         if status == STOPPED:
             epochs = sorted({r.get("epochs_run") for r in pts if r.get("epochs_run")})
             label = f"stopped by the scheduler after {'/'.join(map(str, epochs))} epochs ({len(pts)})"
-            ax.scatter([r["flops_ratio"] for r in pts], [100 * r["val_acc"] for r in pts], facecolors="none",
+            ax.scatter([r[COST] for r in pts], [100 * r[OBJECTIVE] for r in pts], facecolors="none",
                        edgecolors=color, marker=marker, label=label, alpha=0.6)
         else:
-            ax.scatter([r["flops_ratio"] for r in pts], [100 * r["val_acc"] for r in pts], c=color, marker=marker,
+            ax.scatter([r[COST] for r in pts], [100 * r[OBJECTIVE] for r in pts], c=color, marker=marker,
                        label=label, alpha=0.8)
     if front:
         # The attainment staircase: the best accuracy any completed trial reached at or below each
         # cost, drawn on to the right edge (the reference's cost, or the costliest trial's).
-        ordered = sorted(front, key=lambda r: r["flops_ratio"])
-        xs = [r["flops_ratio"] for r in ordered]
-        ys = [100 * r["val_acc"] for r in ordered]
-        right = max([1.0] + [r["flops_ratio"] for r in rows if isinstance(r.get("flops_ratio"), (int, float))])
+        ordered = sorted(front, key=lambda r: r[COST])
+        xs = [r[COST] for r in ordered]
+        ys = [100 * r[OBJECTIVE] for r in ordered]
+        right = max([1.0] + [r[COST] for r in rows if isinstance(r.get(COST), (int, float))])
         ax.step(xs + [right], ys + [ys[-1]], where="post", color="tab:orange", linewidth=2,
                 label=f"Pareto front of the completed trials ({len(front)})", zorder=1)
         ax.scatter(xs, ys, s=90, facecolors="none", edgecolors="tab:orange", linewidths=1.5, zorder=2)
@@ -108,12 +108,12 @@ def group_bars(rows: list[dict[str, Any]], path: Path) -> Path:
 def threshold_curve(curve: list[dict[str, float]], chosen: float, title: str, path: Path) -> Path:
     s = [p["threshold"] for p in curve]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.plot(s, [100 * p["val_acc"] for p in curve], marker=".", label="validation accuracy")
-    left.plot(s, [100 * p["test_acc"] for p in curve], marker=".", label="test accuracy")
+    left.plot(s, [100 * p[OBJECTIVE] for p in curve], marker=".", label="validation accuracy")
+    left.plot(s, [100 * p[TEST_METRIC] for p in curve], marker=".", label="test accuracy")
     left.set_xlabel("inference exit threshold s")
     left.set_ylabel("accuracy (%)")
     twin = left.twinx()
-    twin.plot(s, [p["flops_ratio"] for p in curve], color="tab:green", linestyle="--", label="FLOPs ratio")
+    twin.plot(s, [p[COST] for p in curve], color="tab:green", linestyle="--", label="FLOPs ratio")
     twin.set_ylabel("inference FLOPs / backbone FLOPs")
     left.axvline(chosen, color="gray", linestyle=":", label=f"chosen s = {chosen:.2f}")
     lines = left.get_legend_handles_labels()
@@ -121,8 +121,8 @@ def threshold_curve(curve: list[dict[str, float]], chosen: float, title: str, pa
     left.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right", fontsize=8)
     left.set_title("Accuracy and cost against the threshold")
     left.grid(alpha=0.3)
-    right.plot([p["flops_ratio"] for p in curve], [100 * p["val_acc"] for p in curve], marker="o")
-    xs, ys = [p["flops_ratio"] for p in curve], [100 * p["val_acc"] for p in curve]
+    right.plot([p[COST] for p in curve], [100 * p[OBJECTIVE] for p in curve], marker="o")
+    xs, ys = [p[COST] for p in curve], [100 * p[OBJECTIVE] for p in curve]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     labelled: list[tuple[float, float]] = []
     for p, x, y in zip(curve, xs, ys):  # label thresholds, skipping points too close to a labelled one

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from trainables.cli import BadArgument, OneLineParser, key_values
 from trainables.config import ConfigError, with_overrides
+from trainables.names import OBJECTIVE
 from trainables.presets import build_preset
 from tuner.exit_codes import ExitCode
 from tuner.reproduce.rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
@@ -93,7 +94,7 @@ def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> l
     imbalance = float(config["imbalance_ratio"])
     config_file = out / f"{SWEEP_BEST}-ir{imbalance:g}.config.json"
     out.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps({"sweep": str(exp), "trial_id": best[0]["trial_id"], "val_acc": best[0]["val_acc"],
+    config_file.write_text(json.dumps({"sweep": str(exp), "trial_id": best[0]["trial_id"], OBJECTIVE: best[0][OBJECTIVE],
                                        "config": config}, indent=1, default=str) + "\n")
     return [Run(SWEEP_BEST, imbalance, seed, ["--config", str(config_file), "--seed", str(seed), *common]) for seed in seeds]
 

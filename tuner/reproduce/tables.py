@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser
-from trainables.names import DIVERGED, TEST_METRIC
+from trainables.names import COST, DIVERGED, TEST_METRIC
 from tuner.exit_codes import ExitCode
 from tuner.reproduce.rows import IN_HOUSE_YARDSTICK, ROWS, ROWS_BY_KEY, SWEEP_BEST
 from tuner.reproduce.run_file import epoch_lines, parse_name, summary
@@ -33,7 +33,7 @@ Built by `python -m tuner.reproduce.tables {folder}` from the per-epoch JSON lin
   (`../shared/data/cifar10/SOURCE.md`), which costs about 2-3 points of accuracy against the
   original pixels. LDAM-DRW trained on the same copy is the in-house yardstick: compare each
   method's gap to it with the published gap, not the absolute numbers.
-- **Which epoch: our protocol (the headline).** "test_acc" is the last epoch's; "val-selected" is
+- **Which epoch: our protocol (the headline).** TEST_METRIC is the last epoch's; "val-selected" is
   the test accuracy of the epoch with the best `val_acc` on the validation split carved from the
   test set (200 images per class, not among the reported test images). Nothing in these columns
   has looked at the test images.
@@ -91,7 +91,7 @@ def _gap(value: float | None, yardstick: float | None, key: str) -> str:
 
 def _flops_text(runs: list[dict[str, Any]]) -> str:
     """Mean FLOP ratio; the s values used when a run selected its threshold on the validation split."""
-    text = _stat([r["flops_ratio"] for r in runs], scale=1.0, digits=3)
+    text = _stat([r[COST] for r in runs], scale=1.0, digits=3)
     chosen = sorted({r["inference_threshold_used"] for r in runs if r.get("inference_threshold_used") is not None
                      and r.get("config", {}).get("inference_threshold_selection", "fixed") != "fixed"})
     return text + (f" (s {', '.join(f'{s:g}' for s in chosen)})" if chosen else "")
@@ -109,7 +109,7 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
         by_row[run["row"]].append(run)
     order = [r.key for r in ROWS if r.key in by_row] + sorted(k for k in by_row if k not in ROWS_BY_KEY)
     ok = {k: [r for r in by_row[k] if r.get("status") == "completed"] for k in order}
-    yardstick = _mean([r["test_acc"] for r in ok.get(IN_HOUSE_YARDSTICK, [])])
+    yardstick = _mean([r[TEST_METRIC] for r in ok.get(IN_HOUSE_YARDSTICK, [])])
     yardstick_best = _mean([r["best_test_epoch_acc"] for r in ok.get(IN_HOUSE_YARDSTICK, []) if r["best_test_epoch_acc"] is not None])
     published_yardstick = ROWS_BY_KEY[IN_HOUSE_YARDSTICK].published.get(int(imbalance))
     lines = [
@@ -133,7 +133,7 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
         published = row.published.get(int(imbalance)) if row else None
         saving = (row.published_flops_saving or {}).get(int(imbalance)) if row else None
         published_text = "—" if published is None else f"{published:.2f}" + (f" (-{saving:g}% FLOPs)" if saving else "")
-        test = _mean([r["test_acc"] for r in good])
+        test = _mean([r[TEST_METRIC] for r in good])
         best_epoch = [r["best_test_epoch_acc"] for r in good if r["best_test_epoch_acc"] is not None]
         ours_gap = _gap(test, yardstick, key)
         papers_gap = _gap(_mean(best_epoch), yardstick_best, key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainables.names import OBJECTIVE
 from tuner.tracking import STATUS_TAG, SWEEP_TAG, TrialTracking, retry, tracking_client
 
 
@@ -32,7 +33,7 @@ def log_report(uri: str, parent_run_id: str, sweep: str, files: list[Path], ense
         if isinstance(value, (int, float)):
             retry(lambda k=key, v=value: client.log_metric(run_id, k, float(v)))
     retry(lambda: client.set_terminated(run_id, "FINISHED"))
-    if best_single_val_acc is not None and ensemble_info["val_acc"] <= best_single_val_acc:
+    if best_single_val_acc is not None and ensemble_info[OBJECTIVE] <= best_single_val_acc:
         return None
     from tuner.tracking.winner import log_and_register, version_tags, winner_metadata
 
