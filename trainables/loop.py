@@ -139,6 +139,166 @@ def _worst_metrics(groups: dict, num_exits: int, exit_cost: list[int], base_cost
     }
 
 
+def on_device(data: LongTailedData, device: torch.device) -> LongTailedData:
+    """The data's tensors moved to `device` (the rest shared)."""
+    return LongTailedData(**{**data.__dict__, **{
+        k: getattr(data, k).to(device) for k in
+        ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
+    }})
+
+
+class TrainingRun:
+    """One configuration trained an epoch at a time: `train()` loops over it, and a worker drives one
+    for each of the trials it trains at once (trainables/members.py).
+
+        run = TrainingRun(config, data=None, resume=None)   # model, loss, optimizer; resumed from a checkpoint
+        while not run.done:
+            metrics = run.run_epoch()                        # train, evaluate, check for divergence
+        summary = run.summary()
+    """
+
+    def __init__(self, config: TrainConfig, data: LongTailedData | None = None, resume: dict | None = None):
+        config.validate()
+        self.config = config
+        self.wall_start = time.time()
+        self.device = device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.data = on_device(data if data is not None else cached_long_tailed(config), device)
+        model = build_model(config, self.data.num_classes).to(device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.criterion = Criterion(config, self.data.class_counts, model.exit_branches).to(device)
+        self.optimizer = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+            nesterov=config.nesterov, fused=device.type == "cuda",  # one kernel for the whole update on GPU
+        )
+        self.augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
+        self.exit_cost = exit_flops(model)
+        self.base_cost = reference_flops(self.data.num_classes)
+        self.state = TrainingState(model, self.optimizer, config, class_names=list(self.data.class_names))
+        self.step = TrainStep(model, self.criterion, self.optimizer, config, device)
+        if resume is not None:
+            self.state.restore(resume)  # last, so that its random state is the one the next epoch starts from
+        self.thresholds = config.inference_threshold_candidates()
+        self.curve_grid = tuple(sorted(set(config.threshold_grid) | set(self.thresholds)))  # the curve shows every candidate
+        self.untrained_before: list[int] = []
+        self.chance = 1.0 / self.data.num_classes
+        self.eval_batch = 1024 if device.type == "cuda" else 128  # CPU: 128 measured fastest (512 is 1.6x slower)
+        self.status, self.reason, self.last_eval = RUNNING, None, {}
+
+    @property
+    def done(self) -> bool:
+        return self.status != RUNNING or self.state.epoch >= self.config.epochs
+
+    def evaluate(self, curve: tuple[float, ...]) -> dict:
+        """Every exit on the validation and test images, s chosen among the candidates, the curve over `curve`."""
+        d = self.data
+        return evaluate(self.model, (d.val_images, d.val_labels), (d.test_images, d.test_labels), d.groups, self.thresholds,
+                        self.exit_cost, self.base_cost, self.config.exit_confidence_scale, curve, self.eval_batch)
+
+    def start_epoch(self) -> float:
+        """Set the epoch's learning rate and loss weights (DRW); the learning rate."""
+        lr = lr_at_epoch(self.config, self.state.epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.criterion.set_epoch(self.state.epoch)
+        return lr
+
+    def train_epoch(self) -> dict:
+        """One pass over the training set (Divergence when a batch diverges)."""
+        return _train_epoch(self.step, self.config, self.data, self.augment, self.model.num_exits)
+
+    def run_epoch(self) -> dict:
+        """Train and evaluate the next epoch; its metrics (`status` says whether the run goes on)."""
+        epoch_start = time.time()
+        lr = self.start_epoch()
+        try:
+            train_stats = self.train_epoch()
+        except Divergence as div:
+            return self.diverged_in_training(div, lr, epoch_start)
+        return self.end_epoch(train_stats, lr, epoch_start, time.time() - epoch_start)
+
+    def diverged_in_training(self, div: Divergence, lr: float, epoch_start: float) -> dict:
+        """The epoch whose batch diverged ends the run: worst values for every objective."""
+        epoch = self.state.epoch + 1
+        metrics = {"epoch": epoch, "lr": lr, "train_loss": self.config.divergence_loss_bound, "train_acc": 0.0,
+                   "epoch_seconds": time.time() - epoch_start}
+        self._mark_diverged(metrics, f"{div.reason} at epoch {epoch}, step {div.step}", div.step)
+        self.state.epoch = epoch
+        self.last_eval = metrics
+        return metrics
+
+    def end_epoch(self, train_stats: dict, lr: float, epoch_start: float, train_seconds: float) -> dict:
+        """Evaluate (when due), watch for a collapse to chance and untrained exits; the epoch's metrics."""
+        config, state = self.config, self.state
+        epoch = state.epoch + 1
+        is_last = epoch == config.epochs
+        if epoch % config.eval_every == 0 or is_last:
+            self.last_eval = self.evaluate(self.curve_grid if is_last else ())
+            self.last_eval["eval_epoch"] = epoch
+            state.inference_threshold = self.last_eval["inference_threshold_used"]
+            if epoch > config.warmup_epochs and self.last_eval[OBJECTIVE] <= 1.1 * self.chance:
+                state.collapse_count += 1
+            else:
+                state.collapse_count = 0
+        state.epoch = epoch
+        untrained = self._watch_untrained_exits(train_stats["exit_loss_fractions"], epoch)
+        metrics = {
+            "epoch": epoch, "lr": lr, **train_stats, "untrained_exits": untrained,
+            **{k: v for k, v in self.last_eval.items() if k != "threshold_curve" or is_last},
+            "train_seconds": train_seconds, "epoch_seconds": time.time() - epoch_start,
+            "images_per_second": len(self.data.train_labels) / max(train_seconds, 1e-9),
+        }
+        if config.collapse_patience and state.collapse_count >= config.collapse_patience:
+            reason = f"collapse: val_acc at chance ({self.chance:.3f}) for {state.collapse_count} evaluated epochs"
+            self._mark_diverged(metrics, reason, train_stats["steps"])
+            return metrics
+        if is_last:
+            self.status = COMPLETED
+        if OBJECTIVE in metrics and metrics[OBJECTIVE] > state.best.get(OBJECTIVE, -1.0):
+            state.best = {k: metrics[k] for k in ("epoch", *RESULT_METRICS, "inference_threshold_used") if k in metrics}
+        metrics["status"] = self.status
+        return metrics
+
+    def _mark_diverged(self, metrics: dict, reason: str, step: int) -> None:
+        """The run ends as diverged: the reason, where, and the worst values (one place for both causes)."""
+        self.status, self.reason = DIVERGED, reason
+        metrics.update({"diverged_reason": reason, "diverged_epoch": metrics["epoch"], "diverged_step": step,
+                        **_worst_metrics(self.data.groups, self.model.num_exits, self.exit_cost, self.base_cost),
+                        "status": DIVERGED})
+
+    def _watch_untrained_exits(self, loss_fractions: list[float], epoch: int) -> list[int]:
+        """Exits whose loss fewer than 1% of the samples paid; logged when they first appear or change."""
+        untrained = untrained_exits(loss_fractions)
+        if untrained and untrained != self.untrained_before:
+            log.warning(
+                "epoch %d: early exit(s) %s trained on fewer than %g%% of the samples (%s loss, training threshold "
+                "%.3g): they get almost no gradient", epoch, ", ".join(map(str, untrained)),
+                100 * UNTRAINED_EXIT_SHARE, self.config.exit_aggregation, self.config.resolved_train_exit_threshold())
+        self.untrained_before = untrained
+        return untrained
+
+    def summary(self) -> dict:
+        """The run's final summary (the last evaluation; a run resumed after its last epoch is evaluated now)."""
+        if not self.last_eval:  # resumed from a checkpoint of the last epoch: nothing trained, but the summary needs numbers
+            self.last_eval = self.evaluate(self.curve_grid)
+            self.last_eval["eval_epoch"] = self.state.epoch
+        return {
+            "status": COMPLETED if self.status == RUNNING else self.status,
+            "epochs_run": self.state.epoch,
+            **({"diverged_reason": self.reason} if self.reason else {}),
+            **self.last_eval,
+            "selected_by_val": self.state.best,
+            "exit_flops": self.exit_cost,
+            "reference_flops": self.base_cost,
+            "wall_seconds": time.time() - self.wall_start,
+            "device": str(self.device),
+            "data": self.data.describe(),
+            "config": self.config.to_dict(),
+        }
+
+
 def train(
     config: TrainConfig,
     report: Report | None = None,
@@ -146,116 +306,8 @@ def train(
     data: LongTailedData | None = None,
 ) -> dict:
     """Train `config`; call `report(metrics, state)` after every epoch; return the final summary."""
-    config.validate()
     report = report or _no_report
-    wall_start = time.time()
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-
-    data = data if data is not None else cached_long_tailed(config)
-    data = LongTailedData(**{**data.__dict__, **{
-        k: getattr(data, k).to(device) for k in
-        ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
-    }})
-    model = build_model(config, data.num_classes).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    criterion = Criterion(config, data.class_counts, model.exit_branches).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-        nesterov=config.nesterov, fused=device.type == "cuda",  # one kernel for the whole update on GPU
-    )
-    augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
-    exit_cost = exit_flops(model)
-    base_cost = reference_flops(data.num_classes)
-    state = TrainingState(model, optimizer, config, class_names=list(data.class_names))
-    step = TrainStep(model, criterion, optimizer, config, device)
-    if resume is not None:
-        state.restore(resume)  # last, so that its random state is the one the next epoch starts from
-    thresholds = config.inference_threshold_candidates()
-    curve_grid = tuple(sorted(set(config.threshold_grid) | set(thresholds)))  # the curve shows every candidate
-    untrained_before: list[int] = []
-    chance = 1.0 / data.num_classes
-    eval_batch = 1024 if device.type == "cuda" else 128  # CPU: 128 measured fastest (512 is 1.6x slower)
-
-    def evaluate_now(curve: tuple[float, ...]) -> dict:
-        """Every exit on the validation and test images, s chosen among `thresholds`, the curve over `curve`."""
-        return evaluate(model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
-                        thresholds, exit_cost, base_cost, config.exit_confidence_scale, curve, eval_batch)
-
-    status, reason, last_eval = RUNNING, None, {}
-    for epoch in range(state.epoch, config.epochs):
-        epoch_start = time.time()
-        lr = lr_at_epoch(config, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        criterion.set_epoch(epoch)
-        try:
-            train_stats = _train_epoch(step, config, data, augment, model.num_exits)
-        except Divergence as div:
-            status, reason = DIVERGED, f"{div.reason} at epoch {epoch + 1}, step {div.step}"
-            metrics = {
-                "epoch": epoch + 1, "status": status, "diverged_reason": reason,
-                "diverged_epoch": epoch + 1, "diverged_step": div.step, "lr": lr,
-                "train_loss": config.divergence_loss_bound, "train_acc": 0.0,
-                **_worst_metrics(data.groups, model.num_exits, exit_cost, base_cost),
-                "epoch_seconds": time.time() - epoch_start,
-            }
-            state.epoch = epoch + 1
-            report(metrics, state)
-            last_eval = metrics
-            break
-        train_seconds = time.time() - epoch_start
-        is_last = epoch + 1 == config.epochs
-        if (epoch + 1) % config.eval_every == 0 or is_last:
-            last_eval = evaluate_now(curve_grid if is_last else ())
-            last_eval["eval_epoch"] = epoch + 1
-            state.inference_threshold = last_eval["inference_threshold_used"]
-            if epoch + 1 > config.warmup_epochs and last_eval[OBJECTIVE] <= 1.1 * chance:
-                state.collapse_count += 1
-            else:
-                state.collapse_count = 0
-        state.epoch = epoch + 1
-        untrained = untrained_exits(train_stats["exit_loss_fractions"])
-        if untrained and untrained != untrained_before:
-            log.warning(
-                "epoch %d: early exit(s) %s trained on fewer than %g%% of the samples (%s loss, training threshold "
-                "%.3g): they get almost no gradient", epoch + 1, ", ".join(map(str, untrained)),
-                100 * UNTRAINED_EXIT_SHARE, config.exit_aggregation, config.resolved_train_exit_threshold())
-        untrained_before = untrained
-        metrics = {
-            "epoch": epoch + 1, "lr": lr, **train_stats, "untrained_exits": untrained,
-            **{k: v for k, v in last_eval.items() if k != "threshold_curve" or is_last},
-            "train_seconds": train_seconds, "epoch_seconds": time.time() - epoch_start,
-            "images_per_second": len(data.train_labels) / max(train_seconds, 1e-9),
-        }
-        if config.collapse_patience and state.collapse_count >= config.collapse_patience:
-            status = DIVERGED
-            reason = f"collapse: val_acc at chance ({chance:.3f}) for {state.collapse_count} evaluated epochs"
-            metrics.update({"diverged_reason": reason, "diverged_epoch": epoch + 1, "diverged_step": train_stats["steps"]})
-            metrics.update(_worst_metrics(data.groups, model.num_exits, exit_cost, base_cost))
-        elif is_last:
-            status = COMPLETED
-        if status != DIVERGED and OBJECTIVE in metrics and metrics[OBJECTIVE] > state.best.get(OBJECTIVE, -1.0):
-            state.best = {k: metrics[k] for k in ("epoch", *RESULT_METRICS, "inference_threshold_used") if k in metrics}
-        metrics["status"] = status
-        report(metrics, state)
-        if status == DIVERGED:
-            break
-
-    if not last_eval:  # resumed from a checkpoint of the last epoch: nothing trained, but the summary needs numbers
-        last_eval = evaluate_now(curve_grid)
-        last_eval["eval_epoch"] = state.epoch
-    return {
-        "status": COMPLETED if status == RUNNING else status,
-        "epochs_run": state.epoch,
-        **({"diverged_reason": reason} if reason else {}),
-        **last_eval,
-        "selected_by_val": state.best,
-        "exit_flops": exit_cost,
-        "reference_flops": base_cost,
-        "wall_seconds": time.time() - wall_start,
-        "device": str(device),
-        "data": data.describe(),
-        "config": config.to_dict(),
-    }
+    run = TrainingRun(config, data, resume)
+    while not run.done:
+        report(run.run_epoch(), run.state)
+    return run.summary()
