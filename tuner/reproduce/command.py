@@ -81,13 +81,13 @@ def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> l
     import pyarrow.parquet as pq
 
     from tuner.sweep.experiment import ExperimentError, locate_experiment
-    from tuner.sweep.trials_table import config_of, ranked
+    from tuner.sweep.trials_table import TABLE_FILE, config_of, ranked
 
     try:
         exp = locate_experiment(target)
     except ExperimentError as exc:
         raise ReproduceError(str(exc)) from None
-    best = ranked(pq.read_table(exp / "trials.parquet").to_pylist())
+    best = ranked(pq.read_table(exp / TABLE_FILE).to_pylist())
     if not best:
         raise ReproduceError(f"{exp}: no completed or stopped trial to retrain")
     config = config_of(best[0])

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     folder = Path(args.folder)
     if not folder.is_dir():
-        print(f"tuner.results_tables: {folder} is not a folder; run python -m tuner.reproduce first", file=sys.stderr)
+        print(f"tuner.reproduce.tables: {folder} is not a folder; run python -m tuner.reproduce first", file=sys.stderr)
         return 2
     text = build(folder)
     if args.out:

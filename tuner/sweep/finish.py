@@ -15,7 +15,7 @@ from trainables.names import RESULT_METRICS
 from tuner.spec.schema import SweepSpec
 from tuner.sweep.slot_use import describe as describe_slot_use
 from tuner.sweep.slot_use import slot_use
-from tuner.sweep.trials_table import config_of, ranked, trial_row, trials_table, write_table
+from tuner.sweep.trials_table import TABLE_FILE, config_of, ranked, trial_row, trials_table, write_table
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model
 from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES
@@ -67,7 +67,7 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
         "registered_model": registered, "slot_use": use,
     }
     with tempfile.TemporaryDirectory() as tmp:  # MLflow logs local files; the folder may be on s3://
-        local_table = Path(tmp) / "trials.parquet"
+        local_table = Path(tmp) / TABLE_FILE
         pq.write_table(table, local_table)
         finish_parent_run(tracking, local_table, summary)
     _print_summary(spec, summary, best, tracking)
