@@ -22,7 +22,7 @@ import torch
 from torchvision.transforms import v2
 
 from benchmarks.training import device_name
-from trainables.cli import OneLineParser
+from trainables.cli import BAD_INPUT_EXIT, OneLineParser
 from trainables.data.augment import TrainAugmentation, normalize, random_crop, random_flip
 from trainables.loop import resolve_device
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
     except RuntimeError as exc:
         print(f"benchmarks.augment: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT_EXIT
     torch.manual_seed(0)
     images = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, device=device)
     per_image = _milliseconds(_per_image_reference(), images, args.repeats)

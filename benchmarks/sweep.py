@@ -27,7 +27,9 @@ from pathlib import Path
 
 import yaml
 
+from trainables.cli import BadArgument, key_values
 from trainables.config import CUDA_FAST_PATH
+from tuner.exit_codes import ExitCode
 from tuner.spec.schema import SpecError, parse_spec
 
 
@@ -38,8 +40,7 @@ def bench_spec(args: argparse.Namespace, folder: Path) -> dict:
     if args.max_train_images:
         data["max_train_images"] = args.max_train_images
     train = {"preset": args.preset, "epochs": args.epochs, **(CUDA_FAST_PATH if args.gpu_per_trial > 0 else {})}
-    for kv in args.set:
-        key, _, value = kv.partition("=")
+    for key, value in key_values(args.set).items():
         train[key] = yaml.safe_load(value)  # as it would be written in a spec: 0.1, true, [16, 32, 48]
     return {
         "name": "bench", "data": data, "train": train,
@@ -112,15 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         try:
             spec = parse_spec(bench_spec(args, folder), "<benchmarks.sweep>")
-        except SpecError as exc:
+        except (SpecError, BadArgument) as exc:
             print(f"benchmarks.sweep: {exc}", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_INPUT
         started = time.time()
         try:
             rc = run_sweep(spec, args.address, restart=True, verbose=False)
         except (PreflightError, ExperimentError) as exc:
             print(f"benchmarks.sweep: {exc}", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_INPUT
         if rc != 0:
             return rc
         result = summarize(Path(experiment_uri(spec)), None, time.time() - started)

@@ -24,6 +24,7 @@ import time
 import torch
 
 from benchmarks.plain_loop import run_plain
+from trainables.cli import BAD_INPUT_EXIT, key_values
 from trainables.config import CUDA_FAST_PATH, ConfigError, with_overrides
 from trainables.data.datasets import load_long_tailed
 from trainables.data.sources import DataNotFoundError
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         device = resolve_device(args.device)
-        overrides = dict(kv.split("=", 1) for kv in args.set)
+        overrides: dict = key_values(args.set)
         overrides.update({"epochs": args.epochs, "imbalance_ratio": args.imbalance, "device": str(device)})
         if args.data_dir:
             overrides["data_dir"] = args.data_dir
@@ -64,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
             overrides["max_train_images"] = args.max_train_images
         config = build_preset(args.preset, **overrides).validate()
         fast_overrides = dict(CUDA_FAST_PATH) if device.type == "cuda" else {}
-        fast_overrides.update(dict(kv.split("=", 1) for kv in args.fast_set))
+        fast_overrides.update(key_values(args.fast_set, "--fast-set"))
         fast_config = with_overrides(config, fast_overrides).validate()
         data = load_long_tailed(config)
-    except (ConfigError, DataNotFoundError, RuntimeError, ValueError) as exc:
+    except (ConfigError, DataNotFoundError, RuntimeError, ValueError) as exc:  # BadArgument is a ValueError
         print(f"benchmarks.training: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT_EXIT
     n = len(data.train_labels)
     out: dict = {
         "date": time.strftime("%Y-%m-%d"), "device": device_name(device), "torch": torch.__version__,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tools.lease import plan as lease_plan
 from trainables.cli import OneLineParser
+from tuner.exit_codes import ExitCode
 
 
 def _common(p: OneLineParser) -> None:
@@ -53,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
             result = collect(Path(args.folder), repo)
         except CollectError as exc:
             print(f"tools.lease collect: {exc}", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_INPUT
         print("\n".join(summary_lines(result)))
         return 0
     if args.budget <= lease_plan.PACK_SECONDS + 10:
         print(f"tools.lease: --budget must exceed {lease_plan.PACK_SECONDS + 10:.0f} seconds", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     from tools.lease.run import LeaseOptions, run_lease, train_args, wants_bench
 
     opts = LeaseOptions(budget=args.budget, device=args.device, rows=args.rows, sets=args.set, epochs=args.epochs,
