@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -95,38 +95,61 @@ def _no_report(metrics: dict, state: TrainingState) -> None:
     pass
 
 
-def _train_epoch(step: TrainStep, config: TrainConfig, data: LongTailedData, augment: TrainAugmentation, num_exits: int) -> dict:
-    """One pass over the shuffled training set; statistics stay on the device until the end."""
-    device = data.train_images.device
+class EpochStats:
+    """An epoch's training statistics, kept on the device until the end (no host read per step)."""
+
+    def __init__(self, n: int, num_exits: int, aggregation: str, device: torch.device):
+        self.n, self.aggregation = n, aggregation
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.exit_counts = torch.zeros(num_exits, device=device, dtype=torch.long)
+        self.grad_norm_sum = torch.zeros((), device=device, dtype=torch.float64)
+
+    def add(self, loss: torch.Tensor, leave: torch.Tensor, predicted: torch.Tensor, dominant: torch.Tensor,
+            grad_norm: torch.Tensor) -> None:
+        self.loss_sum += loss.double() * leave.shape[0]
+        self.correct += (predicted == dominant).sum()
+        self.exit_counts.scatter_add_(0, leave, torch.ones_like(leave))  # bincount would read its max back to the host
+        self.grad_norm_sum += grad_norm.double()
+
+    def result(self, steps: int) -> dict:
+        n = self.n
+        return {
+            "train_loss": (self.loss_sum / n).item(),
+            "train_acc": (self.correct.double() / n).item(),
+            "train_exit_fractions": (self.exit_counts.double() / n).tolist(),
+            "exit_loss_fractions": exit_loss_shares(self.exit_counts, self.aggregation).tolist(),
+            "grad_norm": (self.grad_norm_sum / max(steps, 1)).item(),
+            "steps": steps,
+        }
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "float | torch.Tensor"]  # x, y, y_b, lam
+
+
+def epoch_batches(config: TrainConfig, data: LongTailedData, augment: TrainAugmentation) -> Iterator[Batch]:
+    """The epoch's batches: a fresh shuffle, each batch augmented (and mixed), from the current random
+    state, drawn one batch at a time as they are asked for."""
     n = data.train_labels.shape[0]
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    exit_counts = torch.zeros(num_exits, device=device, dtype=torch.long)
-    grad_norm_sum = torch.zeros((), device=device, dtype=torch.float64)
-    step.model.train()
-    steps_before = step.steps
-    order = torch.randperm(n, device=device)
+    order = torch.randperm(n, device=data.train_images.device)
     for start in range(0, n, config.batch_size):
         idx = order[start : start + config.batch_size]
         x, y = augment(data.train_images[idx]), data.train_labels[idx]
         y_b, lam = None, 1.0
         if config.mixup_alpha > 0:
             x, y, y_b, lam = mixup(x, y, config.mixup_alpha)
-        loss, leave, predicted, dominant, grad_norm = step(x, y, y_b, lam)
-        loss_sum += loss.double() * y.shape[0]
-        correct += (predicted == dominant).sum()
-        exit_counts.scatter_add_(0, leave, torch.ones_like(leave))  # bincount would read its max back to the host
-        grad_norm_sum += grad_norm.double()
+        yield x, y, y_b, lam
+
+
+def _train_epoch(step: TrainStep, config: TrainConfig, data: LongTailedData, augment: TrainAugmentation, num_exits: int) -> dict:
+    """One pass over the shuffled training set."""
+    stats = EpochStats(data.train_labels.shape[0], num_exits, config.exit_aggregation, data.train_images.device)
+    step.model.train()
+    steps_before = step.steps
+    for x, y, y_b, lam in epoch_batches(config, data, augment):
+        stats.add(*step(x, y, y_b, lam))
     step.raise_if_diverged()  # the steps since the last check
-    steps = step.steps - steps_before
-    return {
-        "train_loss": (loss_sum / n).item(),
-        "train_acc": (correct.double() / n).item(),
-        "train_exit_fractions": (exit_counts.double() / n).tolist(),
-        "exit_loss_fractions": exit_loss_shares(exit_counts, config.exit_aggregation).tolist(),
-        "grad_norm": (grad_norm_sum / max(steps, 1)).item(),
-        "steps": steps,
-    }
+    return stats.result(step.steps - steps_before)
 
 
 def _worst_metrics(groups: dict, num_exits: int, exit_cost: list[int], base_cost: int) -> dict:
