@@ -17,7 +17,7 @@ from tuner.sweep.slot_use import describe as describe_slot_use
 from tuner.sweep.slot_use import slot_use
 from tuner.sweep.trials_table import TABLE_FILE, config_of, ranked, trial_row, trials_table, write_table
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
-from tuner.tracking.sweep_run import finish_parent_run, register_best_model
+from tuner.tracking.sweep_run import finish_parent_run, register_best_model, retire_forgotten_trial_runs
 from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES
 from tuner.tracking.ui_link import ui_lines
 from tuner.trial.trainable import CHECKPOINT_FILE
@@ -49,6 +49,10 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
         if row["mlflow_run_id"] and row["status"] in ENDED_FROM_OUTSIDE:
             mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"],
                            outcome_tags({"epoch": row["epochs_run"], "untrained_exits": row["untrained_exits"]}))
+    forgotten = retire_forgotten_trial_runs(tracking, {r["trial_id"] for r in rows})
+    if forgotten:
+        print(f"tuner: deleted {len(forgotten)} MLflow run(s) of trials that a driver started just before it died and "
+              f"that Ray Tune's saved state did not hold (tag tuner.status = forgotten): {', '.join(forgotten)}")
     counts = {s: sum(r["status"] == s for r in rows) for s in TRIAL_STATUSES}
     leaders = ranked(rows, spec.objective.metric, spec.objective.mode)
     best = leaders[0] if leaders else None

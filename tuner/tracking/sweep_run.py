@@ -18,7 +18,8 @@ from typing import Any
 
 from trainables.names import COST, OBJECTIVE
 from tuner.spec.schema import SweepSpec
-from tuner.tracking import SWEEP_TAG, TrialTracking, retry, tracking_client
+from tuner.tracking import STATUS_TAG, SWEEP_TAG, TRIAL_TAG, TrialTracking, retry, tracking_client
+from tuner.tracking.trial_status import FORGOTTEN
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,6 +69,21 @@ def start_parent_run(uri: str, spec: SweepSpec, existing_run_id: str | None) -> 
     retry(lambda: client.log_text(run_id, spec.text, Path(spec.path).name))
     retry(lambda: client.log_dict(run_id, search_space_summary(spec), "search_space.json"))
     return TrialTracking(uri, exp_id, run_id, spec.name)
+
+
+def retire_forgotten_trial_runs(tracking: TrialTracking, trial_ids: set[str]) -> list[str]:
+    """Delete (MLflow's soft delete) the parent's child runs of trials the sweep does not have, tagged
+    tuner.status = forgotten: a trial started moments before its driver died, after Ray Tune last saved
+    its state, is unknown to the resumed sweep, which ran its configuration again under another trial.
+    Its run ids; `mlflow gc` removes them for good, the UI's deleted view still shows them."""
+    client = tracking_client(tracking.uri)
+    runs = retry(lambda: client.search_runs(
+        [tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'", max_results=5000))
+    forgotten = [r.info.run_id for r in runs if r.data.tags.get(TRIAL_TAG) and r.data.tags[TRIAL_TAG] not in trial_ids]
+    for run_id in forgotten:
+        retry(lambda run_id=run_id: client.set_tag(run_id, STATUS_TAG, FORGOTTEN))
+        retry(lambda run_id=run_id: client.delete_run(run_id))
+    return forgotten
 
 
 def finish_parent_run(tracking: TrialTracking, table_path: Path, summary: dict[str, Any]) -> None:

@@ -12,3 +12,6 @@ STOPPED, FAILED = "stopped", "failed"
 TRIAL_STATUSES = (COMPLETED, STOPPED, DIVERGED, FAILED)
 USABLE = (COMPLETED, STOPPED)  # trials whose final metrics rank; diverged and failed ones do not
 ENDED_FROM_OUTSIDE = (STOPPED, FAILED)  # the trial could not tag its own MLflow run: the driver does
+# Not a trial's status but its run's: a child run whose trial the sweep no longer has (it started just
+# before the driver died, after Ray Tune last saved its state, and the resumed sweep never knew it).
+FORGOTTEN = "forgotten"
