@@ -348,6 +348,15 @@ SPECS: dict[str, FieldSpec] = field_specs(TrainConfig)
 DATA_FIELDS: tuple[str, ...] = tuple(name for name, f in FIELDS.items() if f.metadata.get("data"))
 
 
+MEMBER_STRATEGIES = ("streams", "fused")  # how a worker trains several members (trainables/members.py)
+# What the members of one worker share (a sweep spec may not search them when trials share workers):
+# the data, the architecture (fused members are one stacked model), the batch size (their steps go
+# together) and the device and speed settings.
+ARCHITECTURE_FIELDS = ("backbone", "widths", "classifier", "exit_taps", "exit_channels", "exit_conv_stride", "head",
+                       "reslt_heads_at")
+MEMBER_SHARED_FIELDS = (*DATA_FIELDS, *ARCHITECTURE_FIELDS, "batch_size", "device", "channels_last", "bf16", "compile")
+
+
 def field_kind(name: str) -> str:
     """'bool', 'int', 'float', 'str', 'tuple[int]', 'tuple[str]' or 'tuple[float]'."""
     return SPECS[name].kind

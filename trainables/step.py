@@ -38,14 +38,15 @@ class TrainStep:
         self.channels_last = config.channels_last
         self.bf16 = config.bf16
         self.check_every = config.divergence_check_every or (16 if device.type == "cuda" else 1)
-        self.forward_loss = self._forward_loss
+        self.forward_loss = self.loss_of
         if config.compile != "off":
-            self.forward_loss = torch.compile(self._forward_loss, mode=None if config.compile == "default" else config.compile)
-        self._bad = torch.zeros((), dtype=torch.bool, device=device)
-        self._worst = torch.zeros((), device=device)
+            self.forward_loss = torch.compile(self.loss_of, mode=None if config.compile == "default" else config.compile)
+        self.bad = torch.zeros((), dtype=torch.bool, device=device)
+        self.worst = torch.zeros((), device=device)
         self.steps = 0
 
-    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, y_b: torch.Tensor | None, lam):
+    def loss_of(self, x: torch.Tensor, y: torch.Tensor, y_b: torch.Tensor | None, lam):
+        """(loss, exit per sample, final-exit prediction) of a batch, eager (forward_loss may be its compiled form)."""
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             outputs = self.model(x)
         outputs = [o.float() for o in outputs]  # losses and exit decisions in float32
@@ -65,8 +66,8 @@ class TrainStep:
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip, foreach=True)
         bad_now = ~torch.isfinite(loss.detach()) | (loss.detach() > self.bound) | ~torch.isfinite(grad_norm)
-        self._worst = torch.where(bad_now & ~self._bad, loss.detach().float(), self._worst)
-        self._bad = self._bad | bad_now
+        self.worst = torch.where(bad_now & ~self.bad, loss.detach().float(), self.worst)
+        self.bad = self.bad | bad_now
         self.steps += 1
         if self.steps % self.check_every == 0:
             self.raise_if_diverged()
@@ -75,8 +76,8 @@ class TrainStep:
 
     def raise_if_diverged(self) -> None:
         """Look at the device-side flag (a host sync)."""
-        if bool(self._bad):
-            worst = float(self._worst)
+        if bool(self.bad):
+            worst = float(self.worst)
             loss_bad = not math.isfinite(worst) or worst > self.bound
             what = f"batch loss {worst:.4g} (bound {self.bound:g})" if loss_bad else "non-finite gradient norm"
             raise Divergence(what, self.steps - 1)

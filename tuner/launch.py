@@ -61,7 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------------------
 
 
-def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_budget: float | None = None):
+def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_budget: float | None = None,
+                max_concurrent: int | None = None):
+    """Ray Tune's Tuner for the sweep (restored from `exp` on a resume); `max_concurrent` caps the trials
+    running at once (default: run.max_concurrent)."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -99,7 +102,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
         # trial's session, folder and config), not in a new Python that imports torch again: on 2
         # CPUs that start-up was a third of the slots' time (docs/PERFORMANCE.md, "Warm trials").
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
-                                    max_concurrent_trials=spec.run.max_concurrent, time_budget_s=time_budget,
+                                    max_concurrent_trials=max_concurrent or spec.run.max_concurrent, time_budget_s=time_budget,
                                     reuse_actors=True, trial_name_creator=trial_name, trial_dirname_creator=trial_folder),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage_location(spec), verbose=0,
@@ -193,15 +196,17 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         print(f"tuner: {'resuming' if restoring else 'starting'} sweep {spec.name}: {spec.run.num_samples} trials on "
               f"{cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs; folder {exp}; MLflow {uri}",
               flush=True)
-        grid, seconds = _fit(spec, _trainable(spec, tracking), exp, uri, restoring, time_budget)
+        workers = _start_workers(spec, cluster) if spec.resources.uses_workers else None
+        grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget,
+                             workers.slots if workers else None)
         code = _unfinished_exit(spec, exp, uri, grid, seconds, time_budget)
         if code is not None:
             return code
         from tuner.sweep.finish import finish_sweep
         from tuner.sweep.slot_use import slots_of
 
-        slots = slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"], cluster["gpus"],
-                         spec.resources.cpu, spec.resources.gpu)
+        slots = workers.slots if workers else slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"],
+                                                       cluster["gpus"], spec.resources.cpu, spec.resources.gpu)
         summary = finish_sweep(spec, grid, tracking, exp, seconds, slots)
         write_state(exp, state.finish(summary))
         return ExitCode.OK
@@ -209,26 +214,47 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         ray.shutdown()
 
 
-def _trainable(spec: SweepSpec, tracking: Any) -> Any:
-    """The trial function with this sweep's fixed settings and resources bound."""
+def _start_workers(spec: SweepSpec, cluster: dict[str, Any]) -> Any:
+    """The sweep's per-device workers (resources.trials_per_worker > 1), started and measured; a
+    trials_per_worker that does not fit a worker's memory is refused before any trial starts."""
+    import secrets
+
+    from tuner.trial.worker import CapacityError, start_workers
+
+    try:
+        workers = start_workers(spec, cluster, secrets.token_hex(3))
+    except CapacityError as exc:
+        raise PreflightError(str(exc)) from None
+    print(f"tuner: {len(workers.names)} worker(s) of {workers.capacity} trials each ({spec.resources.strategy}) on "
+          f"{len({w['node_id'] for w in workers.described})} node(s)", flush=True)
+    return workers
+
+
+def _trainable(spec: SweepSpec, tracking: Any, workers: Any = None) -> Any:
+    """The trial function with this sweep's fixed settings and resources bound. With workers, a trial's
+    own process only relays its worker's epochs: it asks Ray for a sliver of a CPU (the worker holds
+    the GPU and the rest of the cores)."""
     from ray import tune
 
     from tuner.trial.trainable import TrialSettings, run_trial
+    from tuner.trial.worker import TRIAL_CPU
 
     settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking, checkpoint_every=spec.run.checkpoint_every,
-                             cpus=spec.resources.cpu, gpu_fraction=spec.resources.gpu)
-    return tune.with_resources(tune.with_parameters(run_trial, settings=settings),
-                               {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+                             cpus=spec.resources.cpu, gpu_fraction=spec.resources.gpu,
+                             workers=workers.names if workers else None)
+    resources = {"cpu": TRIAL_CPU, "gpu": 0} if workers else {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    return tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
 
 
-def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, time_budget: float | None) -> tuple[Any, float]:
+def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, time_budget: float | None,
+         max_concurrent: int | None = None) -> tuple[Any, float]:
     """(Ray Tune's result grid, or None after Ctrl-C; seconds it ran)."""
     from tuner.sweep.storage_watch import watch
 
     started = time.time()
     try:
         watch(sweep_folders(exp, uri), spec.run.min_free_mb)
-        return build_tuner(spec, trainable, exp, restoring, time_budget).fit(), time.time() - started
+        return build_tuner(spec, trainable, exp, restoring, time_budget, max_concurrent).fit(), time.time() - started
     except KeyboardInterrupt:
         return None, time.time() - started
     except Exception as exc:

@@ -33,7 +33,7 @@ Built by `python -m tuner.reproduce.tables {folder}` from the per-epoch JSON lin
   (`../shared/data/cifar10/SOURCE.md`), which costs about 2-3 points of accuracy against the
   original pixels. LDAM-DRW trained on the same copy is the in-house yardstick: compare each
   method's gap to it with the published gap, not the absolute numbers.
-- **Which epoch: our protocol (the headline).** TEST_METRIC is the last epoch's; "val-selected" is
+- **Which epoch: our protocol (the headline).** "test_acc" is the last epoch's; "val-selected" is
   the test accuracy of the epoch with the best `val_acc` on the validation split carved from the
   test set (200 images per class, not among the reported test images). Nothing in these columns
   has looked at the test images.

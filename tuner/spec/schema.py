@@ -10,7 +10,7 @@ Sections (docs/SPEC.md has every key with its unit and default):
     objective: metric val_acc (max); optional second: flops_ratio (min)
     searcher:  sampler tpe|random|nsga2, seed, initial_points
     scheduler: type asha|fifo, time_attr, grace_period, reduction_factor, max_t
-    resources: cpu, gpu per trial
+    resources: cpu, gpu per trial; trials_per_worker, worker_strategy (several trials per worker process)
     run:       num_samples, max_concurrent, storage_path, checkpoint_every, keep_checkpoints, max_failures
     tracking:  uri, experiment, register_model, model_name
 
@@ -28,7 +28,18 @@ from typing import Any
 
 import yaml
 
-from trainables.config import DATA_FIELDS, FIELDS, ConfigError, TrainConfig, coerce, field_kind, value_problems, with_overrides
+from trainables.config import (
+    DATA_FIELDS,
+    FIELDS,
+    MEMBER_SHARED_FIELDS,
+    MEMBER_STRATEGIES,
+    ConfigError,
+    TrainConfig,
+    coerce,
+    field_kind,
+    value_problems,
+    with_overrides,
+)
 from trainables.fields import check_value, coerce_value, declared, field_specs
 from trainables.names import COST, OBJECTIVE
 from trainables.presets import PRESETS, build_preset
@@ -105,9 +116,25 @@ class Scheduler:
 
 @dataclass(frozen=True)
 class Resources:
-    cpu: float = declared(1.0, "CPU cores per trial (also the trial's torch threads)", min_exclusive=0)
+    cpu: float = declared(1.0, "CPU cores per trial (also the trial's torch threads); with trials_per_worker > 1, "
+                               "per worker", min_exclusive=0)
     gpu: float = declared(0.0, "a fraction of one GPU per trial (0.125: eight trials per GPU; each bounds its own memory) "
-                               "or whole GPUs; refused when the cluster has none", min=0)
+                               "or whole GPUs; refused when the cluster has none. With trials_per_worker > 1: 1, "
+                               "a worker per GPU", min=0)
+    trials_per_worker: int = declared(1, "trials one worker process trains at once, each still its own Ray Tune trial "
+                                         "(1: a process per trial); the searched values may not change the architecture, "
+                                         "batch size or data", min=1)
+    worker_strategy: str = declared("auto", "how a worker runs its trials: streams (each its own step; CUDA graphs on "
+                                            "their own streams), fused (one vmapped model), auto (streams)",
+                                    choices=("auto", *MEMBER_STRATEGIES))
+
+    @property
+    def uses_workers(self) -> bool:
+        return self.trials_per_worker > 1
+
+    @property
+    def strategy(self) -> str:
+        return "streams" if self.worker_strategy == "auto" else self.worker_strategy
 
 
 @dataclass(frozen=True)
@@ -481,12 +508,20 @@ def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:
     return Scheduler(values["kind"], values["time_attr"], grace, values["reduction_factor"], max_t)
 
 
-def _parse_resources(c: _Checker, raw: dict) -> Resources:
+def _parse_resources(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Resources:
     values = _parse_declared(c, raw, "resources")
-    gpu = values["gpu"]
+    gpu, per_worker = values["gpu"], values["trials_per_worker"]
     if gpu > 1 and gpu != int(gpu):
         c.add("resources.gpu", f"a trial takes a fraction of one GPU (0 < gpu <= 1) or whole GPUs; got {gpu}")
-    return Resources(values["cpu"], gpu)
+    if isinstance(per_worker, int) and per_worker > 1:
+        if gpu not in (0, 1):
+            c.add("resources.gpu", f"with trials_per_worker > 1 a worker holds one whole GPU (gpu: 1) or none (gpu: 0); got {gpu}")
+        shared = [p.name for p in params if p.name in MEMBER_SHARED_FIELDS]
+        if shared:
+            c.add("resources.trials_per_worker", f"the trials of one worker share their architecture, batch size and data, "
+                                                 f"but the search changes {', '.join(shared)}; search them with "
+                                                 "trials_per_worker: 1, or fix them in train/data")
+    return Resources(**{k: v for k, v in values.items() if k != "_section"})
 
 
 def _parse_run(c: _Checker, raw: dict) -> RunSettings:
@@ -546,7 +581,7 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     objective = _parse_objective(c, raw)
     searcher = _parse_searcher(c, raw, params)
     scheduler = _parse_scheduler(c, raw, base.epochs)
-    resources = _parse_resources(c, raw)
+    resources = _parse_resources(c, raw, params)
     run = _parse_run(c, raw)
     if num_samples_override is not None:
         if num_samples_override < 1:

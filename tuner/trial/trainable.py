@@ -1,6 +1,8 @@
 """The Ray Tune function trainable: trainables' loop with `report` bound to Ray Tune and MLflow.
 
-Per epoch it reports the flat metrics to Ray Tune (the scheduler and searcher read `val_acc`,
+It trains here, or, when the sweep has per-device workers (resources.trials_per_worker > 1), on one
+of them (tuner/trial/worker.py), reporting the epochs the worker trains for it. Either way, per
+epoch it reports the flat metrics to Ray Tune (the scheduler and searcher read `val_acc`,
 `flops_ratio` and `epoch`), logs them to the trial's MLflow child run (step = epoch), and every
 `checkpoint_every` epochs, and at the end, attaches a checkpoint (`state.pt`, loadable with
 torch.load(weights_only=True)). A restarted trial (a retry after a crash, a resumed sweep)
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import torch
 from ray import tune
 
 from trainables.config import TrainConfig, with_overrides
-from trainables.loop import TrainingState, train
+from trainables.loop import train
 from tuner.spec.space import resolve_trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
@@ -39,6 +42,7 @@ class TrialSettings:
     checkpoint_every: int
     cpus: float
     gpu_fraction: float
+    workers: list[str] | None = None  # the sweep's per-device workers (tuner/trial/worker.py); None: train here
 
 
 def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +86,6 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
 def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     """Ray Tune entry point: `sampled` holds this trial's searched values."""
     started = time.time()
-    _limit_resources(settings)
     base = with_overrides(TrainConfig(), settings.base)
     config = resolve_trial_config(base, sampled)
     ctx = tune.get_context()
@@ -97,14 +100,14 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
         tune.report(meta["metrics"])
         return
 
-    def report(metrics: dict[str, Any], state: TrainingState) -> None:
+    def report(metrics: dict[str, Any], checkpoint: Callable[[], dict]) -> None:
         curve = metrics.get("threshold_curve")
         epoch_metrics = {k: v for k, v in metrics.items() if k not in ("threshold_curve", "untrained_exits")}
         if "untrained_exits" in metrics:  # a list of exit indices: a count for MLflow, the indices for the tag
             epoch_metrics["untrained_exit_count"] = len(metrics["untrained_exits"])
             epoch_metrics["untrained_exits"] = ",".join(map(str, metrics["untrained_exits"]))
-        flat = {**flat_metrics(epoch_metrics), "mlflow_run_id": logger.run_id, "node_id": node_id,
-                "trial_name": ctx.get_trial_name()}
+        flat = {"node_id": node_id, **flat_metrics(epoch_metrics), "mlflow_run_id": logger.run_id,
+                "trial_name": ctx.get_trial_name()}  # a worker's metrics name its own node: where the trial trained
         logger.log_epoch(flat, step=metrics["epoch"])
         done = metrics["status"] != "running"
         if done:
@@ -117,11 +120,17 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
         timing = {STARTED_AT: started, REPORTED_AT: time.time()}  # not MLflow metrics
         if done or metrics["epoch"] % settings.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as folder:
-                torch.save(state.checkpoint(), Path(folder) / CHECKPOINT_FILE)
+                torch.save(checkpoint(), Path(folder) / CHECKPOINT_FILE)
                 (Path(folder) / META_FILE).write_text(json.dumps(
                     {"epoch": metrics["epoch"], "status": metrics["status"], "metrics": flat, "unsent": logger.unsent()}))
                 tune.report({**flat, **timing}, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report({**flat, **timing})
 
-    train(config, report, resume=resume)
+    if settings.workers:
+        from tuner.trial.worker import train_on_worker
+
+        train_on_worker(settings.workers, ctx.get_trial_id(), config, resume, settings.checkpoint_every, report)
+    else:
+        _limit_resources(settings)
+        train(config, lambda metrics, state: report(metrics, state.checkpoint), resume=resume)
