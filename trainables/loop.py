@@ -257,6 +257,7 @@ class TrainingRun:
         config, state = self.config, self.state
         epoch = state.epoch + 1
         is_last = epoch == config.epochs
+        eval_start = time.time()
         if epoch % config.eval_every == 0 or is_last:
             self.last_eval = self.evaluate(self.curve_grid if is_last else ())
             self.last_eval["eval_epoch"] = epoch
@@ -270,7 +271,7 @@ class TrainingRun:
         metrics = {
             "epoch": epoch, "lr": lr, **train_stats, "untrained_exits": untrained,
             **{k: v for k, v in self.last_eval.items() if k != "threshold_curve" or is_last},
-            "train_seconds": train_seconds, "epoch_seconds": time.time() - epoch_start,
+            "train_seconds": train_seconds, "eval_seconds": time.time() - eval_start, "epoch_seconds": time.time() - epoch_start,
             "images_per_second": len(self.data.train_labels) / max(train_seconds, 1e-9),
         }
         if config.collapse_patience and state.collapse_count >= config.collapse_patience:

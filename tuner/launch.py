@@ -197,15 +197,15 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
               f"{cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs; folder {exp}; MLflow {uri}",
               flush=True)
         workers = _start_workers(spec, cluster) if spec.resources.uses_workers else None
-        grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget,
-                             workers.slots if workers else None)
+        at_once = min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else None
+        grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once)
         code = _unfinished_exit(spec, exp, uri, grid, seconds, time_budget)
         if code is not None:
             return code
         from tuner.sweep.finish import finish_sweep
         from tuner.sweep.slot_use import slots_of
 
-        slots = workers.slots if workers else slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"],
+        slots = at_once if workers else slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"],
                                                        cluster["gpus"], spec.resources.cpu, spec.resources.gpu)
         summary = finish_sweep(spec, grid, tracking, exp, seconds, slots)
         write_state(exp, state.finish(summary))

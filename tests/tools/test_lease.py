@@ -50,11 +50,11 @@ def test_the_plan_needs_no_gpu_and_lists_every_step_with_times(tmp_path: Path) -
     res = _bash("gpu_lease.sh", "--plan", cwd=repo, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    # The benchmark waits for the 100x seed-0 rows, the first goal of a GPU lease.
-    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.")] == \
-        ["check", "results", "sweep"]
+    # The workers are measured first while no GPU has; the benchmark waits for the 100x seed-0 rows.
+    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.", "5.")] == \
+        ["check", "workers", "results", "sweep"]
     assert "ldam_drw-ir100-seed0" in res.stdout and lines[-1].startswith("Carry: .gpudata")
-    results = next(ln for ln in lines if ln.startswith("2."))
+    results = next(ln for ln in lines if ln.startswith("3."))
     assert "s per epoch each (assumed from the targets" in results and "[~" in results
 
 
@@ -183,3 +183,19 @@ def test_two_leases_on_the_cpu_land_with_collect(tmp_path: Path) -> None:
     assert landed.returncode == 0, landed.stderr
     table = pq.read_table(repo / "results" / "sweeps" / "smoke" / "experiments" / "smoke" / "trials.parquet")
     assert table.num_rows == 6 and (repo / "results" / "sweeps" / "smoke" / "mlflow.db").is_file()
+
+
+@pytest.mark.slow
+def test_the_workers_step_measures_each_way_and_lands_in_performance_md() -> None:
+    from tools.lease.perf_doc import gpu_section
+    from tools.lease.run import Clock, LeaseOptions, workers_step
+
+    sets = ["dataset=synthetic", "synthetic_train_per_class=20", "widths=8,16,24", "exit_channels=16", "max_eval_images=200"]
+    opts = LeaseOptions(device="cpu", sets=sets, workers_ks=(1, 2), bench_epochs=2)
+    record, doc = workers_step(Clock(600.0), opts)
+    assert record["status"] == "done", (record, doc)
+    ways = {(x["preset"], x["way"], x["k"]) for x in doc["lines"] if x.get("summed_train_images_per_second")}
+    assert ways == {(p, w, k) for p in ("hybrid_m4", "ldam_drw") for w, ks in (("streams", (1, 2)), ("fused", (1, 2)),
+                                                                                   ("processes", (1,))) for k in ks}
+    text = gpu_section([{**doc, "device_type": "cuda", "file": "cuda-x-workers.json"}])
+    assert "K trials per GPU (benchmarks.workers)" in text and "| hybrid_m4 | fused | 2 |" in text and "Most: " in text

@@ -214,19 +214,21 @@ def run_with_fault(cmd: list[str], cwd: Path, env: dict, inject, log_name: str =
     return rc, log_path.read_text()
 
 
-FAULT_TRIALS, FAULT_EPOCHS = 4, 6  # specs/fault.yaml
+FAULT_EPOCHS = 6  # specs/fault.yaml and specs/fault_workers.yaml
 
 
 def check_nothing_lost(sweep_dir: Path, tracking_uri: str) -> dict:
-    """After a fault in the fault spec's sweep: every trial completed once everywhere (Parquet, Ray,
-    MLflow), every epoch logged once; the figures for the note."""
+    """After a fault in the fault spec's sweep (fault.yaml in `sweep_dir`): every trial completed once
+    everywhere (Parquet, Ray, MLflow), every epoch logged once; the figures for the note."""
     import pyarrow.parquet as pq
+    import yaml
     from mlflow import MlflowClient
     from ray.tune import ExperimentAnalysis
 
+    trials = yaml.safe_load((sweep_dir / "fault.yaml").read_text())["run"]["num_samples"]
     exp = sweep_dir / "experiments" / "fault"
     table = pq.read_table(exp / "trials.parquet").to_pylist()
-    assert len(table) == FAULT_TRIALS == len({r["trial_id"] for r in table})
+    assert len(table) == trials == len({r["trial_id"] for r in table})
     assert all(r["status"] == "completed" and r["epochs_run"] == FAULT_EPOCHS for r in table), table
     ray_trials = ExperimentAnalysis(str(exp)).trials
     assert sorted(t.trial_id for t in ray_trials) == sorted(r["trial_id"] for r in table)
@@ -234,7 +236,7 @@ def check_nothing_lost(sweep_dir: Path, tracking_uri: str) -> dict:
     client = MlflowClient(tracking_uri)
     exp_id = client.get_experiment_by_name("fault").experiment_id
     runs = [r for r in client.search_runs([exp_id], max_results=500) if r.data.tags.get("tuner.role") != "sweep"]
-    assert len(runs) == FAULT_TRIALS and {r.info.run_id for r in runs} == {r["mlflow_run_id"] for r in table}
+    assert len(runs) == trials and {r.info.run_id for r in runs} == {r["mlflow_run_id"] for r in table}
     metric_values = 0
     for run in runs:
         for metric in ("val_acc", "train_loss", "epoch"):

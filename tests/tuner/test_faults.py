@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import (
     FAULT_EPOCHS,
-    FAULT_TRIALS,
     SPECS,
     check_nothing_lost,
     launch_cmd,
@@ -29,13 +28,25 @@ from conftest import (
 )
 
 pytestmark = pytest.mark.slow
-NUM_SAMPLES, EPOCHS = FAULT_TRIALS, FAULT_EPOCHS
+EPOCHS = FAULT_EPOCHS
 
 
-@pytest.fixture
-def fault_dir(tmp_path: Path) -> Path:
-    shutil.copy(SPECS / "fault.yaml", tmp_path / "fault.yaml")
+@pytest.fixture(params=["fault.yaml", "fault_workers.yaml"], ids=["process-per-trial", "workers"])
+def fault_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The fault sweep, with a process per trial and with two trials per worker (the same sweep, name
+    and counts): every fault below must lose nothing either way."""
+    shutil.copy(SPECS / request.param, tmp_path / "fault.yaml")
     return tmp_path
+
+
+def worker_processes() -> list:
+    """The processes of this machine's per-device workers (Ray titles an actor's process ray::CLASS)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if p.info["cmdline"] and p.info["cmdline"][0].startswith("ray::TrialWorker"):
+                found.append(p)
+    return found
 
 
 def test_a_trial_killed_mid_epoch_resumes_from_its_checkpoint(fault_dir: Path) -> None:
@@ -90,6 +101,36 @@ def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "resuming sweep fault" in res.stdout
     check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
+
+
+@pytest.fixture
+def workers_dir(tmp_path: Path) -> Path:
+    shutil.copy(SPECS / "fault_workers.yaml", tmp_path / "fault.yaml")
+    return tmp_path
+
+
+def test_a_killed_worker_process_fails_its_trials_which_resume_from_their_checkpoints(workers_dir: Path) -> None:
+    """SIGKILL to a worker mid-epoch: each of its trials fails, Ray restarts the worker, Ray Tune retries
+    the trials from their checkpoints, and nothing is lost or logged twice."""
+    exp = workers_dir / "experiments" / "fault"
+    killed: list[int] = []
+
+    def kill_a_worker_once_its_trials_are_past_epoch_2(proc) -> None:
+        def trials_past_epoch_2():
+            busy = {rows[-1]["worker_pid"] for rows in trial_results(exp).values()
+                    if rows and rows[-1]["status"] == "running" and rows[-1]["epoch"] >= 2}
+            return [p for p in worker_processes() if p.pid in busy]
+
+        victims = wait_for(trials_past_epoch_2, 240, "a worker whose trials are past epoch 2", proc)
+        killed.append(victims[0].pid)
+        victims[0].send_signal(signal.SIGKILL)
+
+    rc, output = run_with_fault(launch_cmd("fault.yaml"), workers_dir, sweep_env(), kill_a_worker_once_its_trials_are_past_epoch_2)
+    assert rc == 0, output[-3000:]
+    trained_by = {r["worker_pid"] for rows in trial_results(exp).values() for r in rows}
+    assert killed and killed[0] in trained_by, trained_by
+    figures = check_nothing_lost(workers_dir, f"sqlite:///{workers_dir / 'mlflow.db'}")
+    assert figures["ray_retries"] >= 1
 
 
 def test_a_killed_worker_node_reschedules_its_trials(fault_dir: Path, ray_cluster, mlflow_server) -> None:

@@ -106,6 +106,9 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
         bench = unpacked / "bench" / "bench.json"
         if bench.is_file():
             _move(bench, repo / lease_plan.PERF_DIR / f"{perf_name}.json", changed, repo)
+        workers = unpacked / "bench" / "workers.json"
+        if workers.is_file():
+            _move(workers, repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.WORKERS_KIND}.json", changed, repo)
         if packing:
             (unpacked / "packing.json").write_text(json.dumps(packing, indent=1))
             _move(unpacked / "packing.json", repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.RESULTS_KIND}.json",

@@ -4,7 +4,7 @@ At most 8 files of at most 16 MiB come back from a lease. They are:
     manifest.json          what ran, what finished, what was cut and why, and the files below
     results.tar.gz         new or changed files of results/: finished runs' lines, unfinished runs' lines
     checkpoints-N.tar      unfinished runs' checkpoints (results/partial/*.pt), split to stay under the limit
-    bench.tar.gz           the benchmark document (bench.json) when the lease measured one
+    bench.tar.gz           the benchmark documents (bench.json, workers.json) when the lease measured them
     sweep.tar.gz           the sweep's trials.parquet, MLflow store (mlflow.db) and log
 A checkpoint that does not fit is left out and the manifest says so: that run starts over.
 """
@@ -52,13 +52,14 @@ def pack(out: Path, repo: Path, changed: list[Path], work: Path, manifest: dict[
             group_bytes = 0
         groups[-1].append(checkpoint)
         group_bytes += size
-    room = MAX_FILES - 1 - len(files) - (work / "bench.json").exists() - any((work / "sweep").glob("*"))
+    benches = [p for p in (work / "bench.json", work / "workers.json") if p.exists()]
+    room = MAX_FILES - 1 - len(files) - bool(benches) - any((work / "sweep").glob("*"))
     left_out += [p.name for group in groups[max(room, 0):] for p in group]
     for group in groups[:max(room, 0)]:
         files.append(_tar(out / f"checkpoints-{len(files)}.tar", [(p, p.relative_to(repo).as_posix()) for p in group],
                           compress=False))
-    if (work / "bench.json").exists():
-        files.append(_tar(out / "bench.tar.gz", [(work / "bench.json", "bench.json")]))
+    if benches:
+        files.append(_tar(out / "bench.tar.gz", [(p, p.name) for p in benches]))
     sweep = sorted((work / "sweep").rglob("*")) if (work / "sweep").exists() else []
     # The sweep's table and state, its log, and the MLflow store (database and artifacts, the registered
     # model among them); not the trials' checkpoints, which would not fit.

@@ -84,14 +84,42 @@ def _results_section(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _workers_section(doc: dict[str, Any]) -> str:
+    """What benchmarks.workers measured in a lease: K trials per GPU, each way, against the targets."""
+    lines = [f"### {doc.get('device', '?')}, {doc.get('date', '?')}: K trials per GPU (benchmarks.workers)", "",
+             f"torch {doc.get('torch', '?')}, torchvision {doc.get('torchvision', '?')}, Python {doc.get('python', '?')}; "
+             f"source `docs/perf/{doc.get('file', '?')}`. Commands:", "",
+             *[f"- `python {cmd}`" for cmd in doc.get("commands", [])], "",
+             "| preset | way | K | seconds per epoch, each (with evaluation) | training part | summed training images/s "
+             "| peak GiB |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    measured = []
+    for x in doc.get("lines", []):
+        if x.get("summed_train_images_per_second"):
+            measured.append(x)
+            lines.append(f"| {x['preset']} | {x['way']} | {x['k']} | {x['epoch_seconds']:.3f} | {x['train_seconds']:.3f} "
+                         f"| {x['summed_train_images_per_second']:,.0f} | {x.get('peak_memory_gib') or '—'} |")
+        else:
+            lines.append(f"| {x.get('preset')} | {x.get('way')} | {x.get('k')} | {x.get('cut') or x.get('error', '?')} | | | |")
+    if measured:
+        best = max(measured, key=lambda x: x["summed_train_images_per_second"])
+        solo = [x for x in measured if x["k"] == 1 and x["way"] != "processes"]
+        fastest_solo = min((x["epoch_seconds"] for x in solo), default=None)
+        lines += ["", f"Most: {best['summed_train_images_per_second']:,.0f} training images/s summed ({best['preset']}, "
+                      f"{best['way']}, K = {best['k']}; target at least {TARGET_PACKED_IMAGES:,}: "
+                      f"{_met(best['summed_train_images_per_second'] >= TARGET_PACKED_IMAGES)})."
+                  + (f" One trial: {fastest_solo:.3f} s per epoch with evaluation (target at most {TARGET_EPOCH_SECONDS}: "
+                     f"{_met(fastest_solo <= TARGET_EPOCH_SECONDS)})." if fastest_solo else "")]
+    return "\n".join(lines)
+
+
 def gpu_section(figures: list[dict[str, Any]]) -> str:
     if not figures:
         return ("No GPU figure yet: no lease has benchmarked. `bash scripts/gpu_lease.sh --plan` says what the next "
                 "GPU lease measures; `bash scripts/gpu_collect.sh FOLDER` lands it here.")
-    from tools.lease.plan import RESULTS_KIND
+    from tools.lease.plan import RESULTS_KIND, WORKERS_KIND
 
-    return "\n\n".join(_results_section(doc) if doc.get("kind") == RESULTS_KIND else _figure_section(doc)
-                       for doc in reversed(figures))  # newest first
+    sections = {RESULTS_KIND: _results_section, WORKERS_KIND: _workers_section}
+    return "\n\n".join(sections.get(doc.get("kind"), _figure_section)(doc) for doc in reversed(figures))  # newest first
 
 
 def update_performance_doc(repo: Path) -> bool:

@@ -41,6 +41,10 @@ SWEEPS_DIR = RESULTS_DIR / "sweeps"  # what leases brought back of the sweep: tr
 WHEELHOUSE = Path(".gpuwhl")
 DATA_COPY = Path(".gpudata")
 RESULTS_KIND = "results"  # a docs/perf/ document measured by a lease's results runs rather than its benchmark
+WORKERS_KIND = "workers"  # a docs/perf/ document of benchmarks.workers: K trials per GPU, each way
+WORKERS_SECONDS = 240.0  # the workers benchmark's share of a lease: streams and fused at K 1..32, processes at 1 and 8
+WORKERS_KS = (1, 4, 8, 16, 32)
+WORKERS_PROCESS_KS = (1, 8)  # K cold processes (torch.compile each) cost a minute to start: two points are the yardstick
 EPOCHS = 200  # every results row trains 200 epochs
 # Order of the results runs: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
 RUN_ORDER: tuple[tuple[int, tuple[int, ...]], ...] = ((100, (0,)), (100, (1, 2)), (50, (0,)), (10, (0,)), (50, (1, 2)), (10, (1, 2)))
@@ -90,9 +94,20 @@ def gpu_figures(repo: Path) -> list[dict[str, Any]]:
     return found
 
 
+def workers_figures(repo: Path) -> list[dict[str, Any]]:
+    """The workers benchmarks of docs/perf/ measured on a GPU that measured something."""
+    return [doc for doc in gpu_figures(repo) if doc.get("kind") == WORKERS_KIND
+            and any(line.get("summed_train_images_per_second") for line in doc.get("lines", []))]
+
+
+def workers_due(repo: Path) -> bool:
+    """No GPU has measured the workers yet: the lease measures them first (issue 22), before the results runs."""
+    return not workers_figures(repo)
+
+
 def bench_figures(repo: Path) -> list[dict[str, Any]]:
     """The GPU benchmarks of docs/perf/ that measured something (one cut before any figure does not count)."""
-    return [doc for doc in gpu_figures(repo) if doc.get("kind") != RESULTS_KIND
+    return [doc for doc in gpu_figures(repo) if doc.get("kind") not in (RESULTS_KIND, WORKERS_KIND)
             and ((doc.get("trainables_bench") or {}).get("fast", {}).get("epoch_seconds")
                  or any(v.get("complete") for v in (doc.get("packed") or {}).values()))]
 
@@ -141,11 +156,17 @@ def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str]
 
 
 def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, rows: list[str] | None = None,
-         common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, epochs: int = EPOCHS) -> list[Step]:
-    """The lease's steps with their expected seconds; `bench` None: benchmark while no GPU figure exists."""
+         common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, epochs: int = EPOCHS,
+         workers: bool | None = None) -> list[Step]:
+    """The lease's steps with their expected seconds; `bench` None: benchmark while no GPU figure exists;
+    `workers` None: measure the workers while no GPU has."""
     left = budget - PACK_SECONDS
     steps = [Step("check", 10.0, "AutoAugment table and operations against this machine's torchvision")]
     left -= 10.0
+    if workers if workers is not None else workers_due(repo):
+        steps.append(Step("workers", WORKERS_SECONDS, "benchmark: K trials per GPU (python -m benchmarks.workers: "
+                                                      "streams, fused and processes, hybrid_m4 and ldam_drw)"))
+        left -= WORKERS_SECONDS
     if bench is None:
         bench = bench_due(repo, rows, common)
     if bench:

@@ -42,6 +42,8 @@ class LeaseOptions:
     sets: list[str] = field(default_factory=list)  # KEY=VALUE for every training command (quick checks)
     epochs: int | None = None  # override the rows' 200 (quick checks only)
     bench: bool | None = None  # None: lease_plan.bench_due
+    workers: bool | None = None  # None: on a GPU while lease_plan.workers_due
+    workers_ks: tuple[int, ...] = lease_plan.WORKERS_KS
     bench_epochs: int = 3
     packed: tuple[int, ...] = (4, 8, 16)
     sweep_spec: Path = lease_plan.SWEEP_SPEC
@@ -92,6 +94,44 @@ def wants_bench(opts: LeaseOptions, repo: Path) -> bool:
     if opts.bench is not None:
         return opts.bench
     return opts.device.startswith("cuda") and lease_plan.bench_due(repo, opts.rows, train_args(opts))
+
+
+def wants_workers(opts: LeaseOptions, repo: Path) -> bool:
+    """--workers-bench / --no-workers-bench, else: on a GPU while no GPU has measured the workers."""
+    if opts.workers is not None:
+        return opts.workers
+    return opts.device.startswith("cuda") and lease_plan.workers_due(repo)
+
+
+def workers_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(step record, benchmark document): benchmarks.workers within lease_plan.WORKERS_SECONDS, the
+    worker strategies first, today's process packing as the yardstick after them."""
+    end = time.monotonic() + min(lease_plan.WORKERS_SECONDS, clock.left)
+    sets = [a for item in opts.sets for a in ("--set", item)]
+    doc: dict[str, Any] = {"kind": lease_plan.WORKERS_KIND, "date": time.strftime("%Y-%m-%d"), **device_info(opts.device),
+                           "commands": [], "lines": []}
+    runs = [("--ways", "streams", "fused", "--ks", *map(str, opts.workers_ks)),
+            ("--ways", "processes", "--ks", *map(str, [k for k in lease_plan.WORKERS_PROCESS_KS if k <= max(opts.workers_ks)]))]
+    cut = False
+    for i, ways in enumerate(runs):
+        share = (end - time.monotonic()) * (0.7 if i == 0 else 1.0)
+        cmd = _python("benchmarks.workers", "--device", opts.device, *ways, "--epochs", str(opts.bench_epochs),
+                      "--seconds", f"{max(share - 30.0, 1.0):.0f}", *sets)  # 30 s to finish what it began
+        doc["commands"].append(" ".join(cmd[1:]))
+        code, out, err = _run(cmd, max(share, 1.0))
+        for line in out.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line the deadline cut short
+            if isinstance(record, dict) and "way" in record:
+                doc["lines"].append(record)
+                cut = cut or "cut" in record
+        cut = cut or code != 0
+    measured = [x for x in doc["lines"] if x.get("summed_train_images_per_second")]
+    status = "done" if measured and not cut else ("cut" if measured else "failed")
+    why = None if status == "done" else f"{len(measured)} of {len(doc['lines'])} measurements complete"
+    return {"name": "workers", "status": status, "why": why}, doc
 
 
 def check_step(clock: Clock) -> dict[str, Any]:
@@ -225,6 +265,14 @@ def run_lease(repo: Path, out: Path, opts: LeaseOptions) -> dict[str, Any]:
     steps = manifest["steps"]
     steps.append(check_step(clock))
     print(f"lease: check {steps[-1]['status']}: {steps[-1]['result']}", flush=True)
+    if wants_workers(opts, repo):
+        record, workers_doc = workers_step(clock, opts)
+        (work / "workers.json").write_text(json.dumps(workers_doc, indent=1))
+        steps.append(record)
+    else:
+        steps.append({"name": "workers", "status": "skipped", "why": "not on a GPU" if not opts.device.startswith("cuda")
+                      else "--no-workers-bench" if opts.workers is False else "docs/perf/ already holds worker figures"})
+    print(f"lease: workers {steps[-1]['status']} ({clock.left:.0f} s left)", flush=True)
     measured = None
     if wants_bench(opts, repo):
         record, measured = bench_step(clock, opts, work)

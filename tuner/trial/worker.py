@@ -47,6 +47,7 @@ TRIAL_CPU = 0.01  # what each trial's own process asks of Ray: it relays epochs 
 STALE_SECONDS = 60.0  # a member whose trial has not asked for an epoch this long is gone (its process died)
 GATHER_SECONDS = 0.5  # fused: how long a round waits for members whose trials are about to ask
 MEMORY_MARGIN = 1.25  # K members need K times one member's measured peak, and this much more
+CALL_THREADS = 512  # at most this many trials' calls wait in one worker at once (each waiting call holds a thread)
 
 
 class WorkerError(RuntimeError):
@@ -79,8 +80,17 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
-def _peak_rss_bytes() -> int:
+def _rss_bytes() -> int:
+    """This process's resident memory now (its peak, ru_maxrss, may have been reached before a member existed)."""
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kilobytes
+
+
+def _tensor_bytes(member: Member) -> int:
+    """What a member's own tensors take: weights, their gradients and momentum, and the buffers."""
+    params = sum(p.numel() * p.element_size() for p in member.run.model.parameters())
+    return 3 * params + sum(b.numel() * b.element_size() for b in member.run.model.buffers())
 
 
 def _available_memory_bytes() -> int:
@@ -116,19 +126,15 @@ class TrialWorker:
         return self._run_job(lambda: self._measure(config))
 
     def join(self, trial_id: str, config: dict[str, Any], resume: dict | None, checkpoint_every: int) -> bool:
-        """Take the trial as a member (its retry replaces it); False when every slot is taken."""
+        """Take the trial as a member (its retry replaces it); False when every slot is taken. The member
+        is built between rounds; a configuration that cannot be built fails the trial's first next_epoch."""
         with self.cond:
             if trial_id not in self.slots and len(self.slots) >= self.capacity:
                 self._evict_stale()
                 if len(self.slots) >= self.capacity:
                     return False
-            slot = self.slots[trial_id] = _Slot(config, resume, checkpoint_every)
+            self.slots[trial_id] = _Slot(config, resume, checkpoint_every)
             self.cond.notify_all()
-            while slot.member is None and slot.error is None:
-                self.cond.wait()
-            if slot.error is not None:
-                self.slots.pop(trial_id, None)
-                raise WorkerError(slot.error)
             return True
 
     def next_epoch(self, trial_id: str) -> tuple[dict[str, Any], dict | None]:
@@ -144,6 +150,7 @@ class TrialWorker:
             if self.slots.get(trial_id) is not slot:
                 raise WorkerError(f"trial {trial_id} left this worker while it waited")
             if slot.error is not None:
+                self.slots.pop(trial_id, None)
                 raise WorkerError(slot.error)
             result, slot.result = slot.result, None
             slot.expected, slot.last_seen = True, time.time()
@@ -201,7 +208,7 @@ class TrialWorker:
         return [(t, s) for t, s in self.slots.items() if s.member is None and s.error is None]
 
     def _waiting(self) -> list[tuple[str, _Slot]]:
-        return [(t, s) for t, s in self.slots.items() if s.wants_epoch and s.member is not None]
+        return [(t, s) for t, s in self.slots.items() if s.wants_epoch and s.member is not None and s.error is None]
 
     def _gather(self) -> list[tuple[str, _Slot]]:
         """The members whose trials wait for an epoch; fused rounds wait a moment for the rest (the cond is held)."""
@@ -264,7 +271,7 @@ class TrialWorker:
             before = torch.cuda.memory_allocated(device)
             torch.cuda.reset_peak_memory_stats(device)
         else:
-            before = _peak_rss_bytes()
+            before = _rss_bytes()
         member = Member("capacity-check", config, data)
         with member.own_random_state():
             batch = next(epoch_batches(config, member.run.data, member.run.augment))
@@ -274,8 +281,8 @@ class TrialWorker:
             per_member = torch.cuda.max_memory_allocated(device) - before
             free = torch.cuda.mem_get_info(device)[0]
             where = torch.cuda.get_device_name(device)
-        else:
-            per_member = max(_peak_rss_bytes() - before, 1)
+        else:  # the allocator keeps the step's pages: resident memory after it is about its peak
+            per_member = max(_rss_bytes() - before, _tensor_bytes(member))
             free = _available_memory_bytes()
             where = "this node's memory"
         del member
@@ -316,7 +323,7 @@ def start_workers(spec: Any, cluster: dict[str, Any], tag: str) -> Workers:
     options = {"num_cpus": max(res.cpu - k * TRIAL_CPU, 0.0), "num_gpus": 1 if res.gpu > 0 else 0}
     remote = ray.remote(TrialWorker)
     names = [f"{WORKER_PREFIX}-{spec.name}-{tag}-{i}" for i in range(count)]
-    handles = [remote.options(name=n, max_restarts=-1, max_task_retries=0, max_concurrency=k + 8, **options)
+    handles = [remote.options(name=n, max_restarts=-1, max_task_retries=0, max_concurrency=min(k, CALL_THREADS) + 8, **options)
                .remote(k, res.strategy, int(res.cpu)) for n in names]
     described = ray.get([h.describe.remote() for h in handles])
     config = spec.base_config.to_dict()
@@ -330,17 +337,23 @@ def start_workers(spec: Any, cluster: dict[str, Any], tag: str) -> Workers:
     return Workers(names, handles, k, described)
 
 
+JOIN_SECONDS = 10.0  # a join is answered at once; a worker that does not answer in this long is restarting or gone
+
+
 def join_worker(names: list[str], trial_id: str, config: dict[str, Any], resume: dict | None, checkpoint_every: int,
                 poll_seconds: float = 1.0) -> Any:
-    """The handle of a worker that took the trial (waiting while every slot is taken)."""
+    """The handle of a worker that took the trial (waiting while every slot is taken; a worker that is
+    restarting, or whose node is gone, is passed over)."""
+    from ray.exceptions import GetTimeoutError, RayActorError
+
     while True:
         for name in names:
             try:
                 handle = ray.get_actor(name)
-            except ValueError:
-                continue  # restarting, or not there: another may take the trial
-            if ray.get(handle.join.remote(trial_id, config, resume, checkpoint_every)):
-                return handle
+                if ray.get(handle.join.remote(trial_id, config, resume, checkpoint_every), timeout=JOIN_SECONDS):
+                    return handle
+            except (ValueError, GetTimeoutError, RayActorError):
+                continue  # not there, restarting or dead: another may take the trial
         time.sleep(poll_seconds)
 
 
