@@ -8,8 +8,9 @@ Rerunning the same command resumes an interrupted sweep (trials from their check
 Optuna searcher from its saved state). Exit 0 when the sweep finished (stopped or diverged trials
 are results), 2 for a bad spec or a failed pre-flight check (nothing started), 3 when it ran out
 of `--time-budget` (the trials table so far is written; rerun to go on), 4 when a folder it writes
-ran short of space (run.min_free_mb; rerun once there is space), 130 when interrupted (rerun to
-resume).
+ran short of space (run.min_free_mb; rerun once there is space), 130 when interrupted by Ctrl-C and
+143 when stopped by SIGTERM (every trial keeps its last checkpoint; rerun to resume). The codes are
+tuner.exit_codes.ExitCode.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from trainables.cli import OneLineParser, first_line
 from tuner.exit_codes import ExitCode
 from tuner.quiet import quiet_logs
 from tuner.spec.schema import SpecError, SweepSpec, load_spec
-from tuner.sweep.disk_space import is_disk_full, shortages, storage_full_message, sweep_folders
+from tuner.sweep.disk_space import is_disk_full, shortages, storage_full_message, sweep_folders, unwritable
 from tuner.sweep.experiment import (
     DriverLock,
     ExperimentError,
@@ -134,6 +137,10 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     uri = resolve_tracking_uri(spec.tracking.uri)
     exp = experiment_uri(spec)
     preflight_local(spec, uri, address)
+    denied = unwritable(sweep_folders(exp, uri))
+    if denied:
+        raise PreflightError(f"cannot write {'; '.join(denied)}: choose folders you can write (run.storage_path / "
+                             "--storage-path, tracking.uri / MLFLOW_TRACKING_URI, TUNER_CACHE_DIR)")
     short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
     if short:
         raise PreflightError(storage_full_message(short, spec.run.min_free_mb, started=False))
@@ -178,10 +185,7 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
     import ray
     from ray import tune
 
-    # "local", not None: Ray's default would join whatever cluster the last `ray start` on this machine
-    # left in /tmp/ray/ray_current_cluster, even a dead one, and wait minutes for its GCS.
-    ray.init(address=address or "local", include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
-             log_to_driver=verbose, configure_logging=True)
+    _init_ray(address, verbose)
     if not verbose:  # a lost trial is one progress line (and an error file), not Ray's traceback
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
@@ -212,6 +216,61 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         return ExitCode.OK
     finally:
         ray.shutdown()
+
+
+TERMINATED = threading.Event()  # SIGTERM arrived: the sweep stops as on Ctrl-C and exits 143
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (docker stop, Kubernetes, SLURM, a spot reclaim) is the clean stop of Ctrl-C: Ray Tune saves
+    the sweep, every trial keeps its last checkpoint, and the launch exits 143. Installed at the start,
+    and again once Ray is up (its core installs a handler that dumps a stack trace and aborts)."""
+    def on_sigterm(signum: int, frame: Any) -> None:
+        TERMINATED.set()
+        signal.raise_signal(signal.SIGINT)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _interrupted(spec_path: str) -> int:
+    """The exit of a sweep stopped by Ctrl-C or SIGTERM, with the one line that says how to go on."""
+    how = "stopped by SIGTERM" if TERMINATED.is_set() else "interrupted"
+    print(f"tuner: {how}; every trial keeps its last checkpoint: rerun the same command to resume ({spec_path})",
+          file=sys.stderr)
+    return ExitCode.TERMINATED if TERMINATED.is_set() else ExitCode.INTERRUPTED
+
+
+RAY_INIT_SECONDS = 30.0  # a cluster address that answers but is not a Ray head: Ray would retry for ever
+
+
+def _init_ray(address: str | None, verbose: bool) -> None:
+    """Start Ray here, or join the cluster at `address`. Joining is given RAY_INIT_SECONDS: something that
+    answers at the address but is not a Ray head makes ray.init wait for ever, so a watchdog ends the
+    launch with exit 2 and one line instead (nothing has started; the driver's lock is left to its
+    next launch, which takes it over at once)."""
+    import ray
+
+    watchdog = None
+    if address not in (None, "local"):
+        def give_up() -> None:
+            print(f"tuner.launch: --address {address}: it answers, but no Ray cluster joined within {RAY_INIT_SECONDS:.0f} s; "
+                  "is it the head's GCS port (6379 by default; ray:// for Ray Client, 10001)? Check `ray status` on the head",
+                  file=sys.stderr, flush=True)
+            os._exit(ExitCode.BAD_INPUT)
+
+        watchdog = threading.Timer(RAY_INIT_SECONDS, give_up)
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        # "local", not None: Ray's default would join whatever cluster the last `ray start` on this machine
+        # left in /tmp/ray/ray_current_cluster, even a dead one, and wait minutes for its GCS.
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
+                 log_to_driver=verbose, configure_logging=True)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+    _stop_on_sigterm()
 
 
 def _start_workers(spec: SweepSpec, cluster: dict[str, Any]) -> Any:
@@ -282,8 +341,7 @@ def _unfinished_exit(spec: SweepSpec, exp: str, uri: str, grid: Any, seconds: fl
         print(f"tuner.launch: {storage_full_message(short, spec.run.min_free_mb, started=True)}", file=sys.stderr)
         return ExitCode.STORAGE_FULL
     if grid is None or ended < spec.run.num_samples:
-        print(f"tuner: interrupted; rerun the same command to resume ({spec.path})", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+        return _interrupted(spec.path)
     return None
 
 
@@ -316,6 +374,7 @@ def _ended_as_saved(exp: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_logs(args.verbose)
+    _stop_on_sigterm()
     try:
         spec = load_spec(args.spec, name_override=args.name, num_samples_override=args.num_samples,
                          storage_override=args.storage_path)
@@ -325,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, PreflightError, ExperimentError) as exc:
         print(f"tuner.launch: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    except KeyboardInterrupt:  # before or after Ray Tune ran (which stops on its own): nothing is half done
+        return _interrupted(args.spec)
     except Exception as exc:
         if not is_disk_full(exc):
             raise

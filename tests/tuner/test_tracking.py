@@ -94,3 +94,32 @@ def test_outcome_tags_name_untrained_exits_and_divergence() -> None:
     assert UNTRAINED_EXITS_TAG not in outcome_tags({"epoch": 7, "status": "completed", "untrained_exits": ""})
     diverged = outcome_tags({"epoch": 3, "status": "diverged", "diverged_reason": "nan", "diverged_epoch": 3, "diverged_step": 9})
     assert diverged["tuner.diverged_step"] == "9" and diverged["diverged_reason"] == "nan"
+
+
+RACE = """
+import sys, time
+from mlflow import MlflowClient
+import mlflow.store.tracking.sqlalchemy_store  # imported before the start, so that they really start together
+from tuner.tracking import prepare_store
+uri, start = sys.argv[1], float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+prepare_store(uri)
+MlflowClient(uri).search_experiments(max_results=1)
+"""
+
+
+def test_a_new_sqlite_store_used_first_by_four_processes_at_once_is_made_once(tmp_path: Path) -> None:
+    """Without the lock, 9 of 12 such processes failed here ('table ... already exists', 2026-12-01)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    start = time.time() + 8
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, str(start)], stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(e[-1500:] for e in errors)

@@ -45,6 +45,25 @@ def _existing(path: Path) -> Path:
     return path
 
 
+def unwritable(folders: list[Path]) -> list[str]:
+    """'FOLDER (why)' for each folder the sweep cannot write: its nearest existing ancestor refuses a new
+    file (read-only, no permission, not a folder). Checked before free space, which such a folder
+    would report as 0 MB."""
+    import tempfile
+
+    problems = []
+    for folder in folders:
+        existing = _existing(folder)
+        try:
+            if not existing.is_dir():
+                raise NotADirectoryError(f"{existing} is not a folder")
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".tuner-write-check-"):
+                pass
+        except OSError as exc:
+            problems.append(f"{folder} (a new file in {existing}: {exc.strerror or exc})")
+    return problems
+
+
 def shortages(folders: list[Path], min_free_mb: float) -> list[str]:
     """'FOLDER has N MB free' for each file system among `folders` with less than min_free_mb free."""
     short, seen = [], set()

@@ -6,11 +6,14 @@ from the launcher, and nothing started.
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from tuner.spec.schema import SweepSpec
-from tuner.tracking import TrackingStoreDamaged, TrackingUnreachable, check_reachable
+from tuner.tracking import TrackingStoreDamaged, TrackingUnreachable, check_reachable, prepare_store
 
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")
 
@@ -19,10 +22,54 @@ class PreflightError(RuntimeError):
     """Something outside the spec makes the sweep impossible; nothing has started."""
 
 
+RAY_CONNECT_SECONDS = float(os.environ.get("TUNER_RAY_CONNECT_S", "20"))  # a cluster that is starting gets this long
+CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")  # where `ray start` on this machine writes its address
+
+
+def ray_endpoint(address: str) -> tuple[str, int]:
+    """(host, port) a Ray address connects to: host:port (the GCS), ray://host:port (Ray Client), auto
+    (the cluster `ray start` made on this machine); PreflightError for one that names no port."""
+    if address == "auto":
+        try:
+            address = CURRENT_CLUSTER.read_text().strip()
+        except OSError:
+            raise PreflightError(f"--address auto: no Ray cluster was started on this machine ({CURRENT_CLUSTER} is "
+                                 "missing); start one with `ray start --head`, or give its address") from None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise PreflightError(f"--address {address!r}: expected HOST:PORT (the head's GCS, 6379 by default), "
+                             "ray://HOST:PORT (Ray Client, 10001) or auto")
+    return host, int(port)
+
+
+def check_ray_address(address: str | None, wait: float = RAY_CONNECT_SECONDS) -> None:
+    """A cluster address must answer within `wait` seconds; Ray itself would retry for minutes."""
+    if address in (None, "local"):
+        return
+    host, port = ray_endpoint(address)
+    deadline, last = time.monotonic() + wait, None
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(3.0, max(wait, 0.1))):
+                return
+        except OSError as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    why = "connection refused" if isinstance(last, ConnectionRefusedError) else (
+        "no answer" if isinstance(last, (TimeoutError, socket.timeout)) else str(last))
+    raise PreflightError(f"--address {address}: nothing answered at {host}:{port} for {wait:.0f} s ({why}); check that "
+                         "the Ray head is up (`ray status` there), the address and port (GCS 6379, ray:// 10001), and "
+                         "that no firewall is in the way")
+
+
 
 def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> None:
+    check_ray_address(address)
     try:
         check_reachable(tracking_uri)
+        prepare_store(tracking_uri)
     except TrackingStoreDamaged as exc:
         raise PreflightError(f"tracking: {exc}; then rerun, or set tracking.uri / MLFLOW_TRACKING_URI to another store") from None
     except TrackingUnreachable as exc:

@@ -21,6 +21,7 @@ from tuner.tracking.server import (
     TrackingStoreDamaged,
     TrackingUnreachable,
     check_reachable,
+    prepare_store,
     resolve_tracking_uri,
     retry,
     tracking_client,
@@ -43,5 +44,6 @@ __all__ = [
     "MLFLOW_STATUS", "PATIENCE_SECONDS", "STATUS_TAG", "SWEEP_TAG", "TRIAL_TAG", "UNTRAINED_EXITS_TAG",
     "TrackingStoreDamaged", "TrackingUnreachable",
     "TrialLogger", "TrialTracking", "check_reachable", "close_run", "mark_trial_run", "numeric_metrics", "outcome_tags",
+    "prepare_store",
     "resolve_tracking_uri", "retry", "tracking_client",
 ]

@@ -53,6 +53,24 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
                                       "than delete it (and restore a backup if you have one)")
 
 
+def prepare_store(uri: str) -> None:
+    """Create (or check) a local SQLite store's schema once, under an exclusive lock on its folder, so that
+    two sweeps that first use the same new file at the same moment do not both create its tables (one
+    of them failed with `table ... already exists`). Other stores are created by their server."""
+    if not uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
+    folder = Path(uri[len("sqlite:///"):]).parent
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the other launch waits here until the schema is whole
+        retry(lambda: tracking_client(uri).search_experiments(max_results=1))  # makes the store, with its tables
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def sqlite_damage(path: Path) -> str | None:
     """What is wrong with an SQLite file, or None when it reads (an absent or empty file is a new store)."""
     import sqlite3

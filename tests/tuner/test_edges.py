@@ -1,0 +1,119 @@
+"""The edges a real deployment meets, each with the real thing: a cluster address nothing answers (a
+closed port) or something else answers, SIGTERM to a running driver (docker stop, Kubernetes), two
+sweeps that first use one new SQLite MLflow store at the same moment, and a storage path that cannot
+be written. Each ends with one line and its exit code, and the rerun loses nothing."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import REPO, free_port, launch_cmd, run_with_fault, sweep_env, wait_for
+from mlflow import MlflowClient
+from test_sweep_integration import NUM_SAMPLES, _check_children, _child_runs
+
+pytestmark = pytest.mark.slow
+
+
+def _one_line_failure(res: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert res.returncode == code, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr[-3000:]
+    return lines[0]
+
+
+def test_an_address_nothing_answers_at_ends_in_seconds_with_one_line(sweep_dir: Path) -> None:
+    port = free_port()  # closed: nothing listens there
+    started = time.time()
+    res = subprocess.run(launch_cmd("smoke.yaml", "--address", f"127.0.0.1:{port}"), cwd=sweep_dir, env=sweep_env(),
+                         capture_output=True, text=True, timeout=120)
+    seconds = time.time() - started
+    line = _one_line_failure(res)
+    assert line.startswith(f"tuner.launch: --address 127.0.0.1:{port}: nothing answered at 127.0.0.1:{port} for 20 s")
+    assert "connection refused" in line and "ray status" in line
+    assert seconds < 45, seconds
+    assert not (sweep_dir / "experiments").exists()
+
+
+def test_an_address_where_something_else_answers_ends_with_one_line(sweep_dir: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: [accepted.append(listener.accept()) for _ in range(64)], daemon=True).start()
+    try:
+        started = time.time()
+        res = subprocess.run(launch_cmd("smoke.yaml", "--address", f"127.0.0.1:{port}"), cwd=sweep_dir, env=sweep_env(),
+                             capture_output=True, text=True, timeout=180)
+        seconds = time.time() - started
+    finally:
+        listener.close()
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"tuner.launch: --address 127.0.0.1:{port}: it answers, but no Ray cluster joined within 30 s"), last
+    assert seconds < 90, seconds
+
+
+def test_sigterm_stops_the_sweep_as_ctrl_c_does_and_the_rerun_loses_nothing(sweep_dir: Path) -> None:
+    exp = sweep_dir / "experiments" / "smoke"
+
+    def sigterm_at_the_first_checkpoint(proc: subprocess.Popen) -> None:
+        wait_for(lambda: list(exp.glob("*/checkpoint_*")), 300, "a first trial checkpoint", proc)
+        proc.send_signal(signal.SIGTERM)
+
+    rc, first = run_with_fault(launch_cmd("smoke.yaml"), sweep_dir, sweep_env(), sigterm_at_the_first_checkpoint,
+                               log_name="first.log", timeout=180)
+    assert rc == 143, first[-3000:]
+    assert "stopped by SIGTERM; every trial keeps its last checkpoint: rerun the same command to resume" in first
+    assert "SIGTERM received" not in first and "PC: @" not in first and "Traceback" not in first, first[-3000:]
+    res = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "resuming sweep smoke" in res.stdout, res.stdout[-3000:] + res.stderr[-3000:]
+    table = pq.read_table(exp / "trials.parquet")
+    client = MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}")
+    parents, children = _child_runs(client, "smoke")
+    assert table.num_rows == NUM_SAMPLES and len(parents) == 1 and len(children) == NUM_SAMPLES
+    _check_children(client, children, table)  # every epoch once
+    assert len(client.search_model_versions("name='smoke'")) == 1
+
+
+def test_two_sweeps_that_first_use_one_new_sqlite_store_at_once_both_finish(tmp_path: Path) -> None:
+    store = tmp_path / "shared" / "mlflow.db"
+    store.parent.mkdir()
+    procs = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+        spec["name"] = name
+        spec["run"].update(num_samples=2)
+        spec["train"].update(epochs=2, lr_decay_epochs=[1])
+        spec["scheduler"]["grace_period"] = 1
+        (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        procs.append(subprocess.Popen(launch_cmd("smoke.yaml"), cwd=folder, env=sweep_env(MLFLOW_TRACKING_URI=f"sqlite:///{store}"),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, out[-2000:] + err[-3000:]
+        assert "Traceback" not in err, err[-3000:]
+    client = MlflowClient(f"sqlite:///{store}")
+    for name in ("first", "second"):
+        parents, children = _child_runs(client, name)
+        assert len(parents) == 1 and len(children) == 2, name
+        assert len(client.search_model_versions(f"name='{name}'")) == 1
+
+
+def test_a_storage_path_that_cannot_be_written_is_named_as_such(sweep_dir: Path) -> None:
+    res = subprocess.run(launch_cmd("smoke.yaml", "--storage-path", "/proc/tuner-experiments"), cwd=sweep_dir, env=sweep_env(),
+                         capture_output=True, text=True, timeout=120)
+    line = _one_line_failure(res)
+    assert line.startswith("tuner.launch: cannot write /proc/tuner-experiments/smoke") and "storage full" not in line, line
+    assert "--storage-path" in line
