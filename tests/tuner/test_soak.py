@@ -1,0 +1,87 @@
+"""A chaos soak, as Ray's own chaos tests do: the smoke sweep with 24 trials, a random trial process
+SIGKILLed every 10 s and the MLflow server restarted once while it runs. It must finish with 24
+trial runs, each with every epoch once, one parent run and one model version. The figures (kills
+survived, retries used, the most retries one trial needed, wall time) are printed for the README."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import REPO, launch_cmd, run_with_fault, sweep_env, trial_processes
+from mlflow import MlflowClient
+from test_sweep_integration import _child_runs
+
+pytestmark = pytest.mark.slow
+# A kill every 10 s on 2 trial slots: each trial process lives about 20 s, a restart costs seconds of
+# imports, and an unlucky trial is killed many times. With the defaults (a checkpoint every 2 epochs,
+# 2 retries) trials run out of retries: with a checkpoint every 2 epochs, 2 of 24 failed with even 10
+# retries (2026-12-01).
+# What such a rate needs: a checkpoint every epoch and retries to match (the figures say how many).
+TRIALS, KILL_EVERY, MAX_FAILURES = 24, 10.0, 50
+
+
+def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_path: Path, mlflow_server) -> None:
+    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    spec["run"].update(max_failures=MAX_FAILURES, checkpoint_every=1)  # the defaults are for occasional faults
+    (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    exp = tmp_path / "experiments" / "smoke"
+    rng = random.Random(0)
+    kills: list[float] = []
+    restarted: list[float] = []
+
+    def chaos(proc) -> None:
+        started = time.time()
+        while proc.poll() is None:
+            time.sleep(KILL_EVERY)
+            victims = trial_processes(exp) if exp.exists() else []
+            if victims:
+                victim = rng.choice(victims)
+                try:
+                    victim.send_signal(signal.SIGKILL)
+                    kills.append(time.time() - started)
+                except psutil.NoSuchProcess:
+                    pass
+            if not restarted and time.time() - started > 3 * KILL_EVERY:
+                mlflow_server.stop()  # down for one kill interval, then back
+                time.sleep(KILL_EVERY)
+                mlflow_server.start()
+                restarted.append(time.time() - started)
+
+    t0 = time.time()
+    rc, output = run_with_fault(launch_cmd("smoke.yaml", "--num-samples", str(TRIALS)), tmp_path,
+                                sweep_env(MLFLOW_TRACKING_URI=mlflow_server.uri), chaos, timeout=1800)
+    wall = time.time() - t0
+    assert rc == 0, output[-4000:]
+    assert restarted and len(kills) >= 5, (kills, restarted)
+
+    table = pq.read_table(exp / "trials.parquet").to_pylist()
+    assert len(table) == TRIALS == len({r["trial_id"] for r in table})
+    assert {r["status"] for r in table} <= {"completed", "stopped"}, [(r["trial_id"], r["status"], r["error"]) for r in table]
+    client = MlflowClient(mlflow_server.uri)
+    parents, children = _child_runs(client, "smoke")
+    assert len(parents) == 1 and len(children) == TRIALS
+    by_run = {r["mlflow_run_id"]: r for r in table}
+    assert sorted(by_run) == sorted(c.info.run_id for c in children)
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_acc")]
+        assert steps == list(range(1, by_run[child.info.run_id]["epochs_run"] + 1)), f"missing or duplicated epochs: {steps}"
+    assert len(client.search_model_versions("name='smoke'")) == 1
+
+    from ray.tune import ExperimentAnalysis
+
+    failures = [t.num_failures for t in ExperimentAnalysis(str(exp)).trials]
+    figures = {"trials": TRIALS, "kills": len(kills), "mlflow_restarts": len(restarted), "ray_retries": sum(failures),
+               "most_retries_of_one_trial": max(failures), "max_failures": MAX_FAILURES, "wall_seconds": round(wall),
+               "trials_lost": 0, "epochs_lost_or_duplicated": 0}
+    print(f"\nsoak figures: {json.dumps(figures)}")
+    (tmp_path / "soak.json").write_text(json.dumps(figures))
+    shutil.rmtree(exp, ignore_errors=True)
