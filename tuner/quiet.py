@@ -21,7 +21,6 @@ def quiet_logs(verbose: bool) -> None:
         return
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the core's retry warnings (a cluster that does not answer)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     modules = "|".join(NOISY)
     warnings.filterwarnings("ignore", module=rf"({modules})(\..*)?$")

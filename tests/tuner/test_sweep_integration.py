@@ -111,7 +111,7 @@ def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path
     rc, first = run_with_fault(launch_cmd("smoke.yaml"), sweep_dir, sweep_env(), ctrl_c_after_two_trials_ended,
                                log_name="first.log", timeout=120)
     assert rc == 130, first[-3000:]
-    assert "interrupted; rerun the same command to resume" in first
+    assert "interrupted; every trial keeps its last checkpoint: rerun the same command to resume" in first
 
     res = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

@@ -3,6 +3,7 @@ losing, a restarted trial re-sends only what MLflow lacks, and a reopened run ne
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,29 @@ def test_batches_never_split_an_epoch(store) -> None:
     log.client = Recorder()
     assert log.flush(patience=1.0)
     assert sent == [[1, 2], [3]]  # 800 values fit in one batch of at most 900; the third epoch goes whole in the next
+
+
+def test_epochs_a_stopped_trial_still_had_queued_are_sent_from_ray_tunes_results(store) -> None:
+    """ASHA stops a trial from outside while MLflow is down: its queued epochs die with its process,
+    and the sweep's end sends them from Ray Tune's results, each epoch once."""
+    from tuner.trial.trainable import REPORTED_AT, STARTED_AT, logged_epochs
+
+    log = TrialLogger(store, "trial1", "trial1")
+    log.log_epoch(_epoch(1), 1)
+
+    def ray_report(step: int, at: float) -> dict:  # what Ray Tune's results table holds for one report
+        return {**_epoch(step), "training_iteration": step, "timestamp": int(at), "pid": 4242, "done": False,
+                "time_this_iter_s": 1.5, "config/lr": 0.1, "trial_id": "trial1", STARTED_AT: 1.0e9, REPORTED_AT: at}
+
+    now = time.time()
+    reports = [ray_report(1, now + 1), ray_report(2, now + 2), ray_report(2, now + 3), ray_report(3, now + 4)]
+    assert tracking.send_missing_epochs(store.uri, log.run_id, logged_epochs(reports)) == [2, 3]
+    assert _steps(store, log.run_id) == [1, 2, 3] and _steps(store, log.run_id, "train_loss") == [1, 2, 3]
+    held = MlflowClient(store.uri).get_run(log.run_id).data.metrics
+    assert not {"training_iteration", "pid", "time_this_iter_s", "config/lr", STARTED_AT, REPORTED_AT} & set(held)
+    last = MlflowClient(store.uri).get_metric_history(log.run_id, "val_acc")[-1]
+    assert last.timestamp == int((now + 4) * 1000)  # when the trial reported it, not when it was sent
+    assert tracking.send_missing_epochs(store.uri, log.run_id, logged_epochs(reports)) == []
 
 
 def test_outcome_tags_name_untrained_exits_and_divergence() -> None:

@@ -16,11 +16,11 @@ from tuner.spec.schema import SweepSpec
 from tuner.sweep.slot_use import describe as describe_slot_use
 from tuner.sweep.slot_use import slot_use
 from tuner.sweep.trials_table import TABLE_FILE, config_of, ranked, trial_row, trials_table, write_table
-from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags
+from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags, send_missing_epochs
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model, retire_forgotten_trial_runs
 from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES
 from tuner.tracking.ui_link import ui_lines
-from tuner.trial.trainable import CHECKPOINT_FILE
+from tuner.trial.trainable import CHECKPOINT_FILE, logged_epochs
 
 
 def write_trials_table(spec: SweepSpec, results: list[Any], exp: str) -> tuple[list[dict[str, Any]], Any, str]:
@@ -38,6 +38,17 @@ def remake_trials_table(spec: SweepSpec, exp: str) -> str:
     return write_trials_table(spec, list(ResultGrid(ExperimentAnalysis(exp))), exp)[2]
 
 
+def _send_missing_epochs(tracking: TrialTracking, rows: list[dict[str, Any]], reports: list[list[dict]]) -> None:
+    """Every epoch Ray Tune holds, in MLflow too: a trial stopped from outside while the tracking server
+    was down still had some queued (tuner/tracking/trial_run.py, send_missing_epochs)."""
+    sent = {row["trial_id"]: send_missing_epochs(tracking.uri, row["mlflow_run_id"], logged_epochs(trial_reports))
+            for row, trial_reports in zip(rows, reports) if row["mlflow_run_id"]}
+    late = {trial: epochs for trial, epochs in sent.items() if epochs}
+    if late:
+        print(f"tuner: sent {sum(map(len, late.values()))} epoch(s) of {len(late)} trial(s) that MLflow lacked "
+              f"(they ended while it was unreachable): " + ", ".join(f"{t} {e}" for t, e in sorted(late.items())))
+
+
 def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float, slots: int) -> dict[str, Any]:
     """`seconds`: how long the sweep's trials ran in this command (Tune's fit), on `slots` trial slots."""
     now = time.time()
@@ -45,6 +56,7 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
     reports = [[] if r.metrics_dataframe is None else r.metrics_dataframe.to_dict("records") for r in results]
     use = slot_use(reports, (now - seconds, now), slots)
     rows, table, table_path = write_trials_table(spec, results, exp)
+    _send_missing_epochs(tracking, rows, reports)
     for row in rows:  # the callback marks runs live; this makes sure, e.g. after a driver restart
         if row["mlflow_run_id"] and row["status"] in ENDED_FROM_OUTSIDE:
             mark_trial_run(tracking.uri, row["mlflow_run_id"], row["status"],

@@ -38,12 +38,13 @@ from tuner.tracking.trial_run import (
     mark_trial_run,
     numeric_metrics,
     outcome_tags,
+    send_missing_epochs,
 )
 
 __all__ = [
     "MLFLOW_STATUS", "PATIENCE_SECONDS", "STATUS_TAG", "SWEEP_TAG", "TRIAL_TAG", "UNTRAINED_EXITS_TAG",
     "TrackingStoreDamaged", "TrackingUnreachable",
     "TrialLogger", "TrialTracking", "check_reachable", "close_run", "mark_trial_run", "numeric_metrics", "outcome_tags",
-    "prepare_store",
+    "prepare_store", "send_missing_epochs",
     "resolve_tracking_uri", "retry", "tracking_client",
 ]

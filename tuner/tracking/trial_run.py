@@ -146,10 +146,7 @@ class TrialLogger:
         if patience == 0.0 and time.time() < self._next_try:
             return False
         while self.pending:
-            batch, count = [], 0
-            while count < len(self.pending) and (not batch or len(batch) + len(self.pending[count][1]) <= 900):
-                batch.extend(self.pending[count][1])
-                count += 1
+            batch, count = first_whole_epochs(self.pending)
             try:
                 retry(lambda batch=batch: self.client.log_batch(self.run_id, metrics=batch), patience)
             except Exception:  # noqa: BLE001 - kept in the queue; the next flush tries again
@@ -169,6 +166,39 @@ class TrialLogger:
         for name, obj in (artifacts or {}).items():
             retry(lambda n=name, o=obj: self.client.log_dict(self.run_id, o, n))
         close_run(self.client, self.run_id, status, tags)
+
+
+def first_whole_epochs(epochs: list[tuple[int, list]], most: int = 900) -> tuple[list, int]:
+    """(metrics, how many epochs): the first epochs of a queue that fit one log_batch (MLflow takes
+    1000 values a call), never splitting an epoch, so the run's `epoch` history says which it holds."""
+    batch, count = [], 0
+    while count < len(epochs) and (not batch or len(batch) + len(epochs[count][1]) <= most):
+        batch.extend(epochs[count][1])
+        count += 1
+    return batch, count
+
+
+def send_missing_epochs(uri: str, run_id: str, epochs: list[tuple[int, dict[str, Any], float]]) -> list[int]:
+    """Driver side, once a sweep's trials are done: log the epochs Ray Tune holds for a trial that its
+    MLflow run lacks; the epochs sent.
+
+    `epochs`: (epoch, the metrics the trial logged, when it reported them) from Ray Tune's results.
+    A trial that ASHA stops while the tracking server is down is ended from outside with its last
+    epochs still queued in its process (a trial that ends by itself waits for the server instead):
+    without this they were lost (the chaos soak found a run with no metrics at all).
+    """
+    from mlflow.entities import Metric
+
+    client = tracking_client(uri)
+    held = {m.step for m in retry(lambda: client.get_metric_history(run_id, "epoch"))}
+    queue = [(step, [Metric(k, v, int(at * 1000), step) for k, v in numeric_metrics(metrics).items()])
+             for step, metrics, at in sorted(epochs, key=lambda e: e[0]) if step not in held]
+    sent = [step for step, _ in queue]
+    while queue:
+        batch, count = first_whole_epochs(queue)
+        retry(lambda batch=batch: client.log_batch(run_id, metrics=batch))
+        del queue[:count]
+    return sent
 
 
 def close_run(client, run_id: str, status: str, tags: dict[str, str] | None, patience: float | None = None) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import ray
 import torch
 from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
 
 from trainables.config import TrainConfig, with_overrides
 from trainables.loop import train
@@ -57,6 +58,21 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def logged_epochs(reports: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any], float]]:
+    """(epoch, the metrics this trial logged to MLflow for it, when it was reported), each epoch once,
+    from a trial's Ray Tune results (a retry reports some epochs again: the last report counts).
+    What Ray Tune adds to a report, and the timing keys, are not MLflow metrics."""
+    not_logged = {*AUTO_RESULT_KEYS, "done", "trial_id", STARTED_AT, REPORTED_AT}
+    epochs: dict[int, tuple[dict[str, Any], float]] = {}
+    for report in reports:
+        epoch = report.get("epoch")
+        if epoch is None or epoch != epoch:  # a row without an epoch (NaN in Ray's table)
+            continue
+        metrics = {k: v for k, v in report.items() if k not in not_logged and not k.startswith("config/")}
+        epochs[int(epoch)] = (metrics, float(report.get(REPORTED_AT) or report.get("timestamp") or time.time()))
+    return [(epoch, metrics, at) for epoch, (metrics, at) in sorted(epochs.items())]
 
 
 def _limit_resources(settings: TrialSettings) -> None:
