@@ -3,6 +3,7 @@ objectives for every finished trial; ASHA still cuts on val_acc; the report show
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 import subprocess
@@ -36,6 +37,9 @@ def test_val_acc_and_flops_ratio_are_searched_together(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300)
     assert rep.returncode == 0, rep.stderr[-2000:]
     rows = pq.read_table(exp / "report.parquet").to_pylist()
+    importances = json.loads((exp / "importance.json").read_text())
+    for metric in ("val_acc", "flops_ratio"):  # both objectives explained, or the note says why not
+        assert importances["importances"].get(metric) or any(n.startswith(metric) for n in importances["notes"]), importances
     front = [r for r in rows if r["on_pareto_front"]]
     # The front compares trials of one fidelity: the completed ones (a stopped trial ran fewer epochs).
     assert front and all(f["status"] == "completed" for f in front)

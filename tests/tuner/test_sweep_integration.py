@@ -166,7 +166,14 @@ def test_report_on_the_finished_sweep(finished_smoke) -> None:
     board = rep.stdout.splitlines()
     assert board[0].split()[:3] == ["rank", "trial", "lr"] and board[2].split()[1] == ranked[0]["trial_id"]
 
-    pngs = ["accuracy_vs_flops.png", "learning_curves.png", "group_accuracy.png", "threshold_curve.png"]
+    importances = json.loads(pq.read_schema(out / "report.parquet").metadata[b"importances"])
+    assert set(importances["importances"]["val_acc"]["fanova"]) == {"lr", "reslt_alpha", "train_exit_threshold",
+                                                                    "inference_exit_threshold"}
+    assert f"importance for val_acc (fANOVA; {importances['fidelity']}):" in rep.stdout
+    assert json.loads((out / "importance.json").read_text()) == importances
+
+    pngs = ["accuracy_vs_flops.png", "learning_curves.png", "group_accuracy.png", "threshold_curve.png",
+            "param_importance.png", "param_slices.png", "parallel_coordinates.png"]
     for name in pngs:
         with Image.open(out / name) as img:
             img.verify()
@@ -179,7 +186,7 @@ def test_report_on_the_finished_sweep(finished_smoke) -> None:
     client = MlflowClient(mlflow_server.uri)
     parents, _ = _child_runs(client, "smoke")
     logged = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
-    assert {f"report/{n}" for n in [*pngs, "report.parquet", "leaderboard.txt", "ensemble.json"]} <= logged
+    assert {f"report/{n}" for n in [*pngs, "report.parquet", "leaderboard.txt", "ensemble.json", "importance.json"]} <= logged
     exp_id = client.get_experiment_by_name("smoke").experiment_id
     assert len([r for r in client.search_runs([exp_id]) if r.data.tags.get("tuner.role") == "ensemble"]) == 1
 

@@ -10,7 +10,9 @@ searched values as `param.*`), `accuracy_vs_flops.png` (every trial, and the val
 Pareto front of the completed trials as a staircase; stopped ones apart), `learning_curves.png`
 (the top K, every other trial faded), `group_accuracy.png` (top K), `threshold_curve.png`
 (the best trial's saved model evaluated once, over a grid of inference thresholds: no retraining),
-and logs all of them to the sweep's MLflow parent run under `report/`.
+the search space's figures (tuner/report/importance.py: Optuna's parameter importances, also in
+`importance.json` and report.parquet's metadata; `param_importance.png`, `param_slices.png`,
+`parallel_coordinates.png`), and logs all of them to the sweep's MLflow parent run under `report/`.
 
 --ensemble K averages the softmax outputs of the top K trials' models (each at its own exit and
 threshold), evaluates the ensemble on the same validation and test images, logs it as its own
@@ -21,6 +23,7 @@ Exit 2 when the sweep cannot be found.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -32,9 +35,12 @@ import pyarrow.parquet as pq
 from trainables.cli import OneLineParser, first_line
 from trainables.names import COMPLETED, COST, OBJECTIVE, TEST_METRIC
 from tuner.exit_codes import ExitCode
-from tuner.report import plots
+from tuner.report import plots, search_plots
+from tuner.report.importance import Importances, param_importances
 from tuner.report.leaderboard import add_derived, leaderboard
 from tuner.report.sweep_trials import ReportError, SweepTrials, build_ensemble, threshold_study
+from tuner.spec.schema import Param
+from tuner.spec.space import search_from_json
 from tuner.sweep.experiment import ExperimentError, locate_experiment, read_state
 from tuner.sweep.trials_table import TABLE_FILE, config_of, train_config_of
 
@@ -68,13 +74,24 @@ def run_report(exp: Path, top: int = 5, out: Path | None = None, ensemble: int =
     rows = add_derived(table.to_pylist(), searched)
     out = (out or exp).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(leaderboard(rows, searched, top if len(rows) > 3 * top else None))
-    files = [out / "report.parquet", out / "leaderboard.txt"]
-    pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(table.schema.metadata), files[0])
-    files[1].write_text(leaderboard(rows, searched) + "\n")
-    leaders = [r for r in rows if r["rank"] is not None]
     trials = SweepTrials(exp)
+    objectives = _objectives(meta)
+    params = _search(meta)
+    importances = _importances(rows, params, objectives, trials)
+    lines = importances.lines(objectives[0][0])
+    print("\n".join([leaderboard(rows, searched, top if len(rows) > 3 * top else None), *lines]))
+    files = [out / "report.parquet", out / "leaderboard.txt", out / "importance.json"]
+    metadata = {**(table.schema.metadata or {}), b"importances": json.dumps(importances.to_json()).encode()}
+    pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(metadata), files[0])
+    files[1].write_text("\n".join([leaderboard(rows, searched), *lines]) + "\n")
+    files[2].write_text(json.dumps(importances.to_json(), indent=1))
+    leaders = [r for r in rows if r["rank"] is not None]
     files += _plots(rows, leaders[:top], trials, out)
+    if params:
+        drawn = leaders[:max(top, math.ceil(len(leaders) / 4))]  # the top quarter, and never fewer than --top
+        files += [search_plots.importance_bars(importances, out / "param_importance.png"),
+                  search_plots.slices(rows, params, objectives[0][0], out / "param_slices.png"),
+                  search_plots.parallel_coordinates(drawn, params, objectives[0][0], out / "parallel_coordinates.png")]
     study = threshold_study(trials, leaders[0]) if leaders else None
     if study is not None:
         files += _threshold_files(study[0], leaders[0], meta.get("sweep", exp.name), out)
@@ -94,8 +111,7 @@ def run_report(exp: Path, top: int = 5, out: Path | None = None, ensemble: int =
     if uri and state and state.parent_run_id and state.experiment_id:
         from tuner.tracking.ui_link import ui_lines
 
-        objective = json.loads(meta.get("objective", "{}"))
-        metric, mode = (objective.get("metrics") or [OBJECTIVE])[0], (objective.get("modes") or ["max"])[0]
+        metric, mode = objectives[0]
         for line in ui_lines(uri, state.experiment_id, state.parent_run_id, metric, mode):
             print(f"tuner.report: {line}")
     return ExitCode.OK
@@ -111,6 +127,36 @@ def _read_trials(exp: Path) -> tuple[pa.Table, dict[str, str], list[str]]:
                           "without training or registering anything") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     return table, meta, json.loads(meta.get("searched", "[]"))
+
+
+def _objectives(meta: dict[str, str]) -> list[tuple[str, str]]:
+    """(metric, mode) of each objective, as the sweep's table records them."""
+    objective = json.loads(meta.get("objective", "{}"))
+    return list(zip(objective.get("metrics") or [OBJECTIVE], objective.get("modes") or ["max"]))
+
+
+def _search(meta: dict[str, str]) -> list[Param]:
+    """The searched parameters with their distributions: from the table, else from its spec file (older tables)."""
+    if meta.get("search"):
+        return search_from_json(meta["search"])
+    spec_file = meta.get("spec_file")
+    if spec_file and Path(spec_file).is_file():
+        from tuner.spec.schema import SpecError, load_spec
+
+        try:
+            return list(load_spec(spec_file).search)
+        except SpecError:
+            return []
+    return []
+
+
+def _importances(rows: list[dict[str, Any]], params: list[Param], objectives: list[tuple[str, str]],
+                 trials: SweepTrials) -> Importances:
+    """Optuna's importances, or a note saying why there are none: they never fail the report."""
+    try:
+        return param_importances(rows, params, objectives, trials.history)
+    except Exception as exc:  # noqa: BLE001 - a figure of the report, not the report
+        return Importances(notes=[f"importances could not be computed: {first_line(exc, 160)}"])
 
 
 def _plots(rows: list[dict[str, Any]], top: list[dict[str, Any]], trials: SweepTrials, out: Path) -> list[Path]:

@@ -22,7 +22,7 @@ from tuner.tracking.trial_status import FAILED, STOPPED  # noqa: E402
 STATUS_STYLE = {COMPLETED: ("tab:blue", "o"), STOPPED: ("tab:gray", "s"), DIVERGED: ("tab:red", "x"), FAILED: ("black", "+")}
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -62,7 +62,7 @@ def accuracy_vs_flops(rows: list[dict[str, Any]], front: list[dict[str, Any]], p
     ax.set_title("Trials: accuracy against inference cost")
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def learning_curves(top: dict[str, list[tuple[int, float]]], others: list[tuple[str, list[tuple[int, float]]]],
@@ -85,7 +85,7 @@ def learning_curves(top: dict[str, list[tuple[int, float]]], others: list[tuple[
     ax.set_title(f"Learning curves: the top {len(top)} completed trials; {len(others)} others faded")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def group_bars(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -102,7 +102,7 @@ def group_bars(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_title(f"Many / medium / few accuracy of the top {len(rows)} trials")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def threshold_curve(curve: list[dict[str, float]], chosen: float, title: str, path: Path) -> Path:
@@ -134,4 +134,4 @@ def threshold_curve(curve: list[dict[str, float]], chosen: float, title: str, pa
     right.set_title("One trained model, a family of operating points")
     right.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

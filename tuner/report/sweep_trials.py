@@ -20,7 +20,7 @@ class ReportError(RuntimeError):
 
 class SweepTrials:
     """A sweep's trials through Ray Tune's public ExperimentAnalysis: each one's last checkpoint and
-    its per-epoch val_acc (after a retry, the later value of an epoch wins)."""
+    its per-epoch val_acc or any other metric (after a retry, the later value of an epoch wins)."""
 
     def __init__(self, exp: Path):
         from ray.tune import ExperimentAnalysis
@@ -33,11 +33,11 @@ class SweepTrials:
         checkpoint = self.analysis.get_last_checkpoint(trial) if trial is not None else None
         return Path(checkpoint.path) / CHECKPOINT_FILE if checkpoint is not None else None
 
-    def history(self, trial_id: str) -> list[tuple[int, float]]:
+    def history(self, trial_id: str, metric: str = OBJECTIVE) -> list[tuple[int, float]]:
         frame = self.analysis.trial_dataframes.get(trial_id)
-        if frame is None or frame.empty or not {"epoch", OBJECTIVE} <= set(frame.columns):
+        if frame is None or frame.empty or not {"epoch", metric} <= set(frame.columns):
             return []
-        by_epoch = {int(e): float(v) for e, v in zip(frame["epoch"], frame[OBJECTIVE]) if finite(v) and finite(e)}
+        by_epoch = {int(e): float(v) for e, v in zip(frame["epoch"], frame[metric]) if finite(v) and finite(e)}
         return sorted(by_epoch.items())
 
 

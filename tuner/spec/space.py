@@ -39,14 +39,52 @@ def condition_holds(param: Param, values: dict[str, Any]) -> bool:
     return all(values.get(name) in allowed for name, allowed in param.when.items())
 
 
-def _suggest(trial: Any, p: Param) -> Any:
+def distribution(p: Param) -> Any:
+    """The Optuna distribution a parameter is suggested from (the report's rebuilt study uses it too)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     if p.kind == "uniform":
-        return trial.suggest_float(p.name, p.low, p.high, step=p.step)
+        return FloatDistribution(p.low, p.high, step=p.step)
     if p.kind == "loguniform":
-        return trial.suggest_float(p.name, p.low, p.high, log=True)
+        return FloatDistribution(p.low, p.high, log=True)
     if p.kind == "int":
-        return trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.log)
-    return trial.suggest_categorical(p.name, [encode(v) for v in p.values])
+        return IntDistribution(p.low, p.high, step=p.step or 1, log=p.log)
+    return CategoricalDistribution([encode(v) for v in p.values])
+
+
+def _suggest(trial: Any, p: Param) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    d = distribution(p)
+    if isinstance(d, CategoricalDistribution):
+        return trial.suggest_categorical(p.name, d.choices)
+    if isinstance(d, FloatDistribution):
+        return trial.suggest_float(p.name, d.low, d.high, step=d.step, log=d.log)
+    return trial.suggest_int(p.name, d.low, d.high, step=d.step, log=d.log)
+
+
+def sampled_params(params: list[Param], config: TrainConfig) -> list[Param]:
+    """The parameters a trial with this resolved configuration was suggested (its `when` conditions held)."""
+    values = config_values(config)
+    return [p for p in params if condition_holds(p, values)]
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def search_to_json(params: list[Param]) -> str:
+    """The searched parameters as JSON (the trials table's metadata carries them to the report)."""
+    import json
+
+    return json.dumps([dataclasses.asdict(p) for p in params])
+
+
+def search_from_json(text: str) -> list[Param]:
+    import json
+
+    return [Param(**{**d, "values": _tuples(d["values"]), "when": {k: _tuples(v) for k, v in d["when"].items()}})
+            for d in json.loads(text)]
 
 
 class DefineByRun:

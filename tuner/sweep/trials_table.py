@@ -3,7 +3,7 @@
 Columns: trial_id, status (completed | stopped | diverged | failed), epochs_run, wall_seconds,
 mlflow_run_id, error, untrained_exits, the final metrics (val_acc, test_acc, many/medium/few_acc, flops_ratio, ...),
 and the resolved configuration as `config.<field>`. The table's metadata names the sweep, the
-objective and the searched fields.
+objective, the searched fields and their search space (`search`, as JSON).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
 from tuner.spec.schema import SweepSpec
-from tuner.spec.space import resolve_trial_config
+from tuner.spec.space import resolve_trial_config, search_to_json
 from tuner.sweep.experiment import experiment_filesystem
 from tuner.tracking.trial_status import FAILED, STOPPED, USABLE
 
@@ -83,6 +83,7 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
         "sweep": spec.name,
         "objective": json.dumps({"metrics": spec.objective.metrics, "modes": spec.objective.modes}),
         "searched": json.dumps([p.name for p in spec.search]),
+        "search": search_to_json(spec.search),  # the distributions and conditions: the report rebuilds an Optuna study
         "spec_file": spec.path,
     }
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
