@@ -27,8 +27,8 @@ def free_port() -> int:
 class MlflowServer:
     """`mlflow server` with an SQLite backend and a temporary artifact root, stoppable and restartable."""
 
-    def __init__(self, root: Path):
-        self.root, self.port = root, free_port()
+    def __init__(self, root: Path, *options: str):
+        self.root, self.port, self.options = root, free_port(), options  # options: more `mlflow server` flags
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
@@ -38,7 +38,7 @@ class MlflowServer:
         self.proc = subprocess.Popen(
             [str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{self.root}/mlflow.db",
              "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1"],
+             "--workers", "1", *self.options],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.time() + timeout

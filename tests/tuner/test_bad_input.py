@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import launch_cmd, sweep_env
+from conftest import MlflowServer, launch_cmd, sweep_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -146,6 +146,24 @@ def stale_ray_address():
         path.unlink(missing_ok=True)
     else:
         path.write_text(before)
+
+
+def test_a_tracking_server_that_refuses_its_host_name_is_one_line_before_any_trial(tmp_path: Path) -> None:
+    """MLflow 3 answers /health to anyone but the API only to the Host names it was given (--allowed-hosts):
+    in the compose stack every call to http://mlflow:5000 was a 403 and the launch a traceback."""
+    (tmp_path / "server").mkdir()
+    server = MlflowServer(tmp_path / "server", "--allowed-hosts", "mlflow,mlflow:*")
+    (tmp_path / "smoke.yaml").write_text((REPO / "search_spaces" / "smoke.yaml").read_text())
+    server.start()
+    try:
+        res = subprocess.run(launch_cmd("smoke.yaml"), cwd=tmp_path, env=sweep_env(MLFLOW_TRACKING_URI=server.uri),
+                             capture_output=True, text=True, timeout=180)
+    finally:
+        server.stop()
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert "refuses the tracking API" in lines[0] and f"--allowed-hosts naming 127.0.0.1:{server.port}" in lines[0], lines[0]
+    assert not (tmp_path / "experiments").exists()
 
 
 @pytest.mark.parametrize("change, message", [

@@ -15,6 +15,7 @@ from typing import Any
 from tuner.spec.schema import SweepSpec
 from tuner.tracking import TrackingStoreDamaged, TrackingUnreachable, check_reachable, prepare_store
 
+SHARED_STORAGE_ENV = "TUNER_SHARED_STORAGE"  # 1: the local storage path is the same folder on every node (a shared volume)
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "fuse", "ceph", "lustre", "gpfs", "glusterfs", "beegfs", "9p")
 
 
@@ -111,9 +112,11 @@ def cluster_problems(spec: SweepSpec, tracking_uri: str, exp: str, nodes: list[d
                         "trials would wait forever")
     one_host = {n.get("NodeManagerAddress") for n in nodes} <= {driver_ip}  # every node on this machine
     if len(nodes) > 1 and not one_host:
-        if "://" not in exp and mount_type not in NETWORK_FILESYSTEMS:
+        shared = os.environ.get(SHARED_STORAGE_ENV) == "1"
+        if "://" not in exp and mount_type not in NETWORK_FILESYSTEMS and not shared:
             problems.append(f"run.storage_path: {len(nodes)} Ray nodes on several machines share no local folder; use "
-                            f"s3://, gs:// or a network mount (--storage-path; this path is on {mount_type or 'an unknown file system'})")
+                            f"s3://, gs:// or a network mount (--storage-path; this path is on {mount_type or 'an unknown file system'}), "
+                            f"or set {SHARED_STORAGE_ENV}=1 when it is one volume every node mounts")
         if tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri:
             problems.append(f"tracking.uri: {tracking_uri} lives on one machine; a {len(nodes)}-node cluster needs an MLflow "
                             "tracking server (http://host:5000)")

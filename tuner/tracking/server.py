@@ -43,6 +43,7 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
                     raise TrackingUnreachable(f"{uri}/health answered HTTP {resp.status}")
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingUnreachable(f"cannot reach the MLflow tracking server at {uri} ({exc})") from None
+        _check_api(uri)
     elif uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):])
         if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
@@ -51,6 +52,23 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
         if problem:
             raise TrackingStoreDamaged(f"{path} is damaged ({problem}); it holds your MLflow runs, so move it aside rather "
                                       "than delete it (and restore a backup if you have one)")
+
+
+def _check_api(uri: str) -> None:
+    """One real API call: /health answers even where the API refuses this client (MLflow 3's Host-header
+    guard answers 403 to a server name it was not given with --allowed-hosts)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tracking_client(uri).search_experiments(max_results=1)
+    except MlflowException as exc:
+        text = str(exc)
+        hint = ""
+        if "Invalid Host header" in text:
+            host = uri.split("://", 1)[1].split("/", 1)[0]
+            hint = f"; start `mlflow server` with --allowed-hosts naming {host} (MLflow 3 refuses Host names it was not given)"
+        raise TrackingUnreachable(f"the MLflow server at {uri} answers but refuses the tracking API "
+                                  f"({text.splitlines()[0][:200]}){hint}") from None
 
 
 def prepare_store(uri: str) -> None:

@@ -1,0 +1,233 @@
+"""The image, built and run for real: docker/Dockerfile as shipped, built with podman on a Debian base
+made here (no registry serves base images on this machine), then run: the smoke sweep against an
+MLflow container, and the compose stack's services (MLflow, a Ray head, a Ray worker, the launcher)
+as docker/compose.yaml writes them, with the trials on the worker.
+
+What this machine needs for it, the test keeps to itself (a user's `docker build` stays the plain
+command): a containers.conf whose ulimits match this machine's, runc with cgroupfs, the host's
+package configuration (pip.conf, its local indexes, the CA bundle of the proxy, resolv.conf) mounted
+into the build, and host networking with the compose service names mapped to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+BASE = "localhost/tuner-test-python:3.11"
+IMAGE = "localhost/tuner:test"
+# The host's package configuration, forwarded into the build when present (read-only).
+PACKAGE_CONFIG = ["/etc/pip.conf", "/etc/xdg/pip", "/opt/pypi", "/opt/pypi-more", "/opt/wheels", "/etc/resolv.conf",
+                  os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"]
+STACK = ("mlflow", "ray-head", "ray-worker", "launcher")
+
+
+class Podman:
+    def __init__(self, root: Path):
+        self.root = root
+        conf = root / "containers.conf"
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 32768)  # what a build may set here (more: EPERM)
+        conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+                        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+    def __call__(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        res = subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert res.returncode == 0, f"podman {' '.join(args[:6])}...\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        return res
+
+    def build(self, dockerfile: Path, tag: str, *extra: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+        return self("build", "--isolation", "chroot", "--network", "host", "--pull=never", "-f", str(dockerfile),
+                    "-t", tag, *extra, str(REPO), timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
+    missing = [tool for tool in ("podman", "mmdebstrap", "runc") if not shutil.which(tool)]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{', '.join(missing)} missing: .ci/run installs podman, mmdebstrap and runc")
+        pytest.skip(f"no {', '.join(missing)} here (apt-get install podman mmdebstrap runc)")
+    pm = Podman(tmp_path_factory.mktemp("podman"))
+    if pm("image", "exists", BASE, check=False).returncode != 0:
+        # A Debian base that behaves like python:3.11-slim: python 3.11, venv and pip, a `python` command.
+        tar = pm.root / "base.tar"
+        res = subprocess.run(["mmdebstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
+                              "bookworm", str(tar)], capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr[-3000:]
+        pm("import", str(tar), f"{BASE}-debian")
+        (pm.root / "Base.Dockerfile").write_text(
+            f"FROM {BASE}-debian\nRUN ln -sf /usr/bin/python3 /usr/local/bin/python && rm -f /usr/lib/python3*/EXTERNALLY-MANAGED\n")
+        pm("build", "--isolation", "chroot", "--network", "host", "--pull=never", "-f", str(pm.root / "Base.Dockerfile"),
+           "-t", BASE, str(pm.root))
+        tar.unlink()
+    return pm
+
+
+def _pip_extra_index() -> str:
+    res = subprocess.run(["python3", "-m", "pip", "config", "get", "global.extra-index-url"], capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+@pytest.fixture(scope="module")
+def image(podman: Podman):
+    """docker/Dockerfile as shipped, built with its default torch (PyPI's, CUDA 13 wheels): the GPU image."""
+    mounts = [a for p in PACKAGE_CONFIG if Path(p).exists() for a in ("-v", f"{p}:{p}:ro")]
+    started = time.time()
+    podman.build(REPO / "docker" / "Dockerfile", IMAGE, "--build-arg", f"BASE_IMAGE={BASE}",
+                 "--build-arg", f"PIP_EXTRA_INDEX_URL={_pip_extra_index()}", *mounts)
+    seconds = time.time() - started
+    size = int(podman("image", "inspect", IMAGE, "--format", "{{.Size}}").stdout.strip())
+    print(f"\nimage {IMAGE}: built in {seconds:.0f} s, {size / 1e9:.2f} GB")
+    yield IMAGE
+    podman("rmi", "-f", IMAGE, check=False)
+
+
+def test_the_image_is_the_dockerfile_as_shipped_a_non_root_launcher(podman: Podman, image: str) -> None:
+    config = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
+    assert config["User"] == "1000" and config["Entrypoint"] == ["python", "-m", "tuner.launch"]
+    who = podman("run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip()
+    assert who == "1000"
+    versions = podman("run", "--rm", "--entrypoint", "python", image, "-c",
+                      "import torch, ray, mlflow, optuna; print(torch.__version__, ray.__version__, mlflow.__version__, "
+                      "optuna.__version__)").stdout.split()
+    pinned = dict(re.findall(r"^([a-z]+)==(\S+)$", (REPO / "constraints.txt").read_text(), flags=re.M))
+    expected = [pinned["torch"], pinned["ray"], pinned["mlflow"], pinned["optuna"]]
+    assert [v.split("+")[0] for v in versions] == expected, versions  # torch says 2.14.1+cu130
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, seconds: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_the_image_runs_the_smoke_sweep_to_the_end_against_an_mlflow_container(podman: Podman, image: str,
+                                                                              tmp_path: Path) -> None:
+    port = _free_port()
+    store = tmp_path / "mlflow"
+    store.mkdir(mode=0o777)
+    store.chmod(0o777)  # the image's user (1000) writes it
+    name = f"tuner-test-mlflow-{port}"
+    podman("run", "-d", "--name", name, "--network", "host", "-v", f"{store}:/mlflow", "--entrypoint", "mlflow", image,
+           "server", "--backend-store-uri", "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts",
+           "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1")
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/health")
+        res = podman("run", "--rm", "--network", "host", "--shm-size", "2g", "-e", f"MLFLOW_TRACKING_URI=http://127.0.0.1:{port}",
+                     image, "search_spaces/smoke.yaml", check=False, timeout=900)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        assert "registered model smoke version 1" in res.stdout
+        versions = MlflowClient(f"http://127.0.0.1:{port}").search_model_versions("name='smoke'")
+        assert len(versions) == 1 and versions[0].status == "READY"
+    finally:
+        podman("rm", "-f", name, check=False)
+
+
+def _interpolate(value, env: dict[str, str]):
+    """Compose's ${NAME}, ${NAME:?message} and ${NAME:-default} in strings, lists and mappings."""
+    def one(m: re.Match) -> str:
+        name, op, rest = m[1], m[2], m[3]
+        if op == ":?":
+            assert name in env, f"compose needs {name}: {rest}"
+        return env.get(name) or (rest if op == ":-" else "")
+
+    if isinstance(value, str):  # and $$ is a literal $
+        return re.sub(r"\$\{(\w+)(?:(:[?-])([^}]*))?\}", one, value).replace("$$", "$")
+    if isinstance(value, list):
+        return [_interpolate(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env) for k, v in value.items()}
+    return value
+
+
+def _run_args(service: dict, name: str, image: str, volumes: dict[str, str], hosts: list[str]) -> list[str]:
+    """`podman run` arguments for a compose service as written: entrypoint, command, environment, volumes,
+    shared memory; host networking with the other services' names on 127.0.0.1 (ports need no mapping)."""
+    args = ["--name", name, "--network", "host", *[a for h in hosts for a in ("--add-host", f"{h}:127.0.0.1")]]
+    for key, value in (service.get("environment") or {}).items():
+        args += ["-e", f"{key}={value}"]
+    for mount in service.get("volumes", []):
+        source, target, *mode = mount.split(":")
+        args += ["-v", ":".join([volumes.get(source, source), target, *mode])]
+    if service.get("shm_size"):
+        args += ["--shm-size", str(service["shm_size"])]
+    if service.get("entrypoint"):
+        args += ["--entrypoint", json.dumps(service["entrypoint"])]
+    return [*args, image, *service.get("command", [])]
+
+
+def test_the_compose_stack_runs_the_smoke_sweep_with_its_trials_on_the_worker(podman: Podman, image: str,
+                                                                             tmp_path: Path) -> None:
+    compose = yaml.safe_load((REPO / "docker" / "compose.yaml").read_text())
+    cifar = os.environ.get("TUNER_DATA_DIR", str(REPO.parent / "shared" / "data" / "cifar10"))
+    env = {"RAY_AUTH_TOKEN": secrets.token_hex(32), "CIFAR_DIR": cifar}  # what a user puts in docker/.env
+    services = {name: _interpolate(compose["services"][name], env) for name in STACK}
+    assert "devices" in json.dumps(services["ray-worker"].get("deploy", {}))  # a GPU on a GPU host; none here
+    tag = secrets.token_hex(3)
+    volumes = {}
+    for volume in compose["volumes"]:
+        volumes[volume] = f"tuner-test-{volume}-{tag}"
+        podman("volume", "create", volumes[volume])
+    names = {s: f"tuner-test-{s}-{tag}" for s in STACK}
+    hosts = list(STACK)
+    try:
+        podman("run", "-d", *_run_args(services["mlflow"], names["mlflow"], image, volumes, hosts))
+        _wait_healthy("http://127.0.0.1:5000/health")
+        podman("run", "-d", *_run_args(services["ray-head"], names["ray-head"], image, volumes, hosts))
+        time.sleep(10)
+        podman("run", "-d", *_run_args(services["ray-worker"], names["ray-worker"], image, volumes, hosts))
+        # The worker finds the CIFAR folder of docker/.env where the image looks (TUNER_DATA_DIR=/data/cifar).
+        found = podman("exec", names["ray-worker"], "python", "-c",
+                       "from trainables.config import TrainConfig; from trainables.data.datasets import load_long_tailed; "
+                       "d = load_long_tailed(TrainConfig(dataset='cifar10', download=False)); "
+                       "print(d.source, d.describe()['train_images'])").stdout.split()
+        assert found[0].endswith(":/data/cifar") and int(found[-1]) > 10_000, found
+        launcher = {**services["launcher"], "command": ["search_spaces/smoke.yaml", *services["launcher"]["command"][1:]]}
+        res = podman("run", "--rm", *_run_args(launcher, names["launcher"], image, volumes, hosts), check=False, timeout=1200)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        assert "registered model smoke version 1" in res.stdout, res.stdout[-2000:]
+        worker_node = podman("exec", names["ray-worker"], "python", "-c",  # a driver there attaches to the worker's node
+                             "import ray; ray.init(address='auto', logging_level='ERROR'); "
+                             "print(ray.get_runtime_context().get_node_id())").stdout.strip().splitlines()[-1]
+        shared = Path(podman("volume", "inspect", volumes["shared"], "--format", "{{.Mountpoint}}").stdout.strip())
+        table = pq.read_table(shared / "experiments" / "smoke" / "trials.parquet").to_pylist()
+        assert len(table) == 6 and {row["node_id"] for row in table} == {worker_node}, (table, worker_node)
+        assert len(MlflowClient("http://127.0.0.1:5000").search_model_versions("name='smoke'")) == 1
+    finally:
+        for name in names.values():
+            podman("rm", "-f", name, check=False)
+        for volume in volumes.values():
+            podman("volume", "rm", "-f", volume, check=False)
