@@ -56,6 +56,16 @@ def test_the_parameter_the_objective_depends_on_comes_first() -> None:
     assert {ln.split()[0] for ln in lines[1:len(PARAMS) + 1]} == {p.name for p in PARAMS}
 
 
+def test_the_winning_design_and_the_best_of_each_choice() -> None:
+    rows = _rows(10)
+    imp = param_importances(rows, PARAMS, [("val_acc", "max")], _no_history)
+    best = max(rows, key=lambda r: r["val_acc"])
+    assert imp.best_design == {"autoaugment": str(best["config.autoaugment"])}
+    by_value = imp.choices["autoaugment"]
+    assert sum(n for _, n in by_value.values()) == 10 and max(b for b, _ in by_value.values()) == best["val_acc"]
+    assert any(line.startswith("winning design: autoaugment=") for line in imp.lines("val_acc"))
+
+
 def test_ped_anova_waits_for_enough_trials_and_a_constant_parameter_is_named() -> None:
     imp = param_importances(_rows(8, label_smoothing=0.1), PARAMS, [("val_acc", "max"), ("flops_ratio", "min")],
                             _no_history)

@@ -75,6 +75,9 @@ MALFORMED = [
     ({"name": "../escape"}, "name: expected letters, digits"),
     ({"train.widths": [16, 32, 64]}, "head: 'reslt_grouped' needs channels divisible by 3"),
     ({"search.head": {"type": "choice", "values": ["plain"]}}, "search.head: value 'plain' makes an invalid configuration"),
+    # checked where it applies (loss: ldam), and still invalid there: 48 and 64 channels do not split in 3
+    ({"search.reslt_heads_at": {"type": "choice", "values": ["all"], "when": {"loss": "ldam"}}},
+     "search.reslt_heads_at: value 'all' makes an invalid configuration"),
     ({"objective.second": {"metric": "flops_ratio", "mode": "max"}}, "objective.second.mode: flops_ratio is minimised"),
     ({"train.epochs": 0}, "train.epochs: must be >= 1"),
 ]
@@ -86,6 +89,19 @@ def test_malformed_spec_is_rejected_naming_the_key(change: dict, message: str) -
         parse_spec(_with(change), "spec.yaml")
     assert message in str(err.value), str(err.value)
     assert str(err.value).startswith("spec.yaml: ")
+
+
+def test_a_conditional_parameter_may_also_be_fixed_and_a_choice_brings_its_one_value_companions() -> None:
+    """The fixed value is what trials use where the condition fails; a value is checked with the conditional
+    one-value choices it switches on (the full-power hybrid's widths and exit channels)."""
+    spec = parse_spec(_with({
+        "train.label_smoothing": 0.0,
+        "search.label_smoothing": {"type": "uniform", "low": 0.0, "high": 0.2, "when": {"loss": "ce"}},
+        "search.reslt_heads_at": {"type": "choice", "values": ["final", "all"]},
+        "search.widths": {"type": "choice", "values": [[15, 30, 63]], "when": {"reslt_heads_at": "all"}},
+        "search.exit_channels": {"type": "choice", "values": [63], "when": {"reslt_heads_at": "all"}},
+        "searcher.initial_points": None}), "spec.yaml")
+    assert spec.base_config.label_smoothing == 0.0 and "label_smoothing" in [p.name for p in spec.search]
 
 
 def test_elf_spec_cannot_search_what_the_preset_selects_or_a_threshold_it_cannot_reach() -> None:

@@ -43,11 +43,14 @@ class Importances:
     fidelity: str = ""  # which values were compared: "final (N completed trials)" or "epoch E (N trials)"
     trials: int = 0
     top_ranges: dict[str, str] = field(default_factory=dict)  # param -> the values the top quarter used
+    # the design choices (choice parameters with several values): param -> value -> [best metric, trials]
+    choices: dict[str, dict[str, list]] = field(default_factory=dict)
+    best_design: dict[str, str] = field(default_factory=dict)  # the best compared trial's choices
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"importances": self.importances, "fidelity": self.fidelity, "trials": self.trials,
-                "top_ranges": self.top_ranges, "notes": self.notes}
+                "top_ranges": self.top_ranges, "choices": self.choices, "best_design": self.best_design, "notes": self.notes}
 
     def lines(self, metric: str) -> list[str]:
         """One line per parameter for the leaderboard: its fANOVA importance for `metric`, and where the top quarter lies."""
@@ -56,6 +59,10 @@ class Importances:
         for name in sorted(self.top_ranges, key=lambda n: -scores.get(n, -1.0)):
             score = f"{scores[name]:.2f}" if name in scores else "   -"
             out.append(f"  {name:<26} {score}   top quarter: {self.top_ranges[name]}")
+        if self.best_design:
+            out.append("winning design: " + ", ".join(f"{k}={v}" for k, v in self.best_design.items()))
+            for name, by_value in self.choices.items():
+                out.append(f"  {name:<26} " + " | ".join(f"{v}: best {b:.4g} of {n}" for v, (b, n) in by_value.items()))
         return out + [f"  ({note})" for note in self.notes]
 
 
@@ -98,6 +105,30 @@ def _top_ranges(compared: list[tuple[dict, dict[str, float]]], params: list[Para
         else:
             out[p.name] = f"{_fmt(min(used))} .. {_fmt(max(used))}"
     return out
+
+
+def _choices(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str,
+             result: Importances) -> None:
+    """Per design choice, the best `metric` each of its values reached; and the best trial's choices."""
+    better = max if mode == "max" else min
+    designs = [p for p in params if p.kind == "choice" and len(p.values) > 1]
+    for p in designs:
+        by_value: dict[str, list] = {}
+        for row, values in compared:
+            used = _used(row, p)
+            if used is not None:
+                best, count = by_value.get(used, [values[metric], 0])
+                by_value[used] = [better(best, values[metric]), count + 1]
+        result.choices[p.name] = dict(sorted(by_value.items(), key=lambda kv: kv[1][0], reverse=mode == "max"))
+    if designs and compared:
+        winner = better(compared, key=lambda rv: rv[1][metric])[0]
+        result.best_design = {p.name: _used(winner, p) for p in designs if _used(winner, p) is not None}
+
+
+def _used(row: dict[str, Any], p: Param) -> str | None:
+    """The value a trial used for p, as text; None where its condition did not hold."""
+    config = train_config_of(row)
+    return _fmt(encode(getattr(config, p.name))) if sampled_params([p], config) else None
 
 
 def _study(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str):
@@ -149,6 +180,7 @@ def param_importances(rows: list[dict[str, Any]], params: list[Param], objective
         result.notes.append(f"importances need {MIN_TRIALS} trials of one fidelity; this sweep has {len(compared)} ({fidelity})")
         return result
     result.top_ranges = _top_ranges(compared, params, *objectives[0])
+    _choices(compared, params, *objectives[0], result)
     configs = [train_config_of(r) for r, _ in compared]
     users = {p.name: [i for i, c in enumerate(configs) if sampled_params([p], c)] for p in params}
     varied = []

@@ -32,7 +32,9 @@ STRUCTURE: list[tuple[str, str, list[tuple[str, str, str]]]] = [
         ("preset", "none", f"a named configuration to start from: {', '.join(sorted(PRESETS))}"),
         ("any training field", "the preset's", "overrides the preset (table below)"),
     ]),
-    ("search", "Searched fields, suggested in the order listed. A field is either fixed (data/train) or searched, never both.", [
+    ("search", "Searched fields, suggested in the order listed. A field is either fixed (data/train) or searched, not "
+               "both; a conditional one (with `when`) may be both: its fixed value is used where the condition fails. "
+               "Each value is checked where it applies, with the one-value choices it switches on.", [
         ("FIELD.type", "required", f"one of {', '.join(PARAM_TYPES)}"),
         ("FIELD.low, FIELD.high", "required (not for choice)",
          "inclusive bounds in the field's unit; each must be a valid value of the field; loguniform needs low > 0"),

@@ -20,6 +20,7 @@ key path (`search.lr.low: must be > 0, got 0.0`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -333,8 +334,10 @@ def _parse_param(c: _Checker, name: str, raw: Any, later: set[str], fixed: dict)
     if name not in FIELDS:
         c.add(key, "unknown training field; only TrainConfig fields can be searched")
         return None
-    if name in fixed:
-        c.add(key, "is both fixed (in data/train) and searched; remove one")
+    if name in fixed and not (isinstance(raw, dict) and raw.get("when")):
+        # a conditional parameter may be fixed too: the fixed value is the one trials use when its condition fails
+        c.add(key, "is both fixed (in data/train) and searched; remove one (or give the search a `when:`, and the fixed "
+                   "value is the one used where it does not hold)")
         return None
     if name in DATA_FIELDS:
         c.add(key, "data fields are fixed for a sweep (every trial must see the same data); set it under data")
@@ -537,13 +540,36 @@ def _parse_tracking(c: _Checker, raw: dict) -> Tracking:
     return Tracking(**{k: v for k, v in values.items() if k != "_section"})
 
 
+def config_values(config: TrainConfig) -> dict[str, Any]:
+    """Field values plus the derived properties conditions may test."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    values["has_exits"] = config.has_exits
+    return values
+
+
+def condition_holds(param: Param, values: dict[str, Any]) -> bool:
+    return all(values.get(name) in allowed for name, allowed in param.when.items())
+
+
+def _in_context(base: TrainConfig, params: tuple[Param, ...], p: Param, v: Any) -> TrainConfig:
+    """The fixed values with p = v where p applies: its own conditions met (their first allowed value), and
+    every conditional one-value choice that then holds applied too (what a choice brings with it, e.g. the
+    full-power hybrid's widths with `reslt_heads_at: all`)."""
+    config = with_overrides(base, {f: allowed[0] for f, allowed in p.when.items() if f in FIELDS})
+    config = with_overrides(config, {p.name: v})
+    for q in params:
+        if q is not p and q.kind == "choice" and len(q.values) == 1 and q.when and condition_holds(q, config_values(config)):
+            config = with_overrides(config, {q.name: q.values[0]})
+    return config
+
+
 def _cross_check(c: _Checker, base: TrainConfig, params: tuple[Param, ...]) -> None:
-    """Every searched value must make a valid config with the fixed values (one at a time)."""
+    """Every searched value must make a valid config with the fixed values, one at a time, where it applies."""
     for p in params:
         candidates = list(p.values) if p.kind == "choice" else [p.low, p.high]
         for v in candidates:
             try:
-                with_overrides(base, {p.name: v}).validate()
+                _in_context(base, params, p, v).validate()
             except ConfigError as exc:
                 c.add(f"search.{p.name}", f"value {v!r} makes an invalid configuration: {exc}")
                 break

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from trainables.config import TrainConfig, field_kind, parse_value, with_overrides
-from tuner.spec.schema import Param, SweepSpec
+from tuner.spec.schema import Param, SweepSpec, condition_holds, config_values
 
 
 def encode(value: Any) -> Any:
@@ -26,17 +26,6 @@ def decode(name: str, value: Any) -> Any:
     if field_kind(name).startswith("tuple") and isinstance(value, str):
         return parse_value(name, value)
     return value
-
-
-def config_values(config: TrainConfig) -> dict[str, Any]:
-    """Field values plus the derived properties conditions may test."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    values["has_exits"] = config.has_exits
-    return values
-
-
-def condition_holds(param: Param, values: dict[str, Any]) -> bool:
-    return all(values.get(name) in allowed for name, allowed in param.when.items())
 
 
 def distribution(p: Param) -> Any:
