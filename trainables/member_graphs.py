@@ -20,7 +20,7 @@ import torch
 
 from trainables.loop import Batch, EpochStats, epoch_batches
 from trainables.losses.criterion import dominant_labels
-from trainables.members import Member, sgd_update_
+from trainables.members import Member, end_epochs, sgd_update_
 from trainables.step import Divergence
 
 WARMUP_STEPS = 3  # before a capture, as PyTorch's whole-network capture recipe does (cuDNN choices, allocations)
@@ -152,16 +152,7 @@ def streams_epoch(members: list[Member]) -> dict[str, dict]:
                 except Divergence as div:
                     diverged[m.key] = div
     torch.cuda.synchronize()
-    train_seconds = time.time() - epoch_start
-    out = {}
-    for m in members:
-        with m.own_random_state():
-            if m.key in diverged:
-                out[m.key] = m.run.diverged_in_training(diverged[m.key], lrs[m.key], epoch_start)
-            else:
-                out[m.key] = m.run.end_epoch(stats[m.key].result(m.run.step.steps - steps_before[m.key]), lrs[m.key],
-                                             epoch_start, train_seconds)
-    return out
+    return end_epochs(members, diverged, stats, steps_before, lrs, epoch_start, time.time() - epoch_start)
 
 
 def _next(member: Member, batches) -> Batch | None:

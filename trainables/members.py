@@ -295,7 +295,13 @@ def fused_epoch(members: list[Member]) -> dict[str, dict]:
     if live:
         _new_divergences(live, bad, worst, group.bounds, diverged)  # the steps since the last check
         group.write_back()
-    train_seconds = time.time() - epoch_start
+    return end_epochs(members, diverged, stats, steps_before, lrs, epoch_start, time.time() - epoch_start)
+
+
+def end_epochs(members: list[Member], diverged: dict, stats: dict, steps_before: dict, lrs: dict, epoch_start: float,
+               train_seconds: float) -> dict:
+    """Each member's epoch summary (evaluation included, in its own random state): the diverged ones end
+    as diverged, the rest with their training statistics. Every strategy ends an epoch this way."""
     out = {}
     for m in members:
         with m.own_random_state():
