@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainables.names import COMPLETED
+from tuner.report.leaderboard import finite
 from tuner.spec.schema import Param
 from tuner.spec.space import distribution, encode, sampled_params
 from tuner.sweep.trials_table import train_config_of
@@ -66,10 +67,6 @@ class Importances:
         return out + [f"  ({note})" for note in self.notes]
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -77,7 +74,7 @@ def _fmt(v: Any) -> str:
 def _comparable(rows: list[dict[str, Any]], metrics: list[str],
                 history: Callable[[str, str], list[tuple[int, float]]]) -> tuple[list[tuple[dict, dict[str, float]]], str]:
     """(row, {metric: value}) of the trials compared, and which values they are."""
-    done = [r for r in rows if r["status"] == COMPLETED and all(_finite(r.get(m)) for m in metrics)]
+    done = [r for r in rows if r["status"] == COMPLETED and all(finite(r.get(m)) for m in metrics)]
     if len(done) >= MIN_TRIALS:
         return [(r, {m: r[m] for m in metrics}) for r in done], f"final values of {len(done)} completed trials"
     usable = [r for r in rows if r["status"] in USABLE and r.get("epochs_run")]
@@ -87,7 +84,7 @@ def _comparable(rows: list[dict[str, Any]], metrics: list[str],
     at = []
     for r in usable:
         values = {m: dict(history(r["trial_id"], m)).get(epoch) for m in metrics}
-        if all(_finite(v) for v in values.values()):
+        if all(finite(v) for v in values.values()):
             at.append((r, values))
     return at, f"values at epoch {epoch}, which all {len(at)} trials reached ({len(done)} completed)"
 
@@ -97,11 +94,11 @@ def _top_ranges(compared: list[tuple[dict, dict[str, float]]], params: list[Para
     top = ordered[:max(1, math.ceil(TOP_SHARE * len(ordered)))]
     out = {}
     for p in params:
-        used = [getattr(train_config_of(r), p.name) for r, _ in top if p in sampled_params([p], train_config_of(r))]
+        used = [v for r, _ in top if (v := used_value(r, p)) is not None]
         if not used:
             out[p.name] = "not used by the top trials"
         elif p.kind == "choice":
-            out[p.name] = ", ".join(sorted({_fmt(encode(v)) for v in used}))
+            out[p.name] = ", ".join(sorted({_fmt(v) for v in used}))
         else:
             out[p.name] = f"{_fmt(min(used))} .. {_fmt(max(used))}"
     return out
@@ -125,10 +122,16 @@ def _choices(compared: list[tuple[dict, dict[str, float]]], params: list[Param],
         result.best_design = {p.name: _used(winner, p) for p in designs if _used(winner, p) is not None}
 
 
-def _used(row: dict[str, Any], p: Param) -> str | None:
-    """The value a trial used for p, as text; None where its condition did not hold."""
+def used_value(row: dict[str, Any], p: Param) -> Any:
+    """The value a trial used for p, as Optuna saw it (encoded); None where its condition did not hold."""
     config = train_config_of(row)
-    return _fmt(encode(getattr(config, p.name))) if sampled_params([p], config) else None
+    return encode(getattr(config, p.name)) if sampled_params([p], config) else None
+
+
+def _used(row: dict[str, Any], p: Param) -> str | None:
+    """used_value as text."""
+    value = used_value(row, p)
+    return None if value is None else _fmt(value)
 
 
 def _study(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str):

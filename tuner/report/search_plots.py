@@ -18,11 +18,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
-from tuner.report.importance import Importances
+from tuner.report.importance import Importances, used_value
 from tuner.report.plots import STATUS_STYLE, save  # plots.py chose the file-only backend
 from tuner.spec.schema import Param
-from tuner.spec.space import encode, sampled_params
-from tuner.sweep.trials_table import train_config_of
+from tuner.spec.space import encode
 from tuner.tracking.trial_status import STOPPED
 
 EVALUATOR_NAMES = {"fanova": "fANOVA", "ped_anova": "PED-ANOVA (top 10%)"}
@@ -31,12 +30,6 @@ EVALUATOR_NAMES = {"fanova": "fANOVA", "ped_anova": "PED-ANOVA (top 10%)"}
 def _scale(metric: str) -> tuple[float, str]:
     """Accuracies in percent, everything else as it is."""
     return (100.0, f"{metric} (%)") if metric.endswith("acc") else (1.0, metric)
-
-
-def _used_value(row: dict[str, Any], p: Param) -> Any:
-    """The value a trial used for p, or None when its condition did not hold (never suggested)."""
-    config = train_config_of(row)
-    return encode(getattr(config, p.name)) if sampled_params([p], config) else None
 
 
 def importance_bars(importances: Importances, path: Path) -> Path:
@@ -72,7 +65,7 @@ def slices(rows: list[dict[str, Any]], params: list[Param], metric: str, path: P
     for ax, p in zip(axes.flat, params):
         choices = [encode(v) for v in p.values]
         for status, (color, marker) in STATUS_STYLE.items():
-            pts = [(_used_value(r, p), r[metric]) for r in rows if r["status"] == status and r.get(metric) is not None]
+            pts = [(used_value(r, p), r[metric]) for r in rows if r["status"] == status and r.get(metric) is not None]
             pts = [(x, y) for x, y in pts if x is not None]
             if not pts:
                 continue
@@ -119,7 +112,7 @@ def parallel_coordinates(rows: list[dict[str, Any]], params: list[Param], metric
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     cmap = plt.get_cmap("viridis")
     for r in sorted(drawn, key=lambda r: r[metric]):
-        ys = [_position(p, _used_value(r, p)) for p in params] + [(r[metric] - low) / ((high - low) or 1.0)]
+        ys = [_position(p, used_value(r, p)) for p in params] + [(r[metric] - low) / ((high - low) or 1.0)]
         shade = ys[-1]
         xs = [i for i, y in enumerate(ys) if y is not None]
         ax.plot(xs, [ys[i] for i in xs], color=cmap(shade), alpha=0.85, linewidth=1.5, marker="o", markersize=3)
