@@ -13,7 +13,7 @@ from PIL import Image
 
 from tuner.report import search_plots
 from tuner.report.importance import MIN_TRIALS, PED_ANOVA_TRIALS, param_importances
-from tuner.spec.schema import load_spec
+from tuner.spec.schema import Param, load_spec
 from tuner.sweep.trials_table import trial_row
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +64,21 @@ def test_the_winning_design_and_the_best_of_each_choice() -> None:
     by_value = imp.choices["autoaugment"]
     assert sum(n for _, n in by_value.values()) == 10 and max(b for b, _ in by_value.values()) == best["val_acc"]
     assert any(line.startswith("winning design: autoaugment=") for line in imp.lines("val_acc"))
+
+
+def test_a_null_choice_is_a_value_not_a_missing_one() -> None:
+    """grad_clip_norm: [null, 5.0] (the family sweep's): the trials without clipping count, and win."""
+    clip = Param(name="grad_clip_norm", kind="choice", values=(None, 5.0))
+    rows = _rows(10)
+    for i, row in enumerate(rows):
+        row["config.grad_clip_norm"] = None if i % 2 else 5.0
+    best = max(rows, key=lambda r: r["val_acc"])
+    best["config.grad_clip_norm"] = None
+    imp = param_importances(rows, [*PARAMS, clip], [("val_acc", "max")], _no_history)
+    assert imp.best_design["grad_clip_norm"] == "None"
+    unclipped = sum(r["config.grad_clip_norm"] is None for r in rows)
+    assert {v: n for v, (_, n) in imp.choices["grad_clip_norm"].items()} == {"None": unclipped, "5": 10 - unclipped}
+    assert "None" in imp.top_ranges["grad_clip_norm"]
 
 
 def test_ped_anova_waits_for_enough_trials_and_a_constant_parameter_is_named() -> None:

@@ -94,7 +94,7 @@ def _top_ranges(compared: list[tuple[dict, dict[str, float]]], params: list[Para
     top = ordered[:max(1, math.ceil(TOP_SHARE * len(ordered)))]
     out = {}
     for p in params:
-        used = [v for r, _ in top if (v := used_value(r, p)) is not None]
+        used = [v for r, _ in top if (v := used_value(r, p)) is not UNUSED]
         if not used:
             out[p.name] = "not used by the top trials"
         elif p.kind == "choice":
@@ -122,16 +122,21 @@ def _choices(compared: list[tuple[dict, dict[str, float]]], params: list[Param],
         result.best_design = {p.name: _used(winner, p) for p in designs if _used(winner, p) is not None}
 
 
+# What used_value gives for a parameter whose `when:` condition did not hold in a trial. Not None:
+# None is a value a choice may offer (grad_clip_norm: [null, 5.0] means "no clipping").
+UNUSED = object()
+
+
 def used_value(row: dict[str, Any], p: Param) -> Any:
-    """The value a trial used for p, as Optuna saw it (encoded); None where its condition did not hold."""
+    """The value a trial used for p, as Optuna saw it (encoded); UNUSED where its condition did not hold."""
     config = train_config_of(row)
-    return encode(getattr(config, p.name)) if sampled_params([p], config) else None
+    return encode(getattr(config, p.name)) if sampled_params([p], config) else UNUSED
 
 
 def _used(row: dict[str, Any], p: Param) -> str | None:
-    """used_value as text."""
+    """used_value as text; None where the trial did not use p."""
     value = used_value(row, p)
-    return None if value is None else _fmt(value)
+    return None if value is UNUSED else _fmt(value)
 
 
 def _study(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str):

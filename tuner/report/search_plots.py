@@ -18,7 +18,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
-from tuner.report.importance import Importances, used_value
+from tuner.report.importance import UNUSED, Importances, used_value
 from tuner.report.plots import STATUS_STYLE, save  # plots.py chose the file-only backend
 from tuner.spec.schema import Param
 from tuner.spec.space import encode
@@ -66,7 +66,7 @@ def slices(rows: list[dict[str, Any]], params: list[Param], metric: str, path: P
         choices = [encode(v) for v in p.values]
         for status, (color, marker) in STATUS_STYLE.items():
             pts = [(used_value(r, p), r[metric]) for r in rows if r["status"] == status and r.get(metric) is not None]
-            pts = [(x, y) for x, y in pts if x is not None]
+            pts = [(x, y) for x, y in pts if x is not UNUSED]
             if not pts:
                 continue
             xs = [choices.index(x) if p.kind == "choice" else x for x, _ in pts]
@@ -92,7 +92,7 @@ def slices(rows: list[dict[str, Any]], params: list[Param], metric: str, path: P
 
 def _position(p: Param, value: Any) -> float | None:
     """A value's place on its axis, 0..1 over the parameter's range (log for log scales; choices evenly)."""
-    if value is None:
+    if value is UNUSED:
         return None
     if p.kind == "choice":
         choices = [encode(v) for v in p.values]
