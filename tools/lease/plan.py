@@ -189,7 +189,7 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
     # deadline and come back as checkpoints that the next lease resumes (tuner.reproduce.execute).
     fillers = [r for r in queue if r not in fitting][: t.parallel]
     if queue:
-        what = (f"{len(fitting)} of {len(queue)} results runs still to do, {t.parallel} at once, "
+        what = (f"{len(queue)} results runs still to do, {len(fitting)} of them to the end in this lease, {t.parallel} at once, "
                 f"{t.epoch_seconds[t.parallel]:.2f} s per epoch each ({t.source})"
                 + (f"; then {len(fillers)} more fill idle slots until the deadline and resume next lease" if fillers else ""))
     else:
