@@ -78,7 +78,9 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.sweep.status_callback import MarkEndedTrials
     from tuner.sweep.storage_watch import StopWhenStorageLow
     from tuner.trial.names import trial_folder, trial_name
+    from tuner.trial.reset_death import retry_trials_whose_process_dies_in_reset
 
+    retry_trials_whose_process_dies_in_reset()  # Ray Tune's reuse_actors (below) loses such trials
     if restore:
         return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
     obj, seed = spec.objective, spec.searcher.seed
