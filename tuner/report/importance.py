@@ -89,12 +89,13 @@ def _comparable(rows: list[dict[str, Any]], metrics: list[str],
     return at, f"values at epoch {epoch}, which all {len(at)} trials reached ({len(done)} completed)"
 
 
-def _top_ranges(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str) -> dict[str, str]:
-    ordered = sorted(compared, key=lambda rv: rv[1][metric], reverse=mode == "max")
+def _top_ranges(compared: list[tuple[dict, dict[str, float]]], table: list[dict[str, Any]], params: list[Param],
+                metric: str, mode: str) -> dict[str, str]:
+    ordered = sorted(range(len(compared)), key=lambda i: compared[i][1][metric], reverse=mode == "max")
     top = ordered[:max(1, math.ceil(TOP_SHARE * len(ordered)))]
     out = {}
     for p in params:
-        used = [v for r, _ in top if (v := used_value(r, p)) is not UNUSED]
+        used = [v for i in top if (v := table[i][p.name]) is not UNUSED]
         if not used:
             out[p.name] = "not used by the top trials"
         elif p.kind == "choice":
@@ -104,22 +105,22 @@ def _top_ranges(compared: list[tuple[dict, dict[str, float]]], params: list[Para
     return out
 
 
-def _choices(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str,
-             result: Importances) -> None:
+def _choices(compared: list[tuple[dict, dict[str, float]]], table: list[dict[str, Any]], params: list[Param], metric: str,
+             mode: str, result: Importances) -> None:
     """Per design choice, the best `metric` each of its values reached; and the best trial's choices."""
     better = max if mode == "max" else min
     designs = [p for p in params if p.kind == "choice" and len(p.values) > 1]
     for p in designs:
         by_value: dict[str, list] = {}
-        for row, values in compared:
-            used = _used(row, p)
-            if used is not None:
-                best, count = by_value.get(used, [values[metric], 0])
-                by_value[used] = [better(best, values[metric]), count + 1]
+        for (_, values), used in zip(compared, table):
+            if used[p.name] is not UNUSED:
+                text = _fmt(used[p.name])
+                best, count = by_value.get(text, [values[metric], 0])
+                by_value[text] = [better(best, values[metric]), count + 1]
         result.choices[p.name] = dict(sorted(by_value.items(), key=lambda kv: kv[1][0], reverse=mode == "max"))
     if designs and compared:
-        winner = better(compared, key=lambda rv: rv[1][metric])[0]
-        result.best_design = {p.name: _used(winner, p) for p in designs if _used(winner, p) is not None}
+        winner = table[better(range(len(compared)), key=lambda i: compared[i][1][metric])]
+        result.best_design = {p.name: _fmt(winner[p.name]) for p in designs if winner[p.name] is not UNUSED}
 
 
 # What used_value gives for a parameter whose `when:` condition did not hold in a trial. Not None:
@@ -133,22 +134,27 @@ def used_value(row: dict[str, Any], p: Param) -> Any:
     return encode(getattr(config, p.name)) if sampled_params([p], config) else UNUSED
 
 
-def _used(row: dict[str, Any], p: Param) -> str | None:
-    """used_value as text; None where the trial did not use p."""
-    value = used_value(row, p)
-    return None if value is UNUSED else _fmt(value)
+def _used_table(compared: list[tuple[dict, dict[str, float]]], params: list[Param]) -> list[dict[str, Any]]:
+    """Per compared trial, the value it used for each parameter (encoded; UNUSED where its condition did
+    not hold), from one TrainConfig per trial: what every part of the evaluation reads."""
+    table = []
+    for row, _ in compared:
+        config = train_config_of(row)
+        used = {p.name for p in sampled_params(params, config)}
+        table.append({p.name: encode(getattr(config, p.name)) if p.name in used else UNUSED for p in params})
+    return table
 
 
-def _study(compared: list[tuple[dict, dict[str, float]]], params: list[Param], metric: str, mode: str):
+def _study(trials: list[tuple[dict[str, Any], dict[str, float]]], params: list[Param], metric: str, mode: str):
+    """`trials`: (the trial's row of the used-value table, its metric values)."""
     import optuna
 
     study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
-    for row, values in compared:
-        config = train_config_of(row)
-        used = sampled_params(params, config)
+    for used, values in trials:
+        searched = [p for p in params if used[p.name] is not UNUSED]
         study.add_trial(optuna.trial.create_trial(
-            params={p.name: encode(getattr(config, p.name)) for p in used},
-            distributions={p.name: distribution(p) for p in used}, value=values[metric]))
+            params={p.name: used[p.name] for p in searched},
+            distributions={p.name: distribution(p) for p in searched}, value=values[metric]))
     return study
 
 
@@ -187,13 +193,14 @@ def param_importances(rows: list[dict[str, Any]], params: list[Param], objective
     if len(compared) < MIN_TRIALS:
         result.notes.append(f"importances need {MIN_TRIALS} trials of one fidelity; this sweep has {len(compared)} ({fidelity})")
         return result
-    result.top_ranges = _top_ranges(compared, params, *objectives[0])
-    _choices(compared, params, *objectives[0], result)
-    configs = [train_config_of(r) for r, _ in compared]
-    users = {p.name: [i for i, c in enumerate(configs) if sampled_params([p], c)] for p in params}
+    table = _used_table(compared, params)
+    result.top_ranges = _top_ranges(compared, table, params, *objectives[0])
+    _choices(compared, table, params, *objectives[0], result)
+    trials = [(used, values) for used, (_, values) in zip(table, compared)]
+    users = {p.name: [i for i, used in enumerate(table) if used[p.name] is not UNUSED] for p in params}
     varied = []
     for p in params:
-        values = {encode(getattr(configs[i], p.name)) for i in users[p.name]}
+        values = {table[i][p.name] for i in users[p.name]}
         if len(values) <= 1:
             result.notes.append(f"{p.name}: one value ({_fmt(next(iter(values)))}) in every compared trial that used it; "
                                 "no importance" if values else f"{p.name}: used by none of the compared trials")
@@ -210,11 +217,11 @@ def param_importances(rows: list[dict[str, Any]], params: list[Param], objective
             continue
         scores: dict[str, dict[str, float]] = {}
         if common:
-            scores = _evaluate(_study(compared, params, metric, mode), [p.name for p in common], _evaluators(len(compared)))
+            scores = _evaluate(_study(trials, params, metric, mode), [p.name for p in common], _evaluators(len(compared)))
         for p in varied:
             if p in common:
                 continue  # a conditional parameter: over the trials that used it, beside what they all varied
-            subset = [compared[i] for i in users[p.name]]
+            subset = [trials[i] for i in users[p.name]]
             if len(subset) < MIN_TRIALS:
                 if metric == metrics[0]:
                     result.notes.append(f"{p.name}: used by {len(subset)} compared trials; no importance")
