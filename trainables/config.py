@@ -39,6 +39,14 @@ def _d(default: Any, help: str, **rules: Any) -> Any:  # noqa: A002
 # own-GPU commands use them; bf16 (bf16=true) is opt-in because it changes the numerics.
 CUDA_FAST_PATH = {"channels_last": True, "compile": "reduce-overhead"}
 
+# Where ResLT's medium+tail and tail branches begin, as shares of the C classes sorted head first, by C,
+# so that a preset's groups follow the dataset. 'released': the masks of ResLT's released CIFAR scripts
+# (dvlab-research/Imbalanced-Learning ResLT/CIFAR/cifarTrain_reslt_cifar10.py and _cifar100.py): classes
+# 2-9 and 4-9 of CIFAR-10, 35-99 and 70-99 of CIFAR-100. 'seeds': the hybrid report's class splits 0-2 /
+# 3-5 / 6-9, given for CIFAR-10 only. Any other class count takes the 10-class shares (for 'seeds' on
+# CIFAR-100, 30-99 and 60-99): this project's reading.
+RESLT_CLASS_SPLITS = {"released": {10: (0.2, 0.4), 100: (0.35, 0.7)}, "seeds": {10: (0.3, 0.6)}}
+
 ELF_LDAM_S_TIMES_C = (1.5, 1.55, 1.6, 1.65, 1.7, 1.75)
 ELF_CE_S = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
@@ -151,11 +159,20 @@ class TrainConfig:
         min=0.0,
         max=1.0,
     )
+    reslt_class_split: str = _f(
+        "released",
+        "ResLT: where the medium+tail and tail groups begin (classes sorted head first), so that they follow the "
+        "dataset: 'released' (ResLT's released CIFAR scripts: classes 2-9 and 4-9 of CIFAR-10, 35-99 and 70-99 of "
+        "CIFAR-100) or 'seeds' (the hybrid report's 'many [0, 1, 2], medium [3, 4, 5], few [6, 7, 8, 9]': 3-9 and 6-9 "
+        "of CIFAR-10, the same shares of other class counts: 30-99 and 60-99 of CIFAR-100); reslt_medium_from/"
+        "reslt_tail_from override it",
+        choices=tuple(RESLT_CLASS_SPLITS),
+    )
     reslt_medium_from: int | None = _f(
-        None, "ResLT: first class index of the medium+tail group; None: round(0.2 C) (2 for CIFAR-10, as released)", min=0
+        None, "ResLT: first class index of the medium+tail group; None: from reslt_class_split", min=0
     )
     reslt_tail_from: int | None = _f(
-        None, "ResLT: first class index of the tail group; None: round(0.4 C) (4 for CIFAR-10, as released)", min=0
+        None, "ResLT: first class index of the tail group; None: from reslt_class_split", min=0
     )
     exit_aggregation: str = _f(
         "accumulative",
@@ -335,8 +352,10 @@ class TrainConfig:
     def reslt_groups(self) -> tuple[int, int]:
         """(first medium+tail class, first tail class), classes sorted head first."""
         c = self.num_classes
-        med = self.reslt_medium_from if self.reslt_medium_from is not None else round(0.2 * c)
-        tail = self.reslt_tail_from if self.reslt_tail_from is not None else round(0.4 * c)
+        shares = RESLT_CLASS_SPLITS[self.reslt_class_split]
+        medium_share, tail_share = shares.get(c, shares[10])
+        med = self.reslt_medium_from if self.reslt_medium_from is not None else round(medium_share * c)
+        tail = self.reslt_tail_from if self.reslt_tail_from is not None else round(tail_share * c)
         return med, tail
 
 

@@ -28,11 +28,14 @@ Readings taken where the documents are silent or disagree (each also noted at it
   exit 5"); ResNet-32 has three stages, so ELF gets exits after the stem, stage 1 and stage 2, plus
   the final head: four exits, like the seeds' models.
 - ResLT class groups. The released code's CIFAR-10 branches take classes 2-9 (medium+tail) and 4-9
-  (tail); `reslt_released` keeps that. The seeds' models follow the hybrid report's "Class Splits:
+  (tail), its CIFAR-100 ones 35-99 and 70-99; `reslt_released` keeps that. The seeds' models follow the hybrid report's "Class Splits:
   'many': [0, 1, 2], 'medium': [3, 4, 5], 'few': [6, 7, 8, 9]", which it lists among the
   hyperparameter values of its models (not only of its reporting), and its simulated loss is
   defined by the same "tail class" membership: so `reslt` and the hybrids train their medium
-  branch on classes 3-9 and their tail branch on 6-9 (SEEDS_SPLITS below).
+  branch on classes 3-9 and their tail branch on 6-9 (SEEDS_SPLITS below). The report gives the
+  split for CIFAR-10 only; on other class counts these presets keep its shares, 30% head and 30%
+  medium (medium+tail from class 30, tail from 60 on CIFAR-100), while `reslt_released` takes its
+  released scripts' masks, 35-99 and 70-99 on CIFAR-100: trainables.config.RESLT_CLASS_SPLITS.
 - ResLT's weight of the branch-independent loss (the released `--beta`) depends on the data in the
   released scripts: 0.998 / 0.998 / 0.96 on CIFAR-10-LT 100 / 50 / 10 and 0.995 / 0.99 / 0.72 on
   CIFAR-100-LT; `reslt_released` follows that for whatever dataset and imbalance it is built with.
@@ -53,7 +56,7 @@ HYBRID_SCHEDULE = dict(LDAM_DRW_SCHEDULE, lr_decay_factor=0.1)
 DRW = dict(class_weighting="effective_number", effective_number_beta=0.9999, drw_start_epoch=160)
 LDAM_COSINE = dict(loss="ldam", classifier="cosine", ldam_max_m=0.5, ldam_s=30.0)
 ELF_EXITS = dict(exit_taps=("stem", "stage1", "stage2"), exit_channels=64, exit_aggregation="accumulative")
-SEEDS_SPLITS = dict(reslt_medium_from=3, reslt_tail_from=6)  # the hybrid report's 'Class Splits' (module docstring)
+SEEDS_SPLITS = dict(reslt_class_split="seeds")  # the hybrid report's 'Class Splits', as shares of the classes (docstring)
 SEEDS_EXITS = dict(exit_taps=("stem", "stage1", "stage2"), exit_channels=64)
 SIMULATED = dict(head="reslt_grouped", widths=(16, 32, 48), reslt_heads_at="final", simulated_reslt_loss=True, reslt_alpha=0.95,
                  **SEEDS_SPLITS)

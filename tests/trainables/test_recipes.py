@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainables.config import ConfigError, TrainConfig
+from trainables.config import SPECS, ConfigError, TrainConfig
 from trainables.loop import train
+from trainables.losses.criterion import Criterion
 from trainables.losses.elf import exit_loss_shares, untrained_exits
 from trainables.models.network import build_model
 from trainables.presets import PRESETS, build_preset
@@ -48,12 +49,26 @@ def test_released_reslt_takes_its_scripts_beta_for_each_dataset_and_ratio() -> N
     assert build_preset("reslt", imbalance_ratio=10).reslt_alpha == 0.95  # the seeds tuned theirs once
 
 
-def test_class_groups_of_the_reslt_branches() -> None:
-    assert build_preset("reslt_released").reslt_groups() == (2, 4)  # the released code: medium+tail 2-9, tail 4-9
-    seeds = [n for n, p in PRESETS.items() if p.values.get("head", "plain") != "plain" and n != "reslt_released"]
-    assert "reslt" in seeds and "hybrid_m14" in seeds
-    for name in seeds:  # the hybrid report's 'Class Splits': many 0-2, medium 3-5, few 6-9
-        assert build_preset(name).reslt_groups() == (3, 6), name
+# Where each ResLT preset's medium+tail and tail branches begin, by dataset (classes sorted head first):
+# the released scripts' masks (2-9 and 4-9 of CIFAR-10, 35-99 and 70-99 of CIFAR-100) and the hybrid
+# report's (3-9, 6-9), at the same shares of 100 classes on CIFAR-100 (before issue 30 every seeds
+# preset kept 3 and 6 there, a tail branch of 94 classes, and reslt_released took 20 and 40).
+RESLT_GROUPS = {"released": {"cifar10": (2, 4), "synthetic": (2, 4), "cifar100": (35, 70)},
+                "seeds": {"cifar10": (3, 6), "synthetic": (3, 6), "cifar100": (30, 60)}}
+
+
+@pytest.mark.parametrize("dataset", SPECS["dataset"].rules["choices"])
+def test_class_groups_of_the_reslt_branches_follow_the_dataset(dataset: str) -> None:
+    with_head = [n for n, p in PRESETS.items() if p.values.get("head", "plain") != "plain"]
+    assert {"reslt", "reslt_released", "hybrid_m4", "hybrid_m14", "hybrid_routed_mixup", "hybrid_full_power"} <= set(with_head)
+    for name in with_head:
+        config = build_preset(name, dataset=dataset)
+        split = "released" if name == "reslt_released" else "seeds"
+        assert config.reslt_groups() == RESLT_GROUPS[split][dataset], (name, dataset)
+        medium_from, tail_from = config.reslt_groups()  # the criterion trains each branch on these classes
+        criterion = Criterion(config, [100] * config.num_classes, build_model(config).exit_branches)
+        assert (criterion.medium_from, criterion.tail_from) == (medium_from, tail_from), name
+    assert build_preset("hybrid_m4", dataset=dataset, reslt_tail_from=5).reslt_groups()[1] == 5  # an explicit index wins
 
 
 def test_a_train_threshold_no_cosine_exit_can_reach_is_refused() -> None:
