@@ -70,11 +70,12 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     running at once (default: run.max_concurrent)."""
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     from tuner.spec.space import DefineByRun, encoded_points
     from tuner.sweep.progress import ProgressLine
+    from tuner.sweep.rungs import RungASHA
     from tuner.sweep.status_callback import MarkEndedTrials
     from tuner.sweep.storage_watch import StopWhenStorageLow
     from tuner.trial.names import trial_folder, trial_name
@@ -94,11 +95,10 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
         space=DefineByRun(spec), metric=obj.metrics if multi else obj.metric, mode=obj.modes if multi else obj.mode,
         sampler=samplers[spec.searcher.sampler](), points_to_evaluate=encoded_points(spec) or None,
     )
-    if spec.scheduler.kind == "asha":
-        scheduler = ASHAScheduler(
-            time_attr=spec.scheduler.time_attr, metric=obj.metric, mode=obj.mode, max_t=spec.max_t,
-            grace_period=spec.scheduler.grace_period, reduction_factor=spec.scheduler.reduction_factor,
-        )
+    rungs = spec.scheduler.rungs(spec.max_t)
+    if rungs:
+        scheduler = RungASHA(rungs, time_attr=spec.scheduler.time_attr, metric=obj.metric, mode=obj.mode, max_t=spec.max_t,
+                             reduction_factor=spec.scheduler.reduction_factor)
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
@@ -202,6 +202,11 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         print(f"tuner: {'resuming' if restoring else 'starting'} sweep {spec.name}: {spec.run.num_samples} trials on "
               f"{cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs; folder {exp}; MLflow {uri}",
               flush=True)
+        from tuner.sweep.rungs import early_cut_warning
+
+        warning = early_cut_warning(spec)
+        if warning:
+            print(warning, flush=True)
         workers = _start_workers(spec, cluster) if spec.resources.uses_workers else None
         at_once = min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else None
         grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once)

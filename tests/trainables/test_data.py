@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cifar_files import write_cifar10_folder
 
 from trainables.config import TrainConfig
 from trainables.data.augment import TrainAugmentation, random_crop, random_flip
@@ -96,24 +96,10 @@ def test_synthetic_dataset_is_deterministic_and_learnable() -> None:
     assert (pred == a.test_labels).mean() > 0.5
 
 
-def _write_torchvision_folder(root: Path, raw) -> None:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    flat = lambda im: im.transpose(0, 3, 1, 2).reshape(len(im), -1)  # noqa: E731 - HWC -> the pickle's CHW rows
-    chunks = np.array_split(np.arange(len(raw.train_labels)), 5)
-    for i, idx in enumerate(chunks, 1):
-        with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump({b"data": flat(raw.train_images[idx]), b"labels": raw.train_labels[idx].tolist()}, f)
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump({b"data": flat(raw.test_images), b"labels": raw.test_labels.tolist()}, f)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [n.encode() for n in raw.class_names]}, f)
-
-
 def test_torchvision_folder_and_parquet_give_the_same_pixels(tmp_path: Path, cifar_dir: Path) -> None:
     parquet = load_cifar("cifar10", str(cifar_dir), download=False)
     assert parquet.train_images.shape == (50000, 32, 32, 3) and parquet.class_names[0] == "airplane"
-    _write_torchvision_folder(tmp_path, parquet)
+    write_cifar10_folder(tmp_path, parquet)
     folder = load_cifar("cifar10", str(tmp_path), download=False)
     assert folder.source.startswith("torchvision-folder")
     assert np.array_equal(folder.train_images, parquet.train_images)

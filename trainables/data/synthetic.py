@@ -1,4 +1,4 @@
-"""A generated, learnable, balanced 10-class image dataset for offline smoke runs (no download).
+"""A generated, learnable, balanced image dataset (10 classes) for offline smoke runs (no download).
 
 Each class has a smooth random colour pattern (a 4x4 grid of colours upsampled to 32x32). An image
 is its class pattern blended with another class's pattern, shifted by a few pixels and overlaid
@@ -33,13 +33,15 @@ def _images(labels: np.ndarray, patterns: torch.Tensor, rng: np.random.RandomSta
     return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def make_synthetic(train_per_class: int = 500, test_per_class: int = 250, seed: int = 1234) -> RawDataset:
-    """A balanced synthetic dataset in the same layout as CIFAR (labels sorted by class)."""
+def make_synthetic(train_per_class: int = 500, test_per_class: int = 250, seed: int = 1234,
+                   num_classes: int = SYNTHETIC_CLASSES) -> RawDataset:
+    """A balanced synthetic dataset in the same layout as CIFAR (labels sorted by class); tests write it
+    in CIFAR-100's own format with num_classes=100 (there is no CIFAR-100 copy on the project's machines)."""
     rng = np.random.RandomState(seed)
-    patterns = _class_patterns(SYNTHETIC_CLASSES, rng)
-    train_y = np.repeat(np.arange(SYNTHETIC_CLASSES), train_per_class).astype(np.int64)
-    test_y = np.repeat(np.arange(SYNTHETIC_CLASSES), test_per_class).astype(np.int64)
+    patterns = _class_patterns(num_classes, rng)
+    train_y = np.repeat(np.arange(num_classes), train_per_class).astype(np.int64)
+    test_y = np.repeat(np.arange(num_classes), test_per_class).astype(np.int64)
     return RawDataset(
         _images(train_y, patterns, rng), train_y, _images(test_y, patterns, rng), test_y,
-        [f"pattern{i}" for i in range(SYNTHETIC_CLASSES)], f"synthetic:seed={seed}",
+        [f"pattern{i}" for i in range(num_classes)], f"synthetic:seed={seed}",
     )

@@ -6,6 +6,7 @@
     plots          the figures (matplotlib PNGs)
     importance     which searched parameters mattered: Optuna's evaluators on a study rebuilt from the table
     search_plots   the search space's figures: importances, slices, parallel coordinates
+    rung_correlation  how well each ASHA rung's ranking predicted the final one (Spearman, over finished trials)
 
 May import: tuner.sweep (the trials table and the sweep's state it reads), tuner.trial (the checkpoint
 file), tuner.tracking, tuner.spec, trainables. Nothing imports it but the commands above it.

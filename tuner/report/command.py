@@ -12,7 +12,10 @@ Pareto front of the completed trials as a staircase; stopped ones apart), `learn
 (the best trial's saved model evaluated once, over a grid of inference thresholds: no retraining),
 the search space's figures (tuner/report/importance.py: Optuna's parameter importances, also in
 `importance.json` and report.parquet's metadata; `param_importance.png`, `param_slices.png`,
-`parallel_coordinates.png`), and logs all of them to the sweep's MLflow parent run under `report/`.
+`parallel_coordinates.png`), how well each ASHA rung's ranking predicted the final one
+(tuner/report/rung_correlation.py: in the leaderboard, `rung_correlation.json`, report.parquet's
+metadata and the parent run's `rung_spearman_epoch_E` metrics), and logs all of them to the sweep's
+MLflow parent run under `report/`.
 
 --ensemble K averages the softmax outputs of the top K trials' models (each at its own exit and
 threshold), evaluates the ensemble on the same validation and test images, logs it as its own
@@ -35,7 +38,7 @@ import pyarrow.parquet as pq
 from trainables.cli import OneLineParser, first_line
 from trainables.names import COMPLETED, COST, OBJECTIVE, TEST_METRIC
 from tuner.exit_codes import ExitCode
-from tuner.report import plots, search_plots
+from tuner.report import plots, rung_correlation, search_plots
 from tuner.report.importance import Importances, param_importances
 from tuner.report.leaderboard import add_derived, leaderboard
 from tuner.report.sweep_trials import ReportError, SweepTrials, build_ensemble, threshold_study
@@ -78,13 +81,16 @@ def run_report(exp: Path, top: int = 5, out: Path | None = None, ensemble: int =
     objectives = _objectives(meta)
     params = _search(meta)
     importances = _importances(rows, params, objectives, trials)
-    lines = importances.lines(objectives[0][0])
+    correlations = rung_correlation.rung_correlations(rows, json.loads(meta.get("rungs", "[]")), trials.history, objectives[0][0])
+    lines = importances.lines(objectives[0][0]) + rung_correlation.lines(correlations, objectives[0][0])
     print("\n".join([leaderboard(rows, searched, top if len(rows) > 3 * top else None), *lines]))
-    files = [out / "report.parquet", out / "leaderboard.txt", out / "importance.json"]
-    metadata = {**(table.schema.metadata or {}), b"importances": json.dumps(importances.to_json()).encode()}
+    files = [out / "report.parquet", out / "leaderboard.txt", out / "importance.json", out / "rung_correlation.json"]
+    metadata = {**(table.schema.metadata or {}), b"importances": json.dumps(importances.to_json()).encode(),
+                b"rung_correlation": json.dumps(rung_correlation.to_json(correlations)).encode()}
     pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(metadata), files[0])
     files[1].write_text("\n".join([leaderboard(rows, searched), *lines]) + "\n")
     files[2].write_text(json.dumps(importances.to_json(), indent=1))
+    files[3].write_text(json.dumps(rung_correlation.to_json(correlations), indent=1))
     leaders = [r for r in rows if r["rank"] is not None]
     files += _plots(rows, leaders[:top], trials, out)
     if params:
@@ -106,7 +112,8 @@ def run_report(exp: Path, top: int = 5, out: Path | None = None, ensemble: int =
     state = read_state(str(exp))
     uri = os.environ.get("MLFLOW_TRACKING_URI") or (state.tracking_uri if state else None)
     if log_to_mlflow and uri and state and state.parent_run_id:
-        _log_to_mlflow(uri, state.parent_run_id, meta.get("sweep", exp.name), files, ensemble_info, built, leaders, members, out)
+        _log_to_mlflow(uri, state.parent_run_id, meta.get("sweep", exp.name), files, ensemble_info, built, leaders, members, out,
+                       rung_correlation.mlflow_metrics(correlations))
     print(f"tuner.report: {len(rows)} trials; files in {out}: {', '.join(f.name for f in files)}")
     if uri and state and state.parent_run_id and state.experiment_id:
         from tuner.tracking.ui_link import ui_lines
@@ -197,7 +204,8 @@ def _ensemble(trials: SweepTrials, members: list[dict[str, Any]], data: Any, bes
 
 
 def _log_to_mlflow(uri: str, parent_run_id: str, sweep: str, files: list[Path], ensemble_info: dict[str, Any] | None,
-                   built: Any, leaders: list[dict[str, Any]], members: list[dict[str, Any]], out: Path) -> None:
+                   built: Any, leaders: list[dict[str, Any]], members: list[dict[str, Any]], out: Path,
+                   metrics: dict[str, float]) -> None:
     from tuner.tracking import TrackingUnreachable, check_reachable
     from tuner.tracking.report_run import log_report
 
@@ -206,7 +214,7 @@ def _log_to_mlflow(uri: str, parent_run_id: str, sweep: str, files: list[Path], 
     except TrackingUnreachable as exc:
         raise ReportError(f"tracking: {exc}; the report's files are in {out} (rerun with --no-mlflow to skip MLflow)") from None
     registered = log_report(uri, parent_run_id, sweep, files, ensemble_info, built,
-                            leaders[0][OBJECTIVE] if leaders else None, [config_of(m) for m in members])
+                            leaders[0][OBJECTIVE] if leaders else None, [config_of(m) for m in members], metrics)
     if registered:
         print(f"tuner.report: the ensemble beats the best single trial on {OBJECTIVE}: registered as "
               f"{registered['registered_model']} version {registered['version']}")

@@ -55,6 +55,26 @@ SECTION_INTROS = {
     "tracking": "MLflow.",
 }
 
+# After the scheduler's table: why and where to put ASHA's cuts on a DRW schedule (tuner/sweep/rungs.py).
+RUNGS_AND_DRW = [
+    "### Rungs and the DRW schedule", "",
+    "ASHA compares the trials at each rung and stops those below the top 1/reduction_factor. Its rungs are",
+    "grace_period x reduction_factor^k (20, 60 and 180 for grace 20 and factor 3 over 200 epochs), or the",
+    "epochs `milestones` lists. A DRW recipe (LDAM-DRW, ELF(CE/LDAM)+DRW, the LDAM hybrids) trains unweighted at",
+    "the full learning rate until 0-based epoch 160, then re-weights the classes and decays the learning rate",
+    "(x0.01, x0.1 for the hybrids); ResLT and the CE hybrids decay at 160 too. A cut at epoch 20 or 60 ranks",
+    "trials on that first phase, in which tail accuracy hardly exists and a high learning rate that looks worse",
+    "often ends better: the launcher warns at the start when a cut comes before DRW starts or the learning rate",
+    "first decays, naming the epochs.", "",
+    "Recommended for the 200-epoch DRW presets: `milestones: [170]` (the shipped 200-epoch specs use it): one",
+    "cut after ten epochs of the last phase, once the re-weighting and the smaller learning rate have moved",
+    "every trial; ten epochs is a reading, not a measurement. With reduction_factor 3, two thirds of the trials",
+    "stop at 170 and the sweep trains 90% of the epochs FIFO would: cuts that can be trusted save little on such",
+    "a schedule. Earlier cuts save more only where they rank as the end does: `python -m tuner.report` prints",
+    "each rung's Spearman correlation with the final val_acc over the trials that ran to the end (with their",
+    "count), so a pilot sweep with earlier rungs shows whether they can be trusted.", "",
+]
+
 
 def _shown(value: Any) -> str:
     if value is None:
@@ -83,6 +103,8 @@ def render() -> str:
         out.append("")
     for section, intro in SECTION_INTROS.items():
         out += [f"## {section}", ""] + ([intro, ""] if intro else []) + _declared_section(section) + [""]
+        if section == "scheduler":
+            out += RUNGS_AND_DRW
     out += ["## Training fields (data, train, search)", "",
             "The fields of `trainables.config.TrainConfig`. Units and sources are in the descriptions.", "",
             "| field | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]

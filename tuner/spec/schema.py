@@ -9,7 +9,7 @@ Sections (docs/SPEC.md has every key with its unit and default):
     search:    field -> {type: uniform|loguniform|int|choice, low, high, step, values, when}
     objective: metric val_acc (max); optional second: flops_ratio (min)
     searcher:  sampler tpe|random|nsga2, seed, initial_points
-    scheduler: type asha|fifo, time_attr, grace_period, reduction_factor, max_t
+    scheduler: type asha|fifo, time_attr, grace_period, reduction_factor, max_t, milestones
     resources: cpu, gpu per trial; trials_per_worker, worker_strategy (several trials per worker process)
     run:       num_samples, max_concurrent, storage_path, checkpoint_every, keep_checkpoints, max_failures
     tracking:  uri, experiment, register_model, model_name
@@ -113,6 +113,24 @@ class Scheduler:
     grace_period: int | None = declared(None, "epochs every trial runs before it can be stopped (null: min(10, max_t))", min=1)
     reduction_factor: float = declared(3.0, "ASHA keeps 1/reduction_factor of the trials at each rung", min_exclusive=1)
     max_t: int | None = declared(None, "epochs of the last rung (null: train.epochs)", min=1)
+    milestones: tuple[int, ...] = declared(
+        (), "epochs at which ASHA compares trials and stops all but the top 1/reduction_factor, instead of its geometric "
+            "rungs (grace_period x reduction_factor^k); increasing, below max_t. DRW presets: [170] (docs/SPEC.md, "
+            "'Rungs and the DRW schedule')", item_min=1)
+
+    def rungs(self, max_t: int) -> tuple[int, ...]:
+        """The epochs where ASHA may stop a trial, before max_t (where every trial ends): the milestones, else Ray
+        Tune's geometric rungs grace_period x reduction_factor^k, each at the first whole epoch it reaches (a trial
+        reports whole epochs, so Ray compares at that one too)."""
+        if self.kind != "asha":
+            return ()
+        if self.milestones:
+            return tuple(self.milestones)
+        out, k = [], 0
+        while self.grace_period * self.reduction_factor ** k < max_t:
+            out.append(math.ceil(self.grace_period * self.reduction_factor ** k))
+            k += 1
+        return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -505,10 +523,19 @@ def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:
     if max_t is not None and max_t > epochs:
         c.add("scheduler.max_t", f"{max_t} exceeds the training epochs ({epochs}); trials never get that far")
     horizon = max_t or epochs
+    milestones = values["milestones"]
+    if milestones:
+        if grace is not None:
+            c.add("scheduler.milestones", "give milestones or grace_period, not both (the first milestone is the first cut)")
+        if list(milestones) != sorted(set(milestones)):
+            c.add("scheduler.milestones", f"must be increasing, got {list(milestones)}")
+        if milestones[-1] >= horizon:
+            c.add("scheduler.milestones", f"{milestones[-1]} is not below max_t/epochs ({horizon}): every trial ends there anyway")
+        grace = milestones[0]
     grace = min(10, horizon) if grace is None else grace
     if grace > horizon:
         c.add("scheduler.grace_period", f"{grace} exceeds max_t/epochs ({horizon}); nothing could be stopped")
-    return Scheduler(values["kind"], values["time_attr"], grace, values["reduction_factor"], max_t)
+    return Scheduler(values["kind"], values["time_attr"], grace, values["reduction_factor"], max_t, milestones)
 
 
 def _parse_resources(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Resources:

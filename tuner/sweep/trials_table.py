@@ -3,7 +3,7 @@
 Columns: trial_id, status (completed | stopped | diverged | failed), epochs_run, wall_seconds,
 mlflow_run_id, error, untrained_exits, the final metrics (val_acc, test_acc, many/medium/few_acc, flops_ratio, ...),
 and the resolved configuration as `config.<field>`. The table's metadata names the sweep, the
-objective, the searched fields and their search space (`search`, as JSON).
+objective, the searched fields and their search space (`search`, as JSON), and ASHA's rungs (`rungs`).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
         "objective": json.dumps({"metrics": spec.objective.metrics, "modes": spec.objective.modes}),
         "searched": json.dumps([p.name for p in spec.search]),
         "search": search_to_json(spec.search),  # the distributions and conditions: the report rebuilds an Optuna study
+        "rungs": json.dumps(list(spec.scheduler.rungs(spec.max_t))),  # where ASHA could cut: the report's rung correlation
         "spec_file": spec.path,
     }
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})

@@ -15,12 +15,15 @@ from tuner.tracking import STATUS_TAG, SWEEP_TAG, TrialTracking, retry, tracking
 
 
 def log_report(uri: str, parent_run_id: str, sweep: str, files: list[Path], ensemble_info: dict[str, Any] | None,
-               ensemble: Any, best_single_val_acc: float | None, member_configs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Log the report's files; for an ensemble (built from `member_configs`), its run, and its registration
-    when it beats `best_single_val_acc`. The registered version, or None."""
+               ensemble: Any, best_single_val_acc: float | None, member_configs: list[dict[str, Any]],
+               metrics: dict[str, float] | None = None) -> dict[str, Any] | None:
+    """Log the report's files and `metrics` on the parent run; for an ensemble (built from `member_configs`),
+    its run, and its registration when it beats `best_single_val_acc`. The registered version, or None."""
     client = tracking_client(uri)
     for f in files:
         retry(lambda f=f: client.log_artifact(parent_run_id, str(f), "report"))
+    for key, value in (metrics or {}).items():
+        retry(lambda k=key, v=value: client.log_metric(parent_run_id, k, v))
     if ensemble_info is None:
         return None
     parent = retry(lambda: client.get_run(parent_run_id))
