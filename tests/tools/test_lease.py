@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -16,6 +17,7 @@ import pytest
 
 from tools.lease import plan as lease_plan
 from tools.lease.perf_doc import gpu_section
+from tuner.reproduce.command import row_runs
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny runs: synthetic data, a narrow net, two epochs; two rows; the smoke sweep as the sweep.
@@ -82,7 +84,7 @@ def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
     (repo / "docs" / "perf" / "cuda-2026-12-01-1200.json").unlink()
     assert not lease_plan.bench_figures(repo) and not lease_plan.bench_due(repo)  # the 100x rows come first
     assert lease_plan.timing(repo).parallel == 8  # 16 epochs/s in all beats 3.3 alone
-    assert steps["results"].runs[0].name == "ldam_drw-ir100-seed0" and steps["sweep"].skipped.startswith("waits for every 100x")
+    assert steps["results"].runs[0].name == "ldam_drw-ir100-seed0" and steps["sweep"].skipped.startswith("waits for every CIFAR-10-LT 100x")
     for row in lease_plan.ROWS:  # every 100x seed-0 row done: the sweep's turn, with half the time
         (repo / "results" / f"{row.key}-ir100-seed0.jsonl").write_text(json.dumps({"summary": True}) + "\n")
     assert lease_plan.bench_due(repo)  # now the benchmark's turn; it leaves the sweep too little time
@@ -93,6 +95,48 @@ def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
     assert steps["sweep"].skipped is None and steps["sweep"].seconds >= lease_plan.MIN_SWEEP_SECONDS
     assert all(not r.name.endswith("ir100-seed0") for r in steps["results"].runs)
     assert lease_plan.carry_needed(listed) == [".gpudata", ".gpuwhl"]
+
+
+def test_every_cifar10_run_comes_before_any_cifar100_run_which_waits_for_its_data(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    datasets = {r.key: r.dataset for r in lease_plan.ROWS}
+    assert set(datasets.values()) == {"cifar10", "cifar100"}
+    n100 = sum(d == "cifar100" for d in datasets.values()) * 9  # 3 imbalances x 3 seeds each
+    # No CIFAR-100 copy in the lease's data: its runs are not scheduled, and the plan says so in one line.
+    queue = lease_plan.result_queue(tmp_path)
+    assert queue and all(datasets[r.row] == "cifar10" for r in queue)
+    waiting = lease_plan.waiting_for_data(tmp_path)
+    assert waiting == (f"{n100} CIFAR-100-LT runs wait for a CIFAR-100 copy in the lease's data (.gpudata/cifar-100-python/ "
+                       "or .gpudata/cifar100/train.parquet and test.parquet)")
+    steps = {s.name: s for s in lease_plan.plan(tmp_path, bench=False, workers=False)}
+    results = steps["results"]
+    assert results.waiting == waiting and all(datasets[r.row] == "cifar10" for r in results.runs + results.fillers)
+    assert [ln for ln in lease_plan.describe(list(steps.values()), 540.0).splitlines() if "CIFAR-100" in ln] == \
+        [f"   {waiting}; not scheduled"]
+    synthetic = ["--set", "dataset=synthetic"]  # a quick check needs no CIFAR-100
+    quick = lease_plan.result_queue(tmp_path, common=synthetic)
+    assert sum(r.row.endswith("_c100") for r in quick) == n100 and lease_plan.waiting_for_data(tmp_path, common=synthetic) is None
+    # The sweep's turn still means every CIFAR-10 row at 100x seed 0, whatever CIFAR-100 waits for.
+    for key, dataset in datasets.items():
+        if dataset == "cifar10":
+            (tmp_path / "results" / f"{key}-ir100-seed0.jsonl").write_text(json.dumps({"summary": True}) + "\n")
+    assert lease_plan.first_rows_done(tmp_path)
+    # With a copy (either form sources.py reads), every CIFAR-10 run comes first, then CIFAR-100's in the same order.
+    for copy in ("cifar-100-python", "cifar100"):
+        folder = tmp_path / ".gpudata" / copy
+        folder.mkdir(parents=True)
+        if copy == "cifar100":
+            for name in ("train.parquet", "test.parquet"):
+                (folder / name).write_bytes(b"")
+        queue = lease_plan.result_queue(tmp_path)
+        kinds = [datasets[r.row] for r in queue]
+        assert kinds == ["cifar10"] * (len(kinds) - n100) + ["cifar100"] * n100 and lease_plan.waiting_for_data(tmp_path) is None
+        c100 = [r for r in queue if r.dataset == "cifar100"]
+        keys = [k for k, d in datasets.items() if d == "cifar100"]
+        assert [r.name for r in c100] == [r.name for imbalance, seeds in lease_plan.RUN_ORDER
+                                          for r in row_runs(keys, [float(imbalance)], list(seeds), [])]
+        assert c100[0].name == "ldam_drw_c100-ir100-seed0" and c100[0].args[-2:] == ["--set", "dataset=cifar100"]
+        shutil.rmtree(tmp_path / ".gpudata")
 
 
 def test_prepare_makes_the_data_to_carry_and_names_the_device_call(tmp_path: Path, cifar_dir: Path) -> None:

@@ -63,7 +63,7 @@ def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
     s_used = {summary(tmp_path / "results" / f"elf_ldam_drw-ir100-seed{s}.jsonl")["inference_threshold_used"] for s in (0, 1)}
     assert f"(s {', '.join(f'{v:g}' for v in sorted(s_used))})" in cells[8]  # the threshold ELF selected
     assert "| synthetic | 2 | 1 |" in ldam and f"{ROWS_BY_KEY['ldam_drw'].published[100]:.2f}" in ldam
-    assert "## Imbalance 100" in res.stdout and "JPEG (quality 75)" in res.stdout
+    assert "## CIFAR-10-LT, imbalance 100" in res.stdout and "JPEG (quality 75)" in res.stdout
 
 
 def test_the_papers_protocol_takes_the_best_test_epoch_not_the_last(tmp_path: Path) -> None:
@@ -78,6 +78,50 @@ def test_the_papers_protocol_takes_the_best_test_epoch_not_the_last(tmp_path: Pa
     diverged = tmp_path / "other.jsonl"  # a diverged epoch reports the worst values, never a best
     diverged.write_text(json.dumps({"epoch": 1, "test_acc": 0.9, "status": "diverged"}) + "\n")
     assert best_test_epoch_acc(diverged) is None
+
+
+def test_a_cifar100_table_comes_after_cifar10_and_measures_gaps_against_cifar100_ldam_drw(tmp_path: Path) -> None:
+    from tuner.reproduce.tables import build
+
+    def run_file(row: str, test_acc: float, dataset: str) -> None:
+        done = {"summary": True, "status": "completed", "epochs_run": 200, "wall_seconds": 60.0, "device": "cuda",
+                "val_acc": test_acc, "test_acc": test_acc, "selected_by_val": {"test_acc": test_acc}, "many_acc": 0.5,
+                "medium_acc": 0.4, "few_acc": 0.3, "flops_ratio": 1.0, "config": {"dataset": dataset}}
+        (tmp_path / f"{row}-ir100-seed0.jsonl").write_text(
+            json.dumps({"epoch": 1, "test_acc": test_acc, "status": "completed"}) + "\n" + json.dumps(done) + "\n")
+
+    run_file("ldam_drw", 0.70, "cifar10")
+    run_file("elf_ldam_drw", 0.72, "cifar10")
+    run_file("ldam_drw_c100", 0.40, "cifar100")
+    run_file("elf_ldam_drw_c100", 0.43, "cifar100")
+    run_file("reslt_released_c100", 0.41, "cifar100")
+    text = build(tmp_path)
+    assert text.startswith("# Results on CIFAR-10-LT and CIFAR-100-LT\n")
+    c10, c100 = text.split("## CIFAR-10-LT, imbalance 100")[1].split("## CIFAR-100-LT, imbalance 100")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in c100.splitlines() if line.startswith("| ")}
+    assert "ldam_drw" not in c100 and "| cifar100 |" not in c10  # each run in its dataset's table
+    elf = rows["ELF(LDAM)+DRW"]
+    assert elf[1] == "cifar100" and elf[11] == "43.10 (-0.01% FLOPs)"
+    assert elf[-3] == "+3.00" and elf[-2] == "+3.00" and elf[-1].rstrip(" |") == f"{43.1 - 42.0:+.2f}"  # not against CIFAR-10's 70
+    assert rows["LDAM-DRW"][-3] == "—" and rows["ResLT (released recipe)"][11] == "—"  # no published CIFAR-100 number here
+    assert rows["ResLT (released recipe)"][-3] == "+1.00"
+
+
+def test_cifar100_rows_run_on_cifar100_unless_a_quick_check_says_otherwise() -> None:
+    from tuner.reproduce.command import check, published_text, row_runs
+
+    run = row_runs(["reslt_released_c100"], [100.0], [0], ["--device", "cpu"])[0]
+    assert run.dataset == "cifar100" and run.name == "reslt_released_c100-ir100-seed0"
+    assert run.args == ["--preset", "reslt_released", "--imbalance", "100", "--seed", "0", "--set", "dataset=cifar100",
+                        "--device", "cpu"]
+    assert published_text(run) == "vs —" and published_text(row_runs(["ldam_drw_c100"], [50.0], [0], [])[0]) == \
+        "vs 46.60 (ELF paper, Table 2, CIFAR-100-LT)"
+    check(run, {})  # its config builds on CIFAR-100 (ResLT's per-data beta)
+    quick = row_runs(["ldam_drw_c100"], [10.0], [0], ["--set", "dataset=synthetic"])[0]
+    assert quick.dataset == "synthetic" and quick.args[-2:] == ["--set", "dataset=synthetic"]  # the later --set wins
+    from trainables.presets import build_preset
+
+    assert build_preset("reslt_released", dataset=run.dataset, imbalance_ratio=100.0).reslt_alpha == 0.995
 
 
 def _checkpoint_epoch(checkpoint: Path) -> int:
@@ -149,7 +193,7 @@ def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> N
         assert s["config"]["lr"] == 0.2 and s["config"]["seed"] == seed and s["config"]["backbone"] == "resnet20"
     table = subprocess.run([sys.executable, "-m", "tuner.reproduce.tables", "results"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=120).stdout
-    assert "## Imbalance 10" in table and "| best trial of search_spaces/hybrid.yaml, retrained | synthetic | 2 |" in table
+    assert "## CIFAR-10-LT, imbalance 10" in table and "| best trial of search_spaces/hybrid.yaml, retrained | synthetic | 2 |" in table
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -4,17 +4,19 @@
 
 A lease is one command of at most 10 minutes on a GPU machine. Its steps, in order of value:
 1. the AutoAugment table check against that machine's torchvision (seconds; always);
-2. once every 100x seed-0 row exists and while docs/perf/ holds no benchmark figure: a short
-   benchmark (the fast path against the plain recipe, packed trials, the batched AutoAugment on
-   CUDA); until then the results runs measure the packing themselves (tools/lease/collect.py
-   files their per-epoch times in docs/perf/ too), and those times size the next lease;
-3. the results runs not yet in results/, 100x first (seed 0, then seeds 1 and 2, then 50x and
-   10x), as many at once as the measured packing says is fastest, each started only when it can
-   finish in the time left (a few more may fill idle slots: they come back as checkpoints and
-   resume in a later lease);
-4. once every 100x seed-0 row exists: search_spaces/hybrid.yaml under Ray Tune with the time left
-   (needs ray, optuna and mlflow carried as .gpuwhl/); from then on the results runs of step 3 get
-   half of the time after the benchmark and the sweep the rest.
+2. once every CIFAR-10-LT 100x seed-0 row exists and while docs/perf/ holds no benchmark figure:
+   a short benchmark (the fast path against the plain recipe, packed trials, the batched
+   AutoAugment on CUDA); until then the results runs measure the packing themselves
+   (tools/lease/collect.py files their per-epoch times in docs/perf/ too), and those times size
+   the next lease;
+3. the results runs not yet in results/, every CIFAR-10-LT run before any CIFAR-100-LT run, and
+   within each 100x first (seed 0, then seeds 1 and 2, then 50x and 10x), as many at once as the
+   measured packing says is fastest, each started only when it can finish in the time left (a few
+   more may fill idle slots: they come back as checkpoints and resume in a later lease); runs of a
+   dataset the lease's data does not carry (CIFAR-100, see `carries`) wait, and the plan says so;
+4. once every CIFAR-10-LT 100x seed-0 row exists: search_spaces/hybrid.yaml (on CIFAR-10-LT) under
+   Ray Tune with the time left (needs ray, optuna and mlflow carried as .gpuwhl/); from then on the
+   results runs of step 3 get half of the time after the benchmark and the sweep the rest.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainables.data.sources import TORCHVISION_FOLDERS
 from tuner.reproduce.command import Run, row_runs
-from tuner.reproduce.rows import ROWS
+from tuner.reproduce.rows import DATASETS, ROWS, ROWS_BY_KEY
 
 DEFAULT_BUDGET = 540.0  # seconds of work in one 10-minute command, leaving time to pack and send back
 PACK_SECONDS = 20.0  # what packing the archive is given at the end
@@ -46,7 +49,7 @@ WORKERS_SECONDS = 240.0  # the workers benchmark's share of a lease: streams and
 WORKERS_KS = (1, 4, 8, 16, 32)
 WORKERS_PROCESS_KS = (1, 8)  # K cold processes (torch.compile each) cost a minute to start: two points are the yardstick
 EPOCHS = 200  # every results row trains 200 epochs
-# Order of the results runs: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
+# Order of the results runs of each dataset: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
 RUN_ORDER: tuple[tuple[int, tuple[int, ...]], ...] = ((100, (0,)), (100, (1, 2)), (50, (0,)), (10, (0,)), (50, (1, 2)), (10, (1, 2)))
 # Before any GPU figure exists: the project's targets (0.4 s per epoch alone; 200,000 images/s summed
 # over packed trials, i.e. 8 CIFAR-10-LT-100 runs of 12,406 images at 0.5 s per epoch), doubled.
@@ -79,6 +82,7 @@ class Step:
     runs: list[Run] = field(default_factory=list)  # runs expected to finish
     fillers: list[Run] = field(default_factory=list)  # runs expected to be cut at the deadline, to resume next lease
     skipped: str | None = None  # why it will not run
+    waiting: str | None = None  # one line: runs this lease cannot start, and what they wait for
 
 
 def gpu_figures(repo: Path) -> list[dict[str, Any]]:
@@ -137,22 +141,57 @@ def epochs_left(run: Run, repo: Path, epochs: int = EPOCHS) -> int:
     return epochs - run.files(repo / RESULTS_DIR).checkpoint_epoch()
 
 
-def result_queue(repo: Path, rows: list[str] | None = None, common: list[str] | None = None,
-                 order: tuple[tuple[int, tuple[int, ...]], ...] = RUN_ORDER) -> list[Run]:
-    """The results runs not done yet, in the order a lease runs them."""
+def carries(repo: Path, dataset: str) -> bool:
+    """Whether the lease's data folder (DATA_COPY) gives runs on `dataset` their images.
+
+    On the GPU machine the runs read DATA_COPY only (scripts/gpu_lease.sh sets TUNER_DATA_DIR to it)
+    and nothing can be downloaded. `--prepare` always writes CIFAR-10 there (train.parquet and
+    test.parquet, from ../shared/data/cifar10), and synthetic data needs no files; nothing writes
+    CIFAR-100, so it counts as carried only where trainables/data/sources.py would find it in that
+    folder: torchvision's `cifar-100-python/`, or a Parquet pair one folder down,
+    `cifar100/train.parquet` and `cifar100/test.parquet` (the pair at the top is CIFAR-10's).
+    The plan (here) and the lease (there) read the same folder: the one the device call carries.
+    """
+    if dataset in ("cifar10", "synthetic"):
+        return True
+    folder = repo / DATA_COPY
+    return (folder / TORCHVISION_FOLDERS[dataset]).is_dir() or \
+        all((folder / dataset / name).is_file() for name in ("train.parquet", "test.parquet"))
+
+
+def _not_done(repo: Path, rows: list[str] | None, common: list[str] | None,
+              order: tuple[tuple[int, tuple[int, ...]], ...]) -> list[Run]:
+    """The results runs not done yet: every CIFAR-10 row's before any CIFAR-100 row's, each dataset's in `order`."""
     keys = rows or [r.key for r in ROWS]
     queue = []
     for imbalance, seeds in order:
         queue += [r for r in row_runs(keys, [float(imbalance)], list(seeds), common or [])
                   if not r.files(repo / RESULTS_DIR).done()]
-    return queue
+    return sorted(queue, key=lambda r: list(DATASETS).index(ROWS_BY_KEY[r.row].dataset))  # stable: `order` within each
+
+
+def result_queue(repo: Path, rows: list[str] | None = None, common: list[str] | None = None,
+                 order: tuple[tuple[int, tuple[int, ...]], ...] = RUN_ORDER) -> list[Run]:
+    """The results runs not done yet that the lease's data lets it run, in the order a lease runs them."""
+    return [r for r in _not_done(repo, rows, common, order) if carries(repo, r.dataset)]
+
+
+def waiting_for_data(repo: Path, rows: list[str] | None = None, common: list[str] | None = None) -> str | None:
+    """One line on the runs not done yet that the lease's data does not let it run (None: there are none)."""
+    held = [r for r in _not_done(repo, rows, common, RUN_ORDER) if not carries(repo, r.dataset)]
+    parts = []
+    for dataset, name in DATASETS.items():
+        if n := sum(r.dataset == dataset for r in held):
+            parts.append(f"{n} {name}-LT runs wait for a {name} copy in the lease's data ({DATA_COPY}/"
+                         f"{TORCHVISION_FOLDERS[dataset]}/ or {DATA_COPY}/{dataset}/train.parquet and test.parquet)")
+    return "; ".join(parts) or None
 
 
 def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str] | None = None) -> bool:
-    """Every row at 100x, seed 0, has finished: the sweep's turn has come."""
+    """Every CIFAR-10 row (the sweep's data) at 100x, seed 0, has finished: the sweep's turn has come."""
     imbalance, seeds = RUN_ORDER[0]
-    return all(r.files(repo / RESULTS_DIR).done()
-               for r in row_runs(rows or [r.key for r in ROWS], [float(imbalance)], list(seeds), common or []))
+    keys = [k for k in rows or [r.key for r in ROWS] if ROWS_BY_KEY[k].dataset == "cifar10"]
+    return all(r.files(repo / RESULTS_DIR).done() for r in row_runs(keys, [float(imbalance)], list(seeds), common or []))
 
 
 def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, rows: list[str] | None = None,
@@ -175,6 +214,7 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
         left -= BENCH_SECONDS
     t = timing(repo)
     queue = result_queue(repo, rows, common)
+    waiting = waiting_for_data(repo, rows, common)
     sweep_turn = first_rows_done(repo, rows, common)
     results_left = left * SWEEP_SHARE if sweep_turn else left
     fitting, slots = [], [0.0] * t.parallel
@@ -193,12 +233,12 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
                 f"{t.epoch_seconds[t.parallel]:.2f} s per epoch each ({t.source})"
                 + (f"; then {len(fillers)} more fill idle slots until the deadline and resume next lease" if fillers else ""))
     else:
-        what = "every results run is done"
+        what = "every results run is done" if waiting is None else "every results run the lease's data allows is done"
     steps.append(Step("results", results_left if fillers else (max(slots) if fitting else 0.0), what, fitting, fillers,
-                      None if queue else "nothing to run"))
+                      None if queue else "nothing to run", waiting))
     left -= steps[-1].seconds
     if not sweep_turn:
-        reason = "waits for every 100x seed-0 results row (until then the results runs take the lease)"
+        reason = "waits for every CIFAR-10-LT 100x seed-0 results row (until then the results runs take the lease)"
     elif left < MIN_SWEEP_SECONDS:
         reason = f"too little time left ({left:.0f} s < {MIN_SWEEP_SECONDS:.0f} s)"
     else:
@@ -221,6 +261,7 @@ def describe(steps: list[Step], budget: float) -> str:
     for i, step in enumerate(steps, 1):
         when = f"skipped: {step.skipped}" if step.skipped else f"~{step.seconds:.0f} s"
         lines.append(f"{i}. {step.name}: {step.what} [{when}]")
+        lines += [f"   {step.waiting}; not scheduled"] if step.waiting else []
         lines += [f"     {run.name}" for run in step.runs]
         lines += [f"     {run.name}  (cut at the deadline; resumes next lease)" for run in step.fillers]
     lines.append(f"Carry: {', '.join(carry_needed(steps))}  (bash scripts/gpu_lease.sh --prepare makes them)")

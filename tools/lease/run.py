@@ -202,14 +202,16 @@ def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[st
     timing = lease_plan.timing(repo, measured)
     common = train_args(opts)
     queue = lease_plan.result_queue(repo, opts.rows, common)
+    waiting = lease_plan.waiting_for_data(repo, opts.rows, common)  # not started: they would fail without their data
     if not queue:
-        return {"name": "results", "status": "skipped", "why": "every results run is done", "finished": [], "cut": []}
+        return {"name": "results", "status": "skipped", "why": waiting or "every results run is done", "finished": [], "cut": [],
+                "waiting_for_data": waiting}
     out = repo / lease_plan.RESULTS_DIR
 
     def estimate(run: Run) -> float:
         return timing.run_seconds(lease_plan.epochs_left(run, repo, opts.epochs or lease_plan.EPOCHS))
 
-    # Until every 100x seed-0 row exists the results take all the time (the sweep waits for them);
+    # Until every CIFAR-10-LT 100x seed-0 row exists the results take all the time (the sweep waits for them);
     # after that the sweep gets half of what is left.
     sweep_turn = opts.sweep and lease_plan.first_rows_done(repo, opts.rows, common)
     budget = clock.left * (lease_plan.SWEEP_SHARE if sweep_turn else 1.0)
@@ -225,7 +227,8 @@ def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[st
     return {"name": "results", "status": "failed" if ended["failed"] else ("cut" if why else "done"),
             "why": "; ".join(why) or None, "parallel": timing.parallel,
             "epoch_seconds": timing.epoch_seconds[timing.parallel], "timing_source": timing.source,
-            "finished": ended["finished"], "failed": ended["failed"], "cut": cut, "not_started": ended["not_started"]}
+            "finished": ended["finished"], "failed": ended["failed"], "cut": cut, "not_started": ended["not_started"],
+            "waiting_for_data": waiting}
 
 
 def sweep_step(clock: Clock, opts: LeaseOptions, repo: Path, folder: Path) -> dict[str, Any]:
@@ -233,7 +236,7 @@ def sweep_step(clock: Clock, opts: LeaseOptions, repo: Path, folder: Path) -> di
     if not opts.sweep:
         return {"name": "sweep", "status": "skipped", "why": "--no-sweep"}
     if not lease_plan.first_rows_done(repo, opts.rows, common):
-        return {"name": "sweep", "status": "skipped", "why": "waits for every 100x seed-0 results row"}
+        return {"name": "sweep", "status": "skipped", "why": "waits for every CIFAR-10-LT 100x seed-0 results row"}
     budget = clock.left - 45.0  # Ray's start and the table at the end
     if budget < lease_plan.MIN_SWEEP_SECONDS:
         return {"name": "sweep", "status": "skipped", "why": f"too little time left ({clock.left:.0f} s)"}
@@ -281,7 +284,7 @@ def run_lease(repo: Path, out: Path, opts: LeaseOptions) -> dict[str, Any]:
     else:
         why = ("not on a GPU" if not opts.device.startswith("cuda") else "--no-bench" if opts.bench is False
                else "docs/perf/ already holds benchmark figures" if lease_plan.bench_figures(repo)
-               else "waits for every 100x seed-0 results row")
+               else "waits for every CIFAR-10-LT 100x seed-0 results row")
         steps.append({"name": "bench", "status": "skipped", "why": why})
     print(f"lease: bench {steps[-1]['status']} ({clock.left:.0f} s left)", flush=True)
     steps.append(results_step(clock, opts, repo, measured))

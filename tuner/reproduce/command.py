@@ -2,10 +2,12 @@
 
     python -m tuner.reproduce --plan
     python -m tuner.reproduce --imbalance 100 --seeds 0 1 2 --parallel 8 --device cuda --time-budget 600
+    python -m tuner.reproduce --rows ldam_drw_c100 elf_ldam_drw_c100 --imbalance 100 --device cuda
     python -m tuner.reproduce --from-sweep hybrid --seeds 1 2 --device cuda
     python -m tuner.reproduce.tables results --out docs/RESULTS.md
 
-Each run is `python -m trainables.train`, its per-epoch JSON lines kept in
+Each run is `python -m trainables.train` on its row's dataset (`--set dataset=...`; a `--set
+dataset=...` here wins, as for quick checks), its per-epoch JSON lines kept in
 results/{row}-ir{imbalance}-seed{seed}.jsonl. A run is done when its file ends with the summary
 line; done runs are skipped, so the command picks up where an interrupted one (Ctrl-C, SIGTERM, a
 lost machine, the time budget) stopped. An unfinished run resumes from its checkpoint, saved after
@@ -30,7 +32,7 @@ from trainables.config import ConfigError, with_overrides
 from trainables.names import OBJECTIVE
 from trainables.presets import build_preset
 from tuner.exit_codes import ExitCode
-from tuner.reproduce.rows import IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
+from tuner.reproduce.rows import DATASETS, IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
 from tuner.reproduce.run_file import RunFiles, run_name
 from tuner.reproduce.supervisor import Stopped, Supervisor
 
@@ -46,6 +48,7 @@ class Run:
     seed: int
     args: list[str]  # trainables.train arguments
     preset: str | None = None  # None: the run's config comes from a file (the sweep's best)
+    dataset: str = "cifar10"  # what it trains on: its row's (the sweep's best: its trial's), unless a --set of `args` says otherwise
 
     @property
     def name(self) -> str:
@@ -56,23 +59,34 @@ class Run:
 
 
 def published_text(run: Run) -> str:
-    """What the run is compared with: 'vs 80.44 (published ResLT)'."""
+    """What the run is compared with: 'vs 80.44 (published ResLT, CIFAR-10-LT)'."""
     row = ROWS_BY_KEY.get(run.row)
     number = row.published.get(int(run.imbalance)) if row else None
     if number is None:
         return "vs —"
-    return f"vs {number:.2f} ({row.versus})"
+    return f"vs {number:.2f} ({row.versus}, {DATASETS[row.dataset]}-LT)"
+
+
+def set_value(args: list[str], key: str) -> str | None:
+    """What the last `--set KEY=VALUE` of `args` gives KEY (a later one wins, as in trainables.train); None without one."""
+    values = [item.partition("=")[2] for flag, item in zip(args, args[1:])
+              if flag == "--set" and item.partition("=")[0].strip() == key]
+    return values[-1] if values else None
 
 
 def row_runs(keys: list[str], imbalances: list[float], seeds: list[int], common: list[str]) -> list[Run]:
     runs = []
     for key in keys:
         row = ROWS_BY_KEY[key]
+        # The row's dataset goes before `common`, so that a --set dataset=... there (quick checks) wins.
+        data = ["--set", f"dataset={row.dataset}"]
+        dataset = set_value(common, "dataset") or row.dataset
         for imbalance in imbalances:
             preset = row.presets[int(imbalance)]
             for seed in seeds:
                 runs.append(Run(key, imbalance, seed,
-                                ["--preset", preset, "--imbalance", f"{imbalance:g}", "--seed", str(seed), *common], preset))
+                                ["--preset", preset, "--imbalance", f"{imbalance:g}", "--seed", str(seed), *data, *common], preset,
+                                dataset))
     return runs
 
 
@@ -96,7 +110,9 @@ def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> l
     out.mkdir(parents=True, exist_ok=True)
     config_file.write_text(json.dumps({"sweep": str(exp), "trial_id": best[0]["trial_id"], OBJECTIVE: best[0][OBJECTIVE],
                                        "config": config}, indent=1, default=str) + "\n")
-    return [Run(SWEEP_BEST, imbalance, seed, ["--config", str(config_file), "--seed", str(seed), *common]) for seed in seeds]
+    dataset = set_value(common, "dataset") or str(config.get("dataset", Run.dataset))
+    return [Run(SWEEP_BEST, imbalance, seed, ["--config", str(config_file), "--seed", str(seed), *common], dataset=dataset)
+            for seed in seeds]
 
 
 def check(run: Run, overrides: dict[str, str]) -> None:
@@ -104,7 +120,7 @@ def check(run: Run, overrides: dict[str, str]) -> None:
     if run.preset is None:
         return  # its config came from a trial that ran
     try:
-        build_preset(run.preset, **{**overrides, "imbalance_ratio": run.imbalance, "seed": run.seed}).validate()
+        build_preset(run.preset, **{"dataset": run.dataset, **overrides, "imbalance_ratio": run.imbalance, "seed": run.seed}).validate()
     except ConfigError as exc:
         raise ReproduceError(f"{run.name}: {exc}") from None
 
@@ -208,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for run in runs:
                 done = "done   " if run.files(out).done() else "to run "
-                print(f"{done} {run.name:40s} {published_text(run):30s} python -m trainables.train {' '.join(run.args)}",
+                print(f"{done} {run.name:40s} {published_text(run):44s} python -m trainables.train {' '.join(run.args)}",
                       flush=True)
         except BrokenPipeError:  # `--plan | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

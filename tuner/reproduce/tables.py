@@ -3,11 +3,12 @@
     python -m tuner.reproduce.tables results > docs/RESULTS.md
     python -m tuner.reproduce.tables results --out docs/RESULTS.md
 
-One table per imbalance ratio; one line per method with the mean and spread over seeds of the
-last epoch's val_acc and test_acc, the test_acc of the epoch with the best val_acc, the best test
-epoch's test_acc (the papers' protocol, labelled as such and kept apart from the headline),
-many/medium/few, the FLOP ratio at the inference threshold used, minutes per run, the published
-number beside it, and each method's gap to LDAM-DRW, ours and published (the papers' protocol too).
+One table per dataset and imbalance ratio (CIFAR-10-LT first, then CIFAR-100-LT); one line per
+method with the mean and spread over seeds of the last epoch's val_acc and test_acc, the test_acc
+of the epoch with the best val_acc, the best test epoch's test_acc (the papers' protocol, labelled
+as such and kept apart from the headline), many/medium/few, the FLOP ratio at the inference
+threshold used, minutes per run, the published number beside it, and each method's gap to
+LDAM-DRW on the same dataset (rows.YARDSTICKS), ours and published (the papers' protocol too).
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ from typing import Any
 from trainables.cli import OneLineParser
 from trainables.names import COST, DIVERGED, TEST_METRIC
 from tuner.exit_codes import ExitCode
-from tuner.reproduce.rows import IN_HOUSE_YARDSTICK, ROWS, ROWS_BY_KEY, SWEEP_BEST
+from tuner.reproduce.rows import DATASETS, ROWS, ROWS_BY_KEY, SWEEP_BEST, YARDSTICKS
 from tuner.reproduce.run_file import epoch_lines, parse_name, summary
 
-HEADER = """# Results on CIFAR-10-LT
+HEADER = """# Results on CIFAR-10-LT and CIFAR-100-LT
 
 Built by `python -m tuner.reproduce.tables {folder}` from the per-epoch JSON lines in `{folder}/`
 (one file per run: `ROW-irIMBALANCE-seedSEED.jsonl`, written by `python -m tuner.reproduce`).
 
-- **Data.** The training and test images are a JPEG (quality 75) copy of CIFAR-10
+- **Data.** The CIFAR-10 training and test images are a JPEG (quality 75) copy of CIFAR-10
   (`../shared/data/cifar10/SOURCE.md`), which costs about 2-3 points of accuracy against the
   original pixels. LDAM-DRW trained on the same copy is the in-house yardstick: compare each
-  method's gap to it with the published gap, not the absolute numbers.
+  method's gap to it with the published gap, not the absolute numbers. The CIFAR-100-LT tables
+  measure each method the same way, against LDAM-DRW trained on the same CIFAR-100 copy.
 - **Which epoch: our protocol (the headline).** "test_acc" is the last epoch's; "val-selected" is
   the test accuracy of the epoch with the best `val_acc` on the validation split carved from the
   test set (200 images per class, not among the reported test images). Nothing in these columns
@@ -82,9 +84,9 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def _gap(value: float | None, yardstick: float | None, key: str) -> str:
-    """A method's gap to the in-house LDAM-DRW, in points; a dash for the yardstick itself or without numbers."""
-    if value is None or yardstick is None or key == IN_HOUSE_YARDSTICK:
+def _gap(value: float | None, yardstick: float | None, key: str, dataset: str) -> str:
+    """A method's gap to the dataset's in-house LDAM-DRW, in points; a dash for the yardstick itself or without numbers."""
+    if value is None or yardstick is None or key == YARDSTICKS[dataset]:
         return "—"
     return f"{(value - yardstick) * 100:+.2f}"
 
@@ -103,17 +105,28 @@ def _label(key: str) -> str:
     return ROWS_BY_KEY[key].label if key in ROWS_BY_KEY else key
 
 
-def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
+def dataset_of(run: dict[str, Any]) -> str:
+    """The table a run belongs in: its row's dataset (a quick check on synthetic data under a row's name
+    stays in that row's table; the data column says what ran), else its config's (the sweep's best)."""
+    row = ROWS_BY_KEY.get(run["row"])
+    if row is not None:
+        return row.dataset
+    data = run.get("config", {}).get("dataset")
+    return data if data in DATASETS else next(iter(DATASETS))
+
+
+def table(dataset: str, imbalance: float, runs: list[dict[str, Any]]) -> str:
+    yardstick_key = YARDSTICKS[dataset]
     by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         by_row[run["row"]].append(run)
     order = [r.key for r in ROWS if r.key in by_row] + sorted(k for k in by_row if k not in ROWS_BY_KEY)
     ok = {k: [r for r in by_row[k] if r.get("status") == "completed"] for k in order}
-    yardstick = _mean([r[TEST_METRIC] for r in ok.get(IN_HOUSE_YARDSTICK, [])])
-    yardstick_best = _mean([r["best_test_epoch_acc"] for r in ok.get(IN_HOUSE_YARDSTICK, []) if r["best_test_epoch_acc"] is not None])
-    published_yardstick = ROWS_BY_KEY[IN_HOUSE_YARDSTICK].published.get(int(imbalance))
+    yardstick = _mean([r[TEST_METRIC] for r in ok.get(yardstick_key, [])])
+    yardstick_best = _mean([r["best_test_epoch_acc"] for r in ok.get(yardstick_key, []) if r["best_test_epoch_acc"] is not None])
+    published_yardstick = ROWS_BY_KEY[yardstick_key].published.get(int(imbalance))
     lines = [
-        f"## Imbalance {imbalance:g}",
+        f"## {DATASETS[dataset]}-LT, imbalance {imbalance:g}",
         "",
         "| method | data | runs | epochs | val_acc | test_acc | val-selected test_acc | many / medium / few | FLOP ratio "
         "| minutes per run | best test epoch (the papers' protocol; optimistic) | published "
@@ -135,9 +148,9 @@ def table(imbalance: float, runs: list[dict[str, Any]]) -> str:
         published_text = "—" if published is None else f"{published:.2f}" + (f" (-{saving:g}% FLOPs)" if saving else "")
         test = _mean([r[TEST_METRIC] for r in good])
         best_epoch = [r["best_test_epoch_acc"] for r in good if r["best_test_epoch_acc"] is not None]
-        ours_gap = _gap(test, yardstick, key)
-        papers_gap = _gap(_mean(best_epoch), yardstick_best, key)
-        published_gap = ("—" if published is None or published_yardstick is None or key == IN_HOUSE_YARDSTICK
+        ours_gap = _gap(test, yardstick, key, dataset)
+        papers_gap = _gap(_mean(best_epoch), yardstick_best, key, dataset)
+        published_gap = ("—" if published is None or published_yardstick is None or key == yardstick_key
                          else f"{published - published_yardstick:+.2f}")
         lines.append(
             f"| {_label(key)} | {data} | {runs_text} | {', '.join(map(str, epochs))} | {_stat([r['val_acc'] for r in good])} "
@@ -153,8 +166,10 @@ def build(folder: Path, label: str | None = None) -> str:
     parts = [HEADER.format(folder=label or folder.as_posix())]
     if not runs:
         parts.append("No finished runs yet.")
-    for imbalance in sorted({r["imbalance"] for r in runs}, reverse=True):
-        parts.append(table(imbalance, [r for r in runs if r["imbalance"] == imbalance]))
+    for dataset in DATASETS:
+        of_dataset = [r for r in runs if dataset_of(r) == dataset]
+        for imbalance in sorted({r["imbalance"] for r in of_dataset}, reverse=True):
+            parts.append(table(dataset, imbalance, [r for r in of_dataset if r["imbalance"] == imbalance]))
     return "\n\n".join(parts) + "\n"
 
 
