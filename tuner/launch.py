@@ -43,6 +43,7 @@ from tuner.sweep.experiment import (
     write_state,
 )
 from tuner.sweep.preflight import PreflightError, preflight_cluster, preflight_local
+from tuner.sweep.stop import stop_like_ctrl_c
 from tuner.tracking import resolve_tracking_uri
 
 
@@ -234,7 +235,7 @@ def _stop_on_sigterm() -> None:
     and again once Ray is up (its core installs a handler that dumps a stack trace and aborts)."""
     def on_sigterm(signum: int, frame: Any) -> None:
         TERMINATED.set()
-        signal.raise_signal(signal.SIGINT)
+        stop_like_ctrl_c(frame)  # not a SIGINT to itself: a launcher started in the background ignores SIGINT
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_sigterm)

@@ -12,8 +12,6 @@ the folders and run.min_free_mb that count are the ones of the command being run
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 from ray.tune import Callback
 
 from tuner.sweep.disk_space import shortages
+from tuner.sweep.stop import stop_like_ctrl_c
 
 CHECK_EVERY_SECONDS = 2.0  # a statvfs per folder: cheap, but not on every step of Tune's loop
 _watched: dict[str, Any] = {"folders": [], "min_free_mb": 0.0}
@@ -46,4 +45,4 @@ class StopWhenStorageLow(Callback):
             self._stopping = True
             print(f"tuner: {'; '.join(short)} (below run.min_free_mb); stopping the sweep, resumably", flush=True)
             # Ray Tune's own Ctrl-C handling: trials stop where they are, nothing is marked finished.
-            os.kill(os.getpid(), signal.SIGINT)
+            stop_like_ctrl_c()
