@@ -1,10 +1,11 @@
 # make demo: install, then run the smoke sweep (search_spaces/smoke.yaml) on this machine.
 # make test: install, then the linter and the whole test suite (slow tests included), as CI does.
+# make test-fast: install, then the linter and the tests not marked slow: the loop while editing.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export TUNER_DATA_DIR ?= $(abspath ../shared/data/cifar10)
 
-.PHONY: install test demo constraints
+.PHONY: install test test-fast demo constraints
 install: $(VENV)/.installed
 
 # The versions of constraints.txt: what the suite passed with, not whatever is newest today.
@@ -18,9 +19,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 constraints:
 	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.new && mv constraints.new constraints.txt
 
+RUFF := $(PY) -m ruff check trainables tuner benchmarks tools tests
+
+# The whole suite in two phases: everything but the `serial` tests on two workers (pytest-xdist; an
+# xdist_group keeps the tests that share a module's sweep or image, or Ray's machine-wide address file,
+# on one worker), then the `serial` tests alone (their verdict needs an otherwise idle machine).
+# --durations=25: every run prints its 25 slowest tests, so the next person sees where the time goes.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m ruff check trainables tuner benchmarks tools tests
-	$(PY) -m pytest
+	$(RUFF)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=25
+	$(PY) -m pytest -m serial --durations=25
+
+test-fast: install
+	$(RUFF)
+	$(PY) -m pytest -m "not slow" --durations=10
 
 demo: install
 	$(PY) -m tuner.launch search_spaces/smoke.yaml

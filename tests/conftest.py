@@ -17,6 +17,18 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["TUNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("tuner-cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """One intra-op thread in this process and the processes it starts (OMP_NUM_THREADS): a float sum's
+    order, and so a training run's numbers, depend on the thread count, and a test's verdict must not
+    depend on how many cores the machine has or how busy they are. One, not the core count: two xdist
+    workers share the two cores. Sweep trials set their own (resources.cpu)."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def cifar_dir() -> Path:
     """The Parquet JPEG copy of CIFAR-10 (TUNER_DATA_DIR, else ../shared/data/cifar10)."""
@@ -26,3 +38,17 @@ def cifar_dir() -> Path:
             pytest.fail(f"CIFAR-10 copy missing at {path}: CI must run with ../shared beside the checkout")
         pytest.skip(f"no CIFAR-10 copy at {path}")
     return path
+
+
+# The longest modules first (measured: the durations `make test` prints), so that two xdist workers
+# do not end with one of them alone on a five-minute test; the rest keep their collection order.
+# test_mlflow_ui.py must stay ahead of test_sweep_integration.py (the finished smoke sweep's readers
+# before its writer: tests/tuner/conftest.py, finished_smoke).
+LONGEST_FIRST = ("test_images.py", "test_soak.py", "test_faults.py", "test_real_cifar.py", "test_family.py",
+                 "test_workers.py", "test_cluster.py", "test_experiment_folder.py", "test_edges.py", "test_cifar100.py",
+                 "test_disk_full.py", "test_damaged_files.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: within a rank, collection order

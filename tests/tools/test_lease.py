@@ -190,6 +190,7 @@ def test_collect_measures_the_results_runs_packing_from_the_epochs_this_lease_tr
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # its leases have wall-clock budgets (170 s, 220 s) that the work must fit in
 def test_two_leases_on_the_cpu_land_with_collect(tmp_path: Path) -> None:
     repo = _copy_repo(tmp_path / "repo")
     out = tmp_path / "out1"

@@ -66,6 +66,7 @@ def test_list_presets_names_sources() -> None:
     assert res.returncode == 0 and "hybrid_m16" in res.stdout and "LDAM-DRW" in res.stdout
 
 
+@pytest.mark.slow
 def test_a_run_summary_is_a_config_file_for_the_same_run(tmp_path: Path) -> None:
     quick = ["--set", "dataset=synthetic", "--set", "synthetic_train_per_class=20", "--set", "widths=8,16,24",
              "--set", "exit_channels=16", "--epochs", "1", "--device", "cpu"]
@@ -78,6 +79,7 @@ def test_a_run_summary_is_a_config_file_for_the_same_run(tmp_path: Path) -> None
     assert after == {**before, "seed": 4} and after["lr"] == 0.05 and after["exit_taps"]
 
 
+@pytest.mark.slow
 def test_a_killed_checkpointed_run_resumes_after_its_last_epoch_and_refuses_a_foreign_or_damaged_file(tmp_path: Path) -> None:
     import signal
     import time

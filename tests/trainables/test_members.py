@@ -40,7 +40,10 @@ COMPARED = ("train_loss", "train_acc", "val_acc", "test_acc", "flops_ratio", "lr
 EXACT = ("epoch", "status", "diverged_epoch", "diverged_step", "lr")
 
 
-@pytest.fixture(scope="module")
+MEMBERS = pytest.mark.xdist_group("members")
+
+
+@pytest.fixture(scope="module")  # its users share one xdist group (MEMBERS), so it runs once
 def solo_lines(tmp_path_factory: pytest.TempPathFactory) -> list[list[dict]]:
     """Each configuration's epochs from `python -m trainables.train --config`, one thread (as the members below)."""
     folder = tmp_path_factory.mktemp("solo")
@@ -98,6 +101,8 @@ def mismatch(solo: list[dict], member: list[dict], rtol: float = 0.0, atol: floa
     return None
 
 
+@pytest.mark.slow
+@MEMBERS
 def test_streams_members_are_their_solo_runs_exactly(solo_lines, one_thread) -> None:
     lines = train_members("streams")
     assert [len(v) for v in lines.values()] == [3, 3, 1]  # the third diverged in its first epoch, alone
@@ -106,6 +111,8 @@ def test_streams_members_are_their_solo_runs_exactly(solo_lines, one_thread) -> 
         assert mismatch(solo_lines[i], lines[f"m{i}"]) is None, mismatch(solo_lines[i], lines[f"m{i}"])  # no tolerance
 
 
+@pytest.mark.slow
+@MEMBERS
 def test_fused_members_are_their_solo_runs_within_float_rounding(solo_lines, one_thread) -> None:
     lines = train_members("fused")
     for i in range(3):
@@ -114,6 +121,8 @@ def test_fused_members_are_their_solo_runs_within_float_rounding(solo_lines, one
     assert lines["m2"][0]["diverged_step"] == solo_lines[2][0]["diverged_step"]
 
 
+@pytest.mark.slow
+@MEMBERS
 def test_a_member_that_joins_later_starts_at_its_own_epoch_zero(solo_lines, one_thread) -> None:
     lines = train_members("fused", join_late=1)
     assert [m["epoch"] for m in lines["m1"]] == [1, 2, 3]
@@ -121,6 +130,8 @@ def test_a_member_that_joins_later_starts_at_its_own_epoch_zero(solo_lines, one_
         assert mismatch(solo_lines[i], lines[f"m{i}"], FUSED_LOSS_RTOL, FUSED_ACC_ATOL) is None
 
 
+@pytest.mark.slow
+@MEMBERS
 def test_the_comparison_fails_when_members_share_a_seed_or_a_schedule(solo_lines, one_thread, monkeypatch) -> None:
     import contextlib
 
@@ -146,6 +157,8 @@ def test_fused_members_update_their_batchnorm_statistics(one_thread) -> None:
         assert len(changed) == len(old), f"{m.key}: running statistics that did not change: {sorted(set(old) - set(changed))}"
 
 
+@pytest.mark.slow
+@MEMBERS
 def test_a_members_checkpoint_resumes_as_its_solo_run_would(solo_lines, one_thread, tmp_path: Path) -> None:
     data = cached_long_tailed(CONFIGS[0])
     first = Member("m0", CONFIGS[0], data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,9 +71,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def finished_smoke(tmp_path_factory: pytest.TempPathFactory):
-    """search_spaces/smoke.yaml run once against a real mlflow server: (folder, server, result, seconds)."""
+    """search_spaces/smoke.yaml run once per session against a real mlflow server: (folder, server, result,
+    seconds). Its users read it (xdist_group "finished_smoke" keeps them on one worker); the one that writes,
+    the report test (its files in their own folder, its runs under the sweep's parent), comes after the
+    readers in collection order (test_mlflow_ui.py before test_sweep_integration.py's report test)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()
     folder = tmp_path_factory.mktemp("smoke-sweep")
@@ -84,10 +88,26 @@ def finished_smoke(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+SMALL_SMOKE_TRIALS = 4  # sweep_dir's smoke.yaml
+
+
+def write_small_smoke(folder: Path, trials: int = SMALL_SMOKE_TRIALS, epochs: int = 4) -> Path:
+    """search_spaces/smoke.yaml cut to `trials` trials of `epochs` epochs (ASHA from epoch 1, the decay at
+    the last epoch, a checkpoint every 2): every part of a sweep, in a third of the smoke sweep's time."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    spec["run"].update(num_samples=trials)
+    spec["train"].update(epochs=epochs, lr_decay_epochs=[epochs - 1])
+    spec["scheduler"]["grace_period"] = 1
+    (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return folder / "smoke.yaml"
+
+
 @pytest.fixture
 def sweep_dir(tmp_path: Path) -> Path:
-    """A working directory holding a copy of the smoke spec (experiments/ and mlflow.db land here)."""
-    shutil.copy(REPO / "search_spaces" / "smoke.yaml", tmp_path / "smoke.yaml")
+    """A working directory holding the small smoke spec (write_small_smoke; experiments/ and mlflow.db land here)."""
+    write_small_smoke(tmp_path)
     return tmp_path
 
 
@@ -183,9 +203,37 @@ class RayCluster:
             p.kill()
         return len(victims)
 
+    def own_processes(self) -> list:
+        """This cluster's Ray processes (its GCS, raylets, agents, monitors: each names the head's GCS port) and
+        everything they started; not another test's Ray, as `ray stop --force` (all of this machine's) would."""
+        import psutil
+
+        marks = (f"127.0.0.1:{self.port}", f"--gcs_server_port={self.port}", f"--gcs-address={self.address}")
+        roots = []
+        for p in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if any(m in " ".join(p.info["cmdline"] or ()) for m in marks):
+                    roots.append(p)
+        found = {p.pid: p for root in roots for p in [root, *_children(root)]}
+        return list(found.values())
+
     def stop(self) -> None:
-        ray_cli = Path(sys.executable).parent / "ray"
-        subprocess.run([str(ray_cli), "stop", "--force"], env=self.env, capture_output=True, timeout=120)
+        import psutil
+
+        victims = self.own_processes()
+        for p in victims:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(victims, timeout=30)
+
+
+def _children(process) -> list:
+    import psutil
+
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 @pytest.fixture

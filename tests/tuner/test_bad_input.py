@@ -148,6 +148,7 @@ def stale_ray_address():
         path.write_text(before)
 
 
+@pytest.mark.slow
 def test_a_tracking_server_that_refuses_its_host_name_is_one_line_before_any_trial(tmp_path: Path) -> None:
     """MLflow 3 answers /health to anyone but the API only to the Host names it was given (--allowed-hosts):
     in the compose stack every call to http://mlflow:5000 was a 403 and the launch a traceback."""
@@ -166,10 +167,13 @@ def test_a_tracking_server_that_refuses_its_host_name_is_one_line_before_any_tri
     assert not (tmp_path / "experiments").exists()
 
 
+@pytest.mark.xdist_group("ray_address_file")  # stale_ray_address rewrites /tmp/ray/ray_current_cluster
 @pytest.mark.parametrize("change, message", [
     ({"tracking": {"uri": "http://127.0.0.1:PORT", "register_model": True}}, "tracking: cannot reach the MLflow tracking server"),
-    ({"resources": {"cpu": 1, "gpu": 0.5}}, "resources.gpu: 0.5 GPU per trial asked for, but the Ray cluster has no GPU"),
-    ({"resources": {"cpu": 64, "gpu": 0}}, "resources.cpu: 64.0 per trial, but the largest node has"),
+    # These two start Ray to read the cluster's resources (about 10 s each).
+    pytest.param({"resources": {"cpu": 1, "gpu": 0.5}}, "resources.gpu: 0.5 GPU per trial asked for, but the Ray cluster has no GPU",
+                 marks=pytest.mark.slow),
+    pytest.param({"resources": {"cpu": 64, "gpu": 0}}, "resources.cpu: 64.0 per trial, but the largest node has", marks=pytest.mark.slow),
 ])
 def test_preflight_refuses_before_any_trial_starts(tmp_path: Path, change: dict, message: str,
                                                   stale_ray_address: None) -> None:

@@ -21,6 +21,7 @@ NODE = {"NodeManagerAddress": "10.0.0.2", "Resources": {"CPU": 8.0}}
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray_address_file")  # `ray start` writes this machine's /tmp/ray/ray_current_cluster
 def test_smoke_sweep_runs_on_both_nodes_and_reaches_mlflow_and_parquet(tmp_path: Path, ray_cluster, mlflow_server) -> None:
     shutil.copy(REPO / "search_spaces" / "smoke.yaml", tmp_path / "smoke.yaml")
     env = {**ray_cluster.env, "MLFLOW_TRACKING_URI": mlflow_server.uri}

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group("damaged_files")  # its module fixtures (a CIFAR table, a cut sweep) are made once
 
 DAMAGE = st.one_of(
     st.tuples(st.just("cut"), st.floats(0.0, 0.95)),

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import launch_cmd, sweep_env, wait_for
+from conftest import SMALL_SMOKE_TRIALS, launch_cmd, sweep_env, wait_for
 from mlflow import MlflowClient
 
 from tuner.sweep.experiment import LOCK_FILE, STALE_SECONDS, SWEEP_STATE_FILE, DriverLock, ExperimentError, process_start, read_state
@@ -84,7 +84,7 @@ def test_two_launches_of_one_sweep_give_one_sweep(sweep_dir: Path) -> None:
     runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id], max_results=100)
     parents = [r for r in runs if r.data.tags.get("tuner.role") == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert len(parents) == 1 and len(children) == 6
+    assert len(parents) == 1 and len(children) == SMALL_SMOKE_TRIALS
     assert len(client.search_model_versions("name='smoke'")) == 1
     assert not (sweep_dir / "experiments" / "smoke" / LOCK_FILE).exists()
 
@@ -112,4 +112,4 @@ def test_a_damaged_trial_checkpoint_costs_that_trial_its_progress_not_the_sweep(
     res = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     rows = pq.read_table(experiment / "trials.parquet").to_pylist()
-    assert len(rows) == 6 and not [r for r in rows if r["status"] == "failed"]
+    assert len(rows) == SMALL_SMOKE_TRIALS and not [r for r in rows if r["status"] == "failed"]

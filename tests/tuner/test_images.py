@@ -27,13 +27,16 @@ import yaml
 from mlflow import MlflowClient
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("images")]  # one worker builds the image once
 BASE = "localhost/tuner-test-python:3.11"
 IMAGE = "localhost/tuner:test"
 # The host's package configuration, forwarded into the build when present (read-only).
 PACKAGE_CONFIG = ["/etc/pip.conf", "/etc/xdg/pip", "/opt/pypi", "/opt/pypi-more", "/opt/wheels", "/etc/resolv.conf",
                   os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"]
 STACK = ("mlflow", "ray-head", "ray-worker", "launcher")
+# The smoke sweep in the containers, cut to 2 trials (--num-samples): what these tests prove is the image
+# and the stack (a sweep from start to a registered model, its trials on the worker), not 6 trials' worth.
+SWEEP_TRIALS = 2
 
 
 class Podman:
@@ -120,6 +123,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_until(ready, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while not ready():
+        if time.time() > deadline:
+            raise AssertionError(f"{what} not ready after {seconds:.0f} s")
+        time.sleep(1)
+
+
 def _wait_healthy(url: str, seconds: float = 120) -> None:
     import urllib.request
 
@@ -147,7 +158,7 @@ def test_the_image_runs_the_smoke_sweep_to_the_end_against_an_mlflow_container(p
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/health")
         res = podman("run", "--rm", "--network", "host", "--shm-size", "2g", "-e", f"MLFLOW_TRACKING_URI=http://127.0.0.1:{port}",
-                     image, "search_spaces/smoke.yaml", check=False, timeout=900)
+                     image, "search_spaces/smoke.yaml", "--num-samples", str(SWEEP_TRIALS), check=False, timeout=900)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert "registered model smoke version 1" in res.stdout
         versions = MlflowClient(f"http://127.0.0.1:{port}").search_model_versions("name='smoke'")
@@ -207,7 +218,8 @@ def test_the_compose_stack_runs_the_smoke_sweep_with_its_trials_on_the_worker(po
         podman("run", "-d", *_run_args(services["mlflow"], names["mlflow"], image, volumes, hosts))
         _wait_healthy("http://127.0.0.1:5000/health")
         podman("run", "-d", *_run_args(services["ray-head"], names["ray-head"], image, volumes, hosts))
-        time.sleep(10)
+        _wait_until(lambda: podman("exec", names["ray-head"], "ray", "status", check=False, timeout=60).returncode == 0,
+                    120, "the Ray head")
         podman("run", "-d", *_run_args(services["ray-worker"], names["ray-worker"], image, volumes, hosts))
         # The worker finds the CIFAR folder of docker/.env where the image looks (TUNER_DATA_DIR=/data/cifar).
         found = podman("exec", names["ray-worker"], "python", "-c",
@@ -215,7 +227,8 @@ def test_the_compose_stack_runs_the_smoke_sweep_with_its_trials_on_the_worker(po
                        "d = load_long_tailed(TrainConfig(dataset='cifar10', download=False)); "
                        "print(d.source, d.describe()['train_images'])").stdout.split()
         assert found[0].endswith(":/data/cifar") and int(found[-1]) > 10_000, found
-        launcher = {**services["launcher"], "command": ["search_spaces/smoke.yaml", *services["launcher"]["command"][1:]]}
+        launcher = {**services["launcher"], "command": ["search_spaces/smoke.yaml", *services["launcher"]["command"][1:],
+                                                        "--num-samples", str(SWEEP_TRIALS)]}
         res = podman("run", "--rm", *_run_args(launcher, names["launcher"], image, volumes, hosts), check=False, timeout=1200)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert "registered model smoke version 1" in res.stdout, res.stdout[-2000:]
@@ -224,7 +237,7 @@ def test_the_compose_stack_runs_the_smoke_sweep_with_its_trials_on_the_worker(po
                              "print(ray.get_runtime_context().get_node_id())").stdout.strip().splitlines()[-1]
         shared = Path(podman("volume", "inspect", volumes["shared"], "--format", "{{.Mountpoint}}").stdout.strip())
         table = pq.read_table(shared / "experiments" / "smoke" / "trials.parquet").to_pylist()
-        assert len(table) == 6 and {row["node_id"] for row in table} == {worker_node}, (table, worker_node)
+        assert len(table) == SWEEP_TRIALS and {row["node_id"] for row in table} == {worker_node}, (table, worker_node)
         assert len(MlflowClient("http://127.0.0.1:5000").search_model_versions("name='smoke'")) == 1
     finally:
         for name in names.values():

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 from conftest import wait_for
 
 from tuner.reproduce.rows import ROWS_BY_KEY
@@ -28,6 +29,7 @@ def summary(path: Path) -> dict:
     return json.loads(path.read_text().strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_rows_run_once_resume_and_become_tables(tmp_path: Path) -> None:
     args = ["--rows", "ldam_drw", "elf_ldam_drw", "--imbalance", "100", "--seeds", "0", "1", "--parallel", "2", *QUICK]
     first = reproduce(*args, cwd=tmp_path)
@@ -147,6 +149,7 @@ def _stopped_by_sigterm(args: list[str], cwd: Path, checkpoint: Path, past_epoch
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_from_its_checkpoint_and_the_time_budget_leaves_it_for_later(tmp_path: Path) -> None:
     args = ["--rows", "reslt", "--imbalance", "10", *QUICK, "--epochs", "500"]
     partial = tmp_path / "results" / "partial"
@@ -172,6 +175,7 @@ def test_a_stopped_run_resumes_from_its_checkpoint_and_the_time_budget_leaves_it
     assert "1 resume from checkpoints" in budget.stdout and _checkpoint_epoch(checkpoint) >= second
 
 
+@pytest.mark.slow
 def test_the_sweeps_best_trial_is_retrained_from_its_config(tmp_path: Path) -> None:
     from tuner.spec.schema import load_spec
     from tuner.sweep.trials_table import trial_row, trials_table, write_table

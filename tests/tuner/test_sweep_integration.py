@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import launch_cmd, run_with_fault, sweep_env, wait_for
+from conftest import SMALL_SMOKE_TRIALS, launch_cmd, run_with_fault, sweep_env, wait_for
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -28,10 +28,10 @@ def _child_runs(client: MlflowClient, experiment: str) -> tuple[list, list]:
     return parents, children
 
 
-def _check_children(client: MlflowClient, children: list, table) -> None:
+def _check_children(client: MlflowClient, children: list, table, trials: int = NUM_SAMPLES) -> None:
     rows = {r["mlflow_run_id"]: r for r in table.to_pylist()}
     assert sorted(rows) == sorted(c.info.run_id for c in children)
-    assert len({c.data.tags["tuner.trial_id"] for c in children}) == NUM_SAMPLES
+    assert len({c.data.tags["tuner.trial_id"] for c in children}) == trials
     for child in children:
         row = rows[child.info.run_id]
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_acc")]
@@ -53,6 +53,7 @@ def _ray_trials(experiment_path: Path) -> list[str]:
     return [t.trial_id for t in ExperimentAnalysis(str(experiment_path)).trials]
 
 
+@pytest.mark.xdist_group("finished_smoke")
 def test_smoke_sweep_against_a_real_mlflow_server(finished_smoke) -> None:
     sweep_dir, mlflow_server, res, seconds = finished_smoke
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -119,12 +120,12 @@ def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path
 
     table = pq.read_table(sweep_dir / "experiments" / "smoke" / "trials.parquet")
     ids = table.column("trial_id").to_pylist()
-    assert len(ids) == NUM_SAMPLES == len(set(ids))
+    assert len(ids) == SMALL_SMOKE_TRIALS == len(set(ids))
     assert sorted(_ray_trials(sweep_dir / "experiments" / "smoke")) == sorted(ids)
     client = MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}")
     parents, children = _child_runs(client, "smoke")
-    assert len(parents) == 1 and len(children) == NUM_SAMPLES
-    _check_children(client, children, table)
+    assert len(parents) == 1 and len(children) == SMALL_SMOKE_TRIALS
+    _check_children(client, children, table, SMALL_SMOKE_TRIALS)
 
     # The same command once more: the sweep is done; nothing runs, nothing is registered twice.
     again = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=300)
@@ -144,6 +145,7 @@ def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path
     assert len(client.search_model_versions("name='smoke'")) == 1
 
 
+@pytest.mark.xdist_group("finished_smoke")
 def test_report_on_the_finished_sweep(finished_smoke) -> None:
     """Leaderboard order, Parquet columns, valid PNGs, MLflow artifacts, ensemble, and the registered
     pyfunc model predicting what the training code computes for the same checkpoint."""

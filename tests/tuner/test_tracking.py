@@ -133,6 +133,7 @@ MlflowClient(uri).search_experiments(max_results=1)
 """
 
 
+@pytest.mark.slow
 def test_a_new_sqlite_store_used_first_by_four_processes_at_once_is_made_once(tmp_path: Path) -> None:
     """Without the lock, 9 of 12 such processes failed here ('table ... already exists', 2026-12-01)."""
     import os

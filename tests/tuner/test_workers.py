@@ -17,7 +17,7 @@ from conftest import REPO, MlflowServer, launch_cmd, sweep_env
 from mlflow import MlflowClient
 from test_sweep_integration import NUM_SAMPLES, _check_children, _child_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("worker_sweep")]  # the module's sweep runs once
 K = 3
 
 
