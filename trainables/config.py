@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trainables.data.image_lists import STREAMED_DATASETS, class_count
 from trainables.fields import FieldSpec, check_value, coerce_value, declared, field_specs, parse_text
+from trainables.models.taps import DEPTHS, TORCHVISION_BACKBONES
 
 
 class ConfigError(ValueError):
@@ -47,6 +49,9 @@ CUDA_FAST_PATH = {"channels_last": True, "compile": "reduce-overhead"}
 # CIFAR-100, 30-99 and 60-99): this project's reading.
 RESLT_CLASS_SPLITS = {"released": {10: (0.2, 0.4), 100: (0.35, 0.7)}, "seeds": {10: (0.3, 0.6)}}
 
+RESIDENT_DATASETS = ("cifar10", "cifar100", "synthetic")  # decoded once and held on the device (trainables/data/datasets.py)
+RESIDENT_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
+
 ELF_LDAM_S_TIMES_C = (1.5, 1.55, 1.6, 1.65, 1.7, 1.75)
 ELF_CE_S = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
@@ -61,10 +66,20 @@ class TrainConfig:
     """Everything one training run needs. Paper constants are fields with their sources."""
 
     # --- data -----------------------------------------------------------------------------------
-    dataset: str = _d("cifar10", "which dataset", choices=("cifar10", "cifar100", "synthetic"))
-    data_dir: str | None = _d(
-        None, "folder with CIFAR (torchvision folder or Parquet JPEG copy); None: TUNER_DATA_DIR, then a cache folder"
+    dataset: str = _d(
+        "cifar10",
+        "which dataset: CIFAR-10/100 (long-tailed here) and synthetic, held on the device; or an image-file set, "
+        "long-tailed already and streamed from disk: imagenet_lt, places_lt (their published split files), inat2018 "
+        "(train2018.json, val2018.json), folder (data_dir/{train,val,test}/CLASS/*)",
+        choices=(*RESIDENT_DATASETS, *STREAMED_DATASETS),
     )
+    data_dir: str | None = _d(
+        None, "CIFAR: folder with a torchvision folder or Parquet JPEG copy (None: TUNER_DATA_DIR, then a cache folder); "
+              "image-file sets: the folder their split files' paths are relative to (None: TUNER_DATA_DIR/<dataset>)"
+    )
+    image_size: int = _d(
+        224, "image-file sets: the side of the training crop (RandomResizedCrop) and of the evaluation's centre crop "
+             "(after resizing to image_size x 256/224), pixels; CIFAR and synthetic images are 32x32", min=16)
     download: bool = _d(True, "download CIFAR with torchvision when it is not found locally")
     imbalance_ratio: float = _d(
         100.0, "largest over smallest class count of the training set (1 = balanced)", min=1.0
@@ -76,7 +91,7 @@ class TrainConfig:
     val_per_class: int | None = _d(
         None,
         "test images per class carved out as the balanced validation split (val_acc); "
-        "None: 200 for CIFAR-10, 50 for CIFAR-100",
+        "None: 200 for CIFAR-10, 50 for CIFAR-100, 20 for a folder set without val/ (the published sets bring their own)",
         min=1,
     )
     split_seed: int = _d(0, "seed of the validation/test carve of the test set", min=0)
@@ -104,8 +119,14 @@ class TrainConfig:
     mixup_alpha: float = _f(0.0, "Mixup Beta(alpha, alpha) parameter (0: no Mixup)", min=0.0)
     label_smoothing: float = _f(0.0, "cross-entropy label smoothing", min=0.0, max_exclusive=1.0)
 
+    data_workers: int = _f(
+        2, "image-file sets: DataLoader worker processes that decode and transform the images, ahead of the training step "
+           "(0: in the training process); which worker draws an image's augmentation depends on it, as on the seed", min=0)
+
     # --- model ----------------------------------------------------------------------------------
-    backbone: str = _f("resnet32", "CIFAR ResNet with option-A shortcuts", choices=("resnet20", "resnet32", "resnet44", "resnet56"))
+    backbone: str = _f("resnet32", "CIFAR ResNet with option-A shortcuts (resnet20..56), or torchvision's classification "
+                                    "model by name (its own widths; taps 'stem', 'stage1'..'stage3')",
+                       choices=(*DEPTHS, *TORCHVISION_BACKBONES))
     widths: tuple[int, ...] = _f(
         (16, 32, 64),
         "channels of the three stages; the seeds use (16, 32, 48) and (15, 30, 63) for grouped ResLT heads",
@@ -271,7 +292,15 @@ class TrainConfig:
     # ----------------------------------------------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        return 100 if self.dataset == "cifar100" else 10
+        """The dataset's class count (an image-file set: as its training list has it, trainables/data/image_lists.py)."""
+        if self.dataset in RESIDENT_CLASSES:
+            return RESIDENT_CLASSES[self.dataset]
+        return class_count(self.dataset, self.data_dir)
+
+    @property
+    def streamed(self) -> bool:
+        """An image-file set, streamed from disk (trainables/data/streamed.py), not held on the device."""
+        return self.dataset in STREAMED_DATASETS
 
     @property
     def has_exits(self) -> bool:
@@ -304,17 +333,23 @@ class TrainConfig:
         return self
 
     def _cross_field_problems(self) -> list[str]:
-        from trainables.models.taps import tap_problems  # local: models import torch
+        from trainables.models.taps import backbone_tap_problems
 
-        problems = tap_problems(self.backbone, self.exit_taps)
+        problems = backbone_tap_problems(self.backbone, self.exit_taps)
         c = self.num_classes
         grouped_widths = [self.widths[-1]] + ([self.exit_channels] if self.reslt_heads_at == "all" and self.has_exits else [])
-        if self.head == "reslt_grouped" and any(w % 3 for w in grouped_widths):
+        if self.head == "reslt_grouped" and self.backbone in DEPTHS and any(w % 3 for w in grouped_widths):
             problems.append(
                 f"head: 'reslt_grouped' needs channels divisible by 3, got widths[-1]={self.widths[-1]}"
                 + (f", exit_channels={self.exit_channels}" if len(grouped_widths) > 1 else "")
                 + " (the seeds use widths 16,32,48 or 15,30,63 and exit_channels 63)"
             )
+        if self.streamed and self.autoaugment:
+            problems.append("autoaugment: the CIFAR-10 policy is for 32x32 CIFAR images; an image-file set trains with "
+                            "ImageNet's RandomResizedCrop and flip (set autoaugment: false)")
+        if self.backbone in TORCHVISION_BACKBONES and self.head == "reslt_grouped":
+            problems.append(f"head: 'reslt_grouped' needs a CIFAR ResNet's widths divisible by 3; {self.backbone} takes "
+                            "'reslt_bn' (ResLT as released: three BatchNorms on its final features)")
         if self.reslt_heads_at == "all" and self.head == "plain":
             problems.append("reslt_heads_at: 'all' needs head 'reslt_bn' or 'reslt_grouped'")
         if self.simulated_reslt_loss and self.head == "plain":

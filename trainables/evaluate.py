@@ -20,12 +20,16 @@ Reported per evaluation (names as everywhere in the project):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 
 from trainables.data.augment import normalize
 from trainables.names import COST, OBJECTIVE, TEST_METRIC
+
+# A split's images: uint8 (N, 3, H, W) held whole (CIFAR), or a callable giving normalised batches (image files).
+Images = torch.Tensor | Callable[[], Iterable[torch.Tensor]]
 
 
 @dataclass
@@ -74,6 +78,21 @@ def predict_exits(model: torch.nn.Module, images: torch.Tensor, batch_size: int 
     return ExitPredictions(torch.cat(chunks, dim=1))
 
 
+@torch.no_grad()
+def predict_batches(model: torch.nn.Module, batches: Iterable[torch.Tensor], scale: float = 1.0) -> ExitPredictions:
+    """Run already normalised batches (an image-file set's evaluation transform) through the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    chunks = [exit_probabilities(model(x), scale) for x in batches]
+    model.train(was_training)
+    return ExitPredictions(torch.cat(chunks, dim=1))
+
+
+def _predict(model: torch.nn.Module, images: Images, batch_size: int, scale: float) -> ExitPredictions:
+    return predict_exits(model, images, batch_size, scale) if isinstance(images, torch.Tensor) else \
+        predict_batches(model, images(), scale)
+
+
 def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(C,) accuracy per class (NaN for a class with no images)."""
     correct = torch.bincount(labels[predicted == labels], minlength=num_classes).float()
@@ -117,8 +136,8 @@ def select_threshold(
 
 def evaluate(
     model: torch.nn.Module,
-    val: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[Images, torch.Tensor],
+    test: tuple[Images, torch.Tensor],
     groups: dict[str, list[int]],
     thresholds: tuple[float, ...],
     exit_flops: list[int],
@@ -128,9 +147,10 @@ def evaluate(
     batch_size: int = 512,
 ) -> dict:
     """Metrics at the threshold chosen on the validation split among `thresholds` (one value: that one),
-    plus the accuracy/FLOPs curve over `curve_thresholds` when there are exits."""
-    val_preds = predict_exits(model, val[0], batch_size, scale)
-    test_preds = predict_exits(model, test[0], batch_size, scale)
+    plus the accuracy/FLOPs curve over `curve_thresholds` when there are exits. Each split is (images,
+    labels): uint8 images held whole, or a callable giving an image-file set's normalised batches."""
+    val_preds = _predict(model, val[0], batch_size, scale)
+    test_preds = _predict(model, test[0], batch_size, scale)
     threshold, v = select_threshold(val_preds, val[1], tuple(thresholds), exit_flops, reference_flops)
     t = split_metrics(test_preds, test[1], threshold, exit_flops, reference_flops)
     out = {

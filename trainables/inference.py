@@ -6,9 +6,11 @@
 
     ensemble = ExitEnsemble([served, other])   # softmax outputs averaged; evaluate_ensemble gives its metrics
 
-Input is what a user has: uint8 images (N, 32, 32, 3), height-width-channel; normalisation and
-the ELF exit rule (first exit whose top probability exceeds the threshold) happen inside, with
-the same code the training loop evaluates with.
+Input is what a user has: uint8 images (N, 32, 32, 3), height-width-channel, for a CIFAR model; for a
+model of an image-file set (`image_size` given), images of any size, as a list of uint8 (H, W, 3)
+arrays or tensors, or a (N, H, W, 3) batch, which go through that set's evaluation transform (resize,
+centre crop). Normalisation and the ELF exit rule (first exit whose top probability exceeds the
+threshold) happen inside, with the same code the training loop evaluates with.
 """
 
 from __future__ import annotations
@@ -17,22 +19,33 @@ import torch
 import torch.nn as nn
 
 from trainables.data.augment import normalize
+from trainables.data.streamed import eval_transform, normalize_imagenet
 from trainables.evaluate import ExitPredictions, class_accuracy, exit_probabilities, group_accuracy
 from trainables.names import COST, OBJECTIVE, TEST_METRIC
 
 
 class ExitInference(nn.Module):
-    def __init__(self, model: nn.Module, threshold: float, confidence_scale: float = 1.0, class_names: list[str] | None = None):
+    def __init__(self, model: nn.Module, threshold: float, confidence_scale: float = 1.0, class_names: list[str] | None = None,
+                 image_size: int | None = None):
         super().__init__()
         self.model = model.eval()
         self.threshold = float(threshold)
         self.confidence_scale = float(confidence_scale)
         self.class_names = list(class_names or [])
+        self.image_size = image_size  # None: CIFAR's 32x32 as they are; else an image-file set's evaluation crop
+
+    def prepare(self, images: torch.Tensor | list) -> torch.Tensor:
+        """The model's input, normalised on its device, from uint8 HWC images."""
+        device = next(self.model.parameters()).device
+        if self.image_size is None:
+            return normalize(images.to(device).permute(0, 3, 1, 2))
+        transform = eval_transform(self.image_size)
+        crops = [transform(torch.as_tensor(im).permute(2, 0, 1)) for im in images]
+        return normalize_imagenet(torch.stack(crops).to(device))
 
     @torch.no_grad()
-    def _taken(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        device = next(self.model.parameters()).device
-        outputs = self.model(normalize(images.to(device).permute(0, 3, 1, 2)))
+    def _taken(self, images: torch.Tensor | list) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = self.model(self.prepare(images))
         return ExitPredictions(exit_probabilities(outputs, self.confidence_scale)).at_threshold(self.threshold)
 
     def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

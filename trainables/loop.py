@@ -29,8 +29,9 @@ import torch
 from trainables.config import TrainConfig
 from trainables.data.augment import TrainAugmentation, mixup
 from trainables.data.datasets import LongTailedData, cached_long_tailed
+from trainables.data.streamed import StreamedData, load_streamed
 from trainables.evaluate import evaluate
-from trainables.flops import exit_flops, reference_flops
+from trainables.flops import exit_flops, image_shape, reference_for
 from trainables.losses.criterion import Criterion
 from trainables.losses.elf import UNTRAINED_EXIT_SHARE, exit_loss_shares, untrained_exits
 from trainables.models.network import build_model
@@ -39,6 +40,12 @@ from trainables.schedule import lr_at_epoch
 from trainables.step import Divergence, TrainStep
 
 Report = Callable[[dict, "TrainingState"], None]
+RunData = LongTailedData | StreamedData  # the one data interface: held on the device, or streamed from files
+
+
+def load_run_data(config: TrainConfig) -> RunData:
+    """The data `config` names: an image-file set streamed from disk, or a CIFAR/synthetic set held whole."""
+    return load_streamed(config) if config.streamed else cached_long_tailed(config)
 log = logging.getLogger("trainables")
 
 
@@ -127,23 +134,19 @@ class EpochStats:
 Batch = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "float | torch.Tensor"]  # x, y, y_b, lam
 
 
-def epoch_batches(config: TrainConfig, data: LongTailedData, augment: TrainAugmentation) -> Iterator[Batch]:
+def epoch_batches(config: TrainConfig, data: RunData, augment: TrainAugmentation) -> Iterator[Batch]:
     """The epoch's batches: a fresh shuffle, each batch augmented (and mixed), from the current random
-    state, drawn one batch at a time as they are asked for."""
-    n = data.train_labels.shape[0]
-    order = torch.randperm(n, device=data.train_images.device)
-    for start in range(0, n, config.batch_size):
-        idx = order[start : start + config.batch_size]
-        x, y = augment(data.train_images[idx]), data.train_labels[idx]
+    state, drawn one batch at a time as they are asked for (the data's own: held whole or streamed)."""
+    for x, y in data.train_batches(config, augment):
         y_b, lam = None, 1.0
         if config.mixup_alpha > 0:
             x, y, y_b, lam = mixup(x, y, config.mixup_alpha)
         yield x, y, y_b, lam
 
 
-def _train_epoch(step: TrainStep, config: TrainConfig, data: LongTailedData, augment: TrainAugmentation, num_exits: int) -> dict:
+def _train_epoch(step: TrainStep, config: TrainConfig, data: RunData, augment: TrainAugmentation, num_exits: int) -> dict:
     """One pass over the shuffled training set."""
-    stats = EpochStats(data.train_labels.shape[0], num_exits, config.exit_aggregation, data.train_images.device)
+    stats = EpochStats(data.train_size, num_exits, config.exit_aggregation, step.device)
     step.model.train()
     steps_before = step.steps
     for x, y, y_b, lam in epoch_batches(config, data, augment):
@@ -162,8 +165,10 @@ def _worst_metrics(groups: dict, num_exits: int, exit_cost: list[int], base_cost
     }
 
 
-def on_device(data: LongTailedData, device: torch.device) -> LongTailedData:
-    """The data's tensors moved to `device` (the rest shared)."""
+def on_device(data: RunData, device: torch.device) -> RunData:
+    """The data's tensors moved to `device` (the rest shared); a streamed set streams to it batch by batch."""
+    if isinstance(data, StreamedData):
+        return data
     return LongTailedData(**{**data.__dict__, **{
         k: getattr(data, k).to(device) for k in
         ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
@@ -180,13 +185,13 @@ class TrainingRun:
         summary = run.summary()
     """
 
-    def __init__(self, config: TrainConfig, data: LongTailedData | None = None, resume: dict | None = None):
+    def __init__(self, config: TrainConfig, data: RunData | None = None, resume: dict | None = None):
         config.validate()
         self.config = config
         self.wall_start = time.time()
         self.device = device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        self.data = on_device(data if data is not None else cached_long_tailed(config), device)
+        self.data = on_device(data if data is not None else load_run_data(config), device)
         model = build_model(config, self.data.num_classes).to(device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -197,8 +202,8 @@ class TrainingRun:
             nesterov=config.nesterov, fused=device.type == "cuda",  # one kernel for the whole update on GPU
         )
         self.augment = TrainAugmentation(config.crop_padding, config.horizontal_flip, config.autoaugment)
-        self.exit_cost = exit_flops(model)
-        self.base_cost = reference_flops(self.data.num_classes)
+        self.exit_cost = exit_flops(model, image_shape(config))
+        self.base_cost = reference_for(config, self.data.num_classes)
         self.state = TrainingState(model, self.optimizer, config, class_names=list(self.data.class_names))
         self.step = TrainStep(model, self.criterion, self.optimizer, config, device)
         if resume is not None:
@@ -216,9 +221,10 @@ class TrainingRun:
 
     def evaluate(self, curve: tuple[float, ...]) -> dict:
         """Every exit on the validation and test images, s chosen among the candidates, the curve over `curve`."""
-        d = self.data
-        return evaluate(self.model, (d.val_images, d.val_labels), (d.test_images, d.test_labels), d.groups, self.thresholds,
-                        self.exit_cost, self.base_cost, self.config.exit_confidence_scale, curve, self.eval_batch)
+        d, b = self.data, self.eval_batch
+        return evaluate(self.model, (d.eval_images("val", b, self.device), d.labels("val")),
+                        (d.eval_images("test", b, self.device), d.labels("test")), d.groups, self.thresholds,
+                        self.exit_cost, self.base_cost, self.config.exit_confidence_scale, curve, b)
 
     def start_epoch(self) -> float:
         """Set the epoch's learning rate and loss weights (DRW); the learning rate."""
@@ -272,7 +278,7 @@ class TrainingRun:
             "epoch": epoch, "lr": lr, **train_stats, "untrained_exits": untrained,
             **{k: v for k, v in self.last_eval.items() if k != "threshold_curve" or is_last},
             "train_seconds": train_seconds, "eval_seconds": time.time() - eval_start, "epoch_seconds": time.time() - epoch_start,
-            "images_per_second": len(self.data.train_labels) / max(train_seconds, 1e-9),
+            "images_per_second": self.data.train_size / max(train_seconds, 1e-9),
         }
         if config.collapse_patience and state.collapse_count >= config.collapse_patience:
             reason = f"collapse: val_acc at chance ({self.chance:.3f}) for {state.collapse_count} evaluated epochs"
@@ -327,7 +333,7 @@ def train(
     config: TrainConfig,
     report: Report | None = None,
     resume: dict | None = None,
-    data: LongTailedData | None = None,
+    data: RunData | None = None,
 ) -> dict:
     """Train `config`; call `report(metrics, state)` after every epoch; return the final summary."""
     report = report or _no_report

@@ -62,6 +62,19 @@ SIMULATED = dict(head="reslt_grouped", widths=(16, 32, 48), reslt_heads_at="fina
                  **SEEDS_SPLITS)
 FULL_POWER = dict(head="reslt_grouped", widths=(15, 30, 63), exit_channels=63, reslt_heads_at="all", reslt_alpha=0.95,
                   **SEEDS_SPLITS)
+# The ELF paper's headline tables (Section 4, Tables 1 and 3): ResNet-50 and DenseNet-169 on ImageNet-LT
+# and iNaturalist'18, trained from scratch for 100 epochs, SGD at lr 0.1 decayed by 0.1 at epochs 60 and
+# 80, weight decay 2e-4, 5 warm-up epochs. Readings where the paper is silent:
+# - batch 256: it gives no batch size; lr 0.1 per 256 images is ImageNet's usual rule (Goyal et al. 2017);
+# - momentum 0.9, no Nesterov, as its CIFAR recipe (LDAM-DRW's);
+# - DRW from epoch 60, the first decay, as on CIFAR (160 of 200: the re-weighting starts with the decay);
+# - exits before each residual stage or dense block ("(final) exit 5" of ResNet-50): after the stem and
+#   after stages / dense blocks 1-3, each two 3x3 convolutions of 64 kernels (Appendix D), as on CIFAR;
+# - the dataset is ImageNet-LT unless data says otherwise (dataset: inat2018 for the iNaturalist columns).
+LARGE_SCHEDULE = dict(epochs=100, lr=0.1, momentum=0.9, weight_decay=2e-4, warmup_epochs=5, lr_decay_epochs=(60, 80),
+                      lr_decay_factor=0.1, batch_size=256, dataset="imagenet_lt")
+LARGE_DRW = dict(DRW, drw_start_epoch=60)
+LARGE_ELF_EXITS = dict(exit_taps=("stem", "stage1", "stage2", "stage3"), exit_channels=64, exit_aggregation="accumulative")
 HYBRID_LDAM = dict(loss="ldam", classifier="linear", train_exit_threshold=0.5, inference_exit_threshold=0.5, **DRW)
 HYBRID_CE = dict(loss="ce", train_exit_threshold=0.9, inference_exit_threshold=0.5)
 
@@ -152,6 +165,28 @@ PRESETS: dict[str, Preset] = {
     "hybrid_m16": _hybrid(f"{HYBRID} Model 16: Model 14 at 10x (89.32)", FULL_POWER, HYBRID_CE,
                           exit_aggregation="routed", label_smoothing=0.1, autoaugment=True, imbalance_ratio=10.0),
 }
+TABLES = "ELF paper, Tables 1 (ResNet-50) and 3 (DenseNet-169), ImageNet-LT and iNaturalist'18"
+
+
+def _large(backbone: str, label: str, *parts: dict, **extra: Any) -> Preset:
+    values: dict[str, Any] = dict(LARGE_SCHEDULE, backbone=backbone)
+    for part in parts:
+        values.update(part)
+    values.update(extra)
+    return Preset(values, f"{TABLES}: {label}, 100 epochs")
+
+
+for _short, _backbone in (("r50", "resnet50"), ("d169", "densenet169")):
+    PRESETS[f"{_short}_ce"] = _large(_backbone, "CE", loss="ce")
+    PRESETS[f"{_short}_ce_drw"] = _large(_backbone, "CE+DRW", LARGE_DRW, loss="ce")
+    PRESETS[f"{_short}_ldam_drw"] = _large(_backbone, "LDAM+DRW (cosine classifier, as LDAM-DRW's)", LDAM_COSINE, LARGE_DRW)
+    PRESETS[f"{_short}_elf_ce_drw"] = _large(
+        _backbone, "ELF(CE)+DRW, five exits, t = 0.9, s from {0.5, ..., 0.95}", LARGE_ELF_EXITS, LARGE_DRW, loss="ce",
+        train_exit_threshold=0.9, inference_exit_threshold=0.9, inference_threshold_selection="elf_ce")
+    PRESETS[f"{_short}_elf_ldam_drw"] = _large(
+        _backbone, "ELF(LDAM)+DRW, five exits, t = 2/C, s from {1.5, ..., 1.75}/C", LARGE_ELF_EXITS, LDAM_COSINE, LARGE_DRW,
+        train_exit_threshold=None, inference_exit_threshold=0.0015, inference_threshold_selection="elf_ldam")
+
 # Friendly names for the two families the report ends with.
 PRESETS["hybrid_routed_mixup"] = PRESETS["hybrid_m8"]
 PRESETS["hybrid_full_power"] = PRESETS["hybrid_m14"]

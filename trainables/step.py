@@ -31,7 +31,7 @@ class Divergence(Exception):
 class TrainStep:
     def __init__(self, model: torch.nn.Module, criterion: Criterion, optimizer: torch.optim.Optimizer,
                  config: TrainConfig, device: torch.device):
-        self.model, self.criterion, self.optimizer = model, criterion, optimizer
+        self.model, self.criterion, self.optimizer, self.device = model, criterion, optimizer, device
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.clip = config.grad_clip_norm if config.grad_clip_norm is not None else math.inf
         self.bound = config.divergence_loss_bound

@@ -69,9 +69,9 @@ def test_every_choice_list_of_the_config_is_its_registrys_keys() -> None:
     from trainables.losses.criterion import LOSSES
     from trainables.losses.elf import EXIT_AGGREGATIONS
     from trainables.models.heads import CLASSIFIERS, HEADS
-    from trainables.models.taps import DEPTHS
+    from trainables.models.taps import DEPTHS, TORCHVISION_BACKBONES
 
     registries = {"loss": LOSSES, "class_weighting": CLASS_WEIGHTINGS, "exit_aggregation": EXIT_AGGREGATIONS,
-                  "head": HEADS, "classifier": CLASSIFIERS, "backbone": DEPTHS}
+                  "head": HEADS, "classifier": CLASSIFIERS, "backbone": (*DEPTHS, *TORCHVISION_BACKBONES)}
     for field, registry in registries.items():
         assert tuple(FIELDS[field].metadata["choices"]) == tuple(registry), field

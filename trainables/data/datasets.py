@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,26 @@ class LongTailedData:
     @property
     def num_classes(self) -> int:
         return len(self.class_counts)
+
+    @property
+    def train_size(self) -> int:
+        return self.train_labels.shape[0]
+
+    def labels(self, split: str) -> torch.Tensor:
+        """The labels of 'train', 'val' or 'test'."""
+        return getattr(self, f"{split}_labels")
+
+    def train_batches(self, config: TrainConfig, augment) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The epoch's batches: a fresh shuffle, each batch augmented (crop, flip, AutoAugment, normalised by
+        `augment`: trainables/data/augment.py) where the images are, from the current random state."""
+        order = torch.randperm(self.train_size, device=self.train_images.device)
+        for start in range(0, self.train_size, config.batch_size):
+            idx = order[start : start + config.batch_size]
+            yield augment(self.train_images[idx]), self.train_labels[idx]
+
+    def eval_images(self, split: str, batch_size: int, device: torch.device) -> torch.Tensor:
+        """The split's uint8 images, held whole: evaluate() batches and normalises them."""
+        return getattr(self, f"{split}_images")
 
     def describe(self) -> dict:
         return {

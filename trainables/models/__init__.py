@@ -1,1 +1,2 @@
-"""CIFAR ResNets with named taps, early-exit heads, ResLT heads, and the network that joins them."""
+"""Backbones with named taps (CIFAR ResNets; torchvision's ResNets and DenseNets), early-exit heads, ResLT heads,
+and the network that joins them."""

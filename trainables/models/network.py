@@ -1,4 +1,5 @@
-"""The model every preset builds: a CIFAR ResNet, early exits at named taps, and a final head.
+"""The model every preset builds: a backbone (a CIFAR ResNet, or torchvision's ResNets and DenseNets by
+name), early exits at named taps, and a final head.
 
 `forward(x)` returns one logits tensor per exit, earliest first, each (B, branches, C); the
 prediction of an exit is the sum over its branches. A model without exits returns one entry.
@@ -15,7 +16,8 @@ import torch.nn as nn
 from trainables.config import TrainConfig
 from trainables.models.heads import ExitHead, NormedLinear, build_head
 from trainables.models.resnet_cifar import CifarResNet
-from trainables.models.taps import DEPTHS, blocks_per_stage, tap_position
+from trainables.models.taps import DEPTHS, TORCHVISION_BACKBONES, blocks_per_stage, tap_position, torchvision_tap_position
+from trainables.models.torchvision_backbone import TorchvisionBackbone
 
 
 class MultiExitNet(nn.Module):
@@ -54,17 +56,24 @@ def init_weights(module: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight)
 
 
-def build_backbone(name: str, widths: tuple[int, ...]) -> CifarResNet:
+def build_backbone(name: str, widths: tuple[int, ...]) -> CifarResNet | TorchvisionBackbone:
+    """A CIFAR ResNet of `widths`, or torchvision's model `name` (its own widths; `widths` unused)."""
+    if name in TORCHVISION_BACKBONES:
+        return TorchvisionBackbone(name)
     if name not in DEPTHS:
-        raise ValueError(f"backbone: unknown {name!r}; known: {', '.join(DEPTHS)}")
+        raise ValueError(f"backbone: unknown {name!r}; known: {', '.join((*DEPTHS, *TORCHVISION_BACKBONES))}")
     return CifarResNet(blocks_per_stage(name), tuple(widths))
+
+
+def backbone_tap_position(name: str, tap: str) -> int:
+    return torchvision_tap_position(name, tap) if name in TORCHVISION_BACKBONES else tap_position(name, tap)
 
 
 def build_model(config: TrainConfig, num_classes: int | None = None) -> MultiExitNet:
     """The network `config` describes, with weights initialised from the current torch seed."""
     c = num_classes or config.num_classes
     backbone = build_backbone(config.backbone, config.widths)
-    positions = tuple(tap_position(config.backbone, t) for t in config.exit_taps)
+    positions = tuple(backbone_tap_position(config.backbone, t) for t in config.exit_taps)
     early_head = config.head if config.reslt_heads_at == "all" else "plain"
     exits = [
         ExitHead(
@@ -73,10 +82,18 @@ def build_model(config: TrainConfig, num_classes: int | None = None) -> MultiExi
         )
         for p in positions
     ]
-    final = build_head(config.head, config.widths[-1], c, config.classifier)
+    final_channels = backbone.out_channels if isinstance(backbone, TorchvisionBackbone) else config.widths[-1]
+    final = build_head(config.head, final_channels, c, config.classifier)
     model = MultiExitNet(backbone, positions, exits, final)
-    init_weights(model)
+    # LDAM-DRW's initialisation for what this project builds; a torchvision backbone keeps torchvision's own.
+    init_weights(model if isinstance(backbone, CifarResNet) else nn.ModuleList([*exits, final]))
     return model
+
+
+def build_plain(backbone: str, num_classes: int) -> nn.Module:
+    """torchvision's `backbone` with no exits and a pooled linear classifier: an image-file set's FLOPs reference."""
+    body = TorchvisionBackbone(backbone)
+    return MultiExitNet(body, (), [], build_head("plain", body.out_channels, num_classes, "linear"))
 
 
 def build_reference_resnet32(num_classes: int) -> nn.Module:

@@ -10,7 +10,7 @@ from typing import Any
 
 from trainables.names import OBJECTIVE
 from tuner.report.leaderboard import finite
-from tuner.sweep.trials_table import config_of
+from tuner.sweep.trials_table import config_of, train_config_of
 from tuner.trial.trainable import CHECKPOINT_FILE
 
 
@@ -43,10 +43,10 @@ class SweepTrials:
 
 def threshold_study(trials: SweepTrials, best: dict[str, Any]) -> tuple[list[dict], Any] | None:
     """(curve, data): the best trial's saved model on its validation/test images over a grid of thresholds."""
-    from trainables.data.datasets import load_long_tailed
     from trainables.data.sources import DataNotFoundError
     from trainables.evaluate import evaluate
-    from trainables.flops import exit_flops, reference_flops
+    from trainables.flops import exit_flops, image_shape, reference_for
+    from trainables.loop import load_run_data
     from tuner.tracking.winner import build_served
 
     state = trials.last_checkpoint(best["trial_id"])
@@ -54,13 +54,15 @@ def threshold_study(trials: SweepTrials, best: dict[str, Any]) -> tuple[list[dic
         return None
     served, config = build_served(config_of(best), state)
     try:
-        data = load_long_tailed(config)
+        data = load_run_data(config)
     except DataNotFoundError as exc:
         print(f"tuner.report: threshold curve skipped: {exc}", file=sys.stderr)
         return None
     grid = tuple(round(0.02 * i, 2) for i in range(1, 51))
-    result = evaluate(served.model, (data.val_images, data.val_labels), (data.test_images, data.test_labels), data.groups,
-                      (served.threshold,), exit_flops(served.model), reference_flops(data.num_classes),
+    device = next(served.model.parameters()).device
+    result = evaluate(served.model, (data.eval_images("val", 256, device), data.labels("val")),
+                      (data.eval_images("test", 256, device), data.labels("test")), data.groups,
+                      (served.threshold,), exit_flops(served.model, image_shape(config)), reference_for(config, data.num_classes),
                       config.exit_confidence_scale, grid, batch_size=256)
     return result.get("threshold_curve", []), data
 
@@ -71,6 +73,9 @@ def build_ensemble(trials: SweepTrials, members: list[dict[str, Any]], data) -> 
     from trainables.inference import ExitEnsemble, evaluate_ensemble
     from tuner.tracking.winner import build_served
 
+    if train_config_of(members[0]).streamed:
+        raise ReportError("--ensemble: an ensemble of an image-file set's trials is not built yet (its evaluation would "
+                          "stream every member's images again); leave out --ensemble")
     served = []
     for m in members:
         state = trials.last_checkpoint(m["trial_id"])

@@ -538,12 +538,17 @@ def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:
     return Scheduler(values["kind"], values["time_attr"], grace, values["reduction_factor"], max_t, milestones)
 
 
-def _parse_resources(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Resources:
+def _parse_resources(c: _Checker, raw: dict, params: tuple[Param, ...], base: TrainConfig) -> Resources:
     values = _parse_declared(c, raw, "resources")
     gpu, per_worker = values["gpu"], values["trials_per_worker"]
     if gpu > 1 and gpu != int(gpu):
         c.add("resources.gpu", f"a trial takes a fraction of one GPU (0 < gpu <= 1) or whole GPUs; got {gpu}")
-    if isinstance(per_worker, int) and per_worker > 1:
+    if isinstance(per_worker, int) and per_worker > 1 and base.streamed:
+        # A worker's members share one resident copy of the images and step together (trainables/members.py);
+        # a streamed set has no resident copy to share.
+        c.add("resources.trials_per_worker", f"{base.dataset} streams its images from disk, and the trials of one worker "
+                                             "share one copy held in memory; use trials_per_worker: 1 for image-file sets")
+    elif isinstance(per_worker, int) and per_worker > 1:
         if gpu not in (0, 1):
             c.add("resources.gpu", f"with trials_per_worker > 1 a worker holds one whole GPU (gpu: 1) or none (gpu: 0); got {gpu}")
         shared = [p.name for p in params if p.name in MEMBER_SHARED_FIELDS]
@@ -634,7 +639,7 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     objective = _parse_objective(c, raw)
     searcher = _parse_searcher(c, raw, params)
     scheduler = _parse_scheduler(c, raw, base.epochs)
-    resources = _parse_resources(c, raw, params)
+    resources = _parse_resources(c, raw, params, base)
     run = _parse_run(c, raw)
     if num_samples_override is not None:
         if num_samples_override < 1:

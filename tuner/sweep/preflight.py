@@ -79,9 +79,13 @@ def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> 
     cfg = spec.base_config
     if address is None and cfg.dataset != "synthetic":
         from trainables.data.sources import DataNotFoundError, load_cifar
+        from trainables.data.streamed import load_streamed
 
         try:
-            load_cifar(cfg.dataset, cfg.data_dir, cfg.download)  # also fills the decode cache the trials use
+            if cfg.streamed:  # every listed file exists, and a sample of each split decodes
+                load_streamed(cfg)
+            else:
+                load_cifar(cfg.dataset, cfg.data_dir, cfg.download)  # also fills the decode cache the trials use
         except DataNotFoundError as exc:
             raise PreflightError(f"data: {exc}") from None
 

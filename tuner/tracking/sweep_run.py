@@ -111,10 +111,11 @@ def register_best_model(
     child_run_id: str, metrics: dict[str, Any],
 ) -> dict[str, Any]:
     """Log the best trial's checkpoint as the sweep's winner and register it (see tuner/tracking/winner.py)."""
-    from tuner.tracking.winner import build_served, log_and_register, version_tags, winner_metadata
+    from tuner.tracking.winner import build_served, log_and_register, preprocessing, version_tags, winner_metadata
 
     served, config = build_served(config_dict, state_path)
-    metadata = winner_metadata(config.to_dict(), metrics, served.class_names, served.threshold)
+    metadata = winner_metadata(config.to_dict(), metrics, served.class_names, served.threshold, preprocessing(config))
     tags = version_tags(spec.name, config.to_dict(), metrics, {
         "kind": "single", "inference_exit_threshold": str(served.threshold), "trial_run_id": child_run_id})
-    return log_and_register(tracking, child_run_id, served, config.num_classes, spec.model_name, metadata, tags)
+    return log_and_register(tracking, child_run_id, served, len(served.class_names) or config.num_classes, spec.model_name,
+                            metadata, tags)

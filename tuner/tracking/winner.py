@@ -22,6 +22,18 @@ from tuner.tracking import TrialTracking, retry, tracking_client
 PYFUNC_LOADER = Path(__file__).with_name("exit_classifier_pyfunc.py")
 PREPROCESSING = ("uint8 RGB images (N, 32, 32, 3), height-width-channel; inside the model: /255, then normalised "
                  "with mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010)")
+FILE_PREPROCESSING = ("images of any size: a list of image file paths, or of uint8 RGB (H, W, 3) arrays, or a (N, H, W, 3) "
+                      "batch; inside the model: the short side resized to {resize}, a centre crop of {size}x{size}, /255, "
+                      "then normalised with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)")
+
+
+def preprocessing(config) -> str:
+    """What the served model takes, in words (the MLmodel metadata)."""
+    if not config.streamed:
+        return PREPROCESSING
+    from trainables.data.streamed import eval_size
+
+    return FILE_PREPROCESSING.format(resize=eval_size(config.image_size), size=config.image_size)
 
 
 def build_served(config_dict: dict[str, Any], state_path: Path, class_names: list[str] | None = None):
@@ -32,22 +44,27 @@ def build_served(config_dict: dict[str, Any], state_path: Path, class_names: lis
 
     config = with_overrides(TrainConfig(), config_dict)
     state = torch.load(state_path, weights_only=True, map_location="cpu")
-    model = build_model(config)
-    model.load_state_dict(state["model"])
     names = class_names or list(state.get("class_names", []))
+    model = build_model(config, len(names) or None)
+    model.load_state_dict(state["model"])
     # The threshold the run was evaluated at: chosen on the validation split when the config selects
     # it (ELF's line search over s), else the configured one.
     threshold = state.get("inference_threshold") or config.inference_exit_threshold
-    return ExitInference(model, threshold, config.exit_confidence_scale, names), config
+    return ExitInference(model, threshold, config.exit_confidence_scale, names,
+                         config.image_size if config.streamed else None), config
 
 
-def _signature(num_classes: int):
+def _signature(served: torch.nn.Module):
+    """CIFAR models take (N, 32, 32, 3) uint8 tensors; a model of an image-file set takes images of any size
+    (file paths or arrays), which no tensor schema describes: its input is left open."""
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema, TensorSpec
 
+    members = getattr(served, "members", None) or [served]
+    any_size = getattr(members[0], "image_size", None) is not None
     return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, 32, 32, 3), "images")]),
+        inputs=None if any_size else Schema([TensorSpec(np.dtype(np.uint8), (-1, 32, 32, 3), "images")]),
         outputs=Schema([ColSpec("long", "predicted_class"), ColSpec("string", "class_name"),
                         ColSpec("float", "confidence"), ColSpec("long", "exit")]),
     )
@@ -60,7 +77,7 @@ def save_model_dir(served: torch.nn.Module, path: Path, num_classes: int, metada
     import trainables
 
     mlflow.pytorch.save_model(
-        served, str(path), signature=_signature(num_classes), metadata=metadata,
+        served, str(path), signature=_signature(served), metadata=metadata,
         serialization_format="pickle",  # the exit choice is data-dependent: a pt2 trace cannot hold it
         code_paths=[str(Path(trainables.__file__).parent), str(PYFUNC_LOADER)],
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy", "pandas"],
@@ -101,9 +118,10 @@ def log_and_register(tracking: TrialTracking, run_id: str, served: torch.nn.Modu
             "version": int(version.version), "run_id": run_id}
 
 
-def winner_metadata(config: dict[str, Any], metrics: dict[str, Any], class_names: list[str], threshold: float | None) -> dict:
+def winner_metadata(config: dict[str, Any], metrics: dict[str, Any], class_names: list[str], threshold: float | None,
+                    preprocessing_text: str = PREPROCESSING) -> dict:
     return {
-        "inference_exit_threshold": threshold, "class_names": class_names, "preprocessing": PREPROCESSING,
+        "inference_exit_threshold": threshold, "class_names": class_names, "preprocessing": preprocessing_text,
         "config": config, "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
         "output": "predicted_class, class_name, confidence (probability at the exit taken), exit (0 = first)",
     }
