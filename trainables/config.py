@@ -82,7 +82,8 @@ class TrainConfig:
              "(after resizing to image_size x 256/224), pixels; CIFAR and synthetic images are 32x32", min=16)
     download: bool = _d(True, "download CIFAR with torchvision when it is not found locally")
     imbalance_ratio: float = _d(
-        100.0, "largest over smallest class count of the training set (1 = balanced)", min=1.0
+        100.0, "CIFAR and synthetic: largest over smallest class count of the long-tailed training set cut from the "
+               "balanced one (1 = balanced); an image-file set is long-tailed as published and never cut (unused)", min=1.0
     )
     imbalance_profile: str = _d(
         "exp", "how counts fall from head to tail (LDAM-DRW imbalance_cifar.py)", choices=("exp", "step")

@@ -100,20 +100,22 @@ def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
 def test_every_cifar10_run_comes_before_any_cifar100_run_which_waits_for_its_data(tmp_path: Path) -> None:
     (tmp_path / "results").mkdir()
     datasets = {r.key: r.dataset for r in lease_plan.ROWS}
-    assert set(datasets.values()) == {"cifar10", "cifar100"}
+    assert set(datasets.values()) == {"cifar10", "cifar100", *lease_plan.HEADLINE_DATASETS}
     n100 = sum(d == "cifar100" for d in datasets.values()) * 9  # 3 imbalances x 3 seeds each
-    # No CIFAR-100 copy in the lease's data: its runs are not scheduled, and the plan says so in one line.
+    # No CIFAR-100 copy in the lease's data: its runs are not scheduled, and the plan says so in one line
+    # (with the headline-table runs', which wait for another machine: the next test).
     queue = lease_plan.result_queue(tmp_path)
     assert queue and all(datasets[r.row] == "cifar10" for r in queue)
     waiting = lease_plan.waiting_for_data(tmp_path)
-    assert waiting == (f"{n100} CIFAR-100-LT runs wait for a CIFAR-100 copy in the lease's data (.gpudata/cifar-100-python/ "
-                       "or .gpudata/cifar100/train.parquet and test.parquet)")
+    c100_line = (f"{n100} CIFAR-100-LT runs wait for a CIFAR-100 copy in the lease's data (.gpudata/cifar-100-python/ "
+                 "or .gpudata/cifar100/train.parquet and test.parquet)")
+    assert waiting.split("; ")[0] == c100_line and "headline-table runs" in waiting.split("; ")[1]
     steps = {s.name: s for s in lease_plan.plan(tmp_path, bench=False, workers=False)}
     results = steps["results"]
     assert results.waiting == waiting and all(datasets[r.row] == "cifar10" for r in results.runs + results.fillers)
     assert [ln for ln in lease_plan.describe(list(steps.values()), 540.0).splitlines() if "CIFAR-100" in ln] == \
         [f"   {waiting}; not scheduled"]
-    synthetic = ["--set", "dataset=synthetic"]  # a quick check needs no CIFAR-100
+    synthetic = ["--set", "dataset=synthetic"]  # a quick check needs no CIFAR-100 (nor ImageNet-LT)
     quick = lease_plan.result_queue(tmp_path, common=synthetic)
     assert sum(r.row.endswith("_c100") for r in quick) == n100 and lease_plan.waiting_for_data(tmp_path, common=synthetic) is None
     # The sweep's turn still means every CIFAR-10 row at 100x seed 0, whatever CIFAR-100 waits for.
@@ -130,13 +132,54 @@ def test_every_cifar10_run_comes_before_any_cifar100_run_which_waits_for_its_dat
                 (folder / name).write_bytes(b"")
         queue = lease_plan.result_queue(tmp_path)
         kinds = [datasets[r.row] for r in queue]
-        assert kinds == ["cifar10"] * (len(kinds) - n100) + ["cifar100"] * n100 and lease_plan.waiting_for_data(tmp_path) is None
+        assert kinds == ["cifar10"] * (len(kinds) - n100) + ["cifar100"] * n100
+        assert "CIFAR-100" not in lease_plan.waiting_for_data(tmp_path)
         c100 = [r for r in queue if r.dataset == "cifar100"]
         keys = [k for k, d in datasets.items() if d == "cifar100"]
         assert [r.name for r in c100] == [r.name for imbalance, seeds in lease_plan.RUN_ORDER
                                           for r in row_runs(keys, [float(imbalance)], list(seeds), [])]
         assert c100[0].name == "ldam_drw_c100-ir100-seed0" and c100[0].args[-2:] == ["--set", "dataset=cifar100"]
         shutil.rmtree(tmp_path / ".gpudata")
+
+
+def test_the_headline_table_runs_come_after_every_cifar_run_and_wait_for_a_multi_gpu_machine(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    headline = [r.key for r in lease_plan.ROWS if r.dataset in lease_plan.HEADLINE_DATASETS]
+    assert len(headline) == 20  # the ELF paper's Tables 1 and 3: 5 methods x 2 backbones x 2 datasets
+    # Where every run can start (a quick check on synthetic data), the headline rows' come after every
+    # CIFAR run: ImageNet-LT's, then iNaturalist'18's, each at its published ratio, seed 0 of every row first.
+    queue = lease_plan.result_queue(tmp_path, common=["--set", "dataset=synthetic"])
+    kinds = [lease_plan.ROWS_BY_KEY[r.row].dataset for r in queue]
+    n_cifar = len(kinds) - 3 * len(headline)
+    assert kinds == ["cifar10"] * kinds.count("cifar10") + ["cifar100"] * kinds.count("cifar100") + \
+        ["imagenet_lt"] * 30 + ["inat2018"] * 30
+    inlt = [r.name for r in queue[n_cifar:n_cifar + 30]]
+    assert inlt[:10] == [f"{k}-ir256-seed0" for k in headline if k.endswith("_inlt")] and inlt[10:12] == \
+        ["r50_ce_inlt-ir256-seed1", "r50_ce_inlt-ir256-seed2"]
+    assert queue[n_cifar].args[:6] == ["--preset", "r50_ce", "--imbalance", "256", "--seed", "0"]
+    # Without their split files in the lease's data (always, on a lease): held, with one line that says
+    # what machine they need.
+    assert all(lease_plan.ROWS_BY_KEY[r.row].dataset not in lease_plan.HEADLINE_DATASETS for r in lease_plan.result_queue(tmp_path))
+    line = ("60 headline-table runs (ResNet-50 / DenseNet-169 on ImageNet-LT, iNaturalist'18) need a multi-GPU machine "
+            "(the paper's: eight V100s) with the dataset on its disk, not a lease "
+            "(no .gpudata/imagenet_lt/ImageNet_LT_train.txt, .gpudata/inat2018/train2018.json)")
+    assert lease_plan.waiting_for_data(tmp_path).split("; ")[-1] == line
+    steps = lease_plan.plan(tmp_path, bench=False, workers=False)
+    assert [ln for ln in lease_plan.describe(steps, 540.0).splitlines() if "headline" in ln] == \
+        [f"   {lease_plan.waiting_for_data(tmp_path)}; not scheduled"]
+    assert lease_plan.waiting_for_data(tmp_path, rows=["d169_elf_ldam_drw_inat"]) == (
+        "3 headline-table runs (DenseNet-169 on iNaturalist'18) need a multi-GPU machine (the paper's: eight V100s) "
+        "with the dataset on its disk, not a lease (no .gpudata/inat2018/train2018.json)")
+    # ImageNet-LT's training list in the lease's data: its runs queue after every CIFAR one; iNaturalist'18's still wait.
+    (tmp_path / ".gpudata" / "imagenet_lt").mkdir(parents=True)
+    (tmp_path / ".gpudata" / "imagenet_lt" / "ImageNet_LT_train.txt").write_text("")
+    queue = lease_plan.result_queue(tmp_path)
+    assert [lease_plan.ROWS_BY_KEY[r.row].dataset for r in queue][-30:] == ["imagenet_lt"] * 30
+    assert "30 headline-table runs (ResNet-50 / DenseNet-169 on iNaturalist'18)" in lease_plan.waiting_for_data(tmp_path)
+    # The sweep's turn (and the benchmark's) still means the CIFAR-10 rows at 100x, seed 0.
+    for key in [r.key for r in lease_plan.ROWS if r.dataset == "cifar10"]:
+        (tmp_path / "results" / f"{key}-ir100-seed0.jsonl").write_text(json.dumps({"summary": True}) + "\n")
+    assert lease_plan.first_rows_done(tmp_path)
 
 
 def test_prepare_makes_the_data_to_carry_and_names_the_device_call(tmp_path: Path, cifar_dir: Path) -> None:

@@ -98,7 +98,7 @@ def test_a_cifar100_table_comes_after_cifar10_and_measures_gaps_against_cifar100
     run_file("elf_ldam_drw_c100", 0.43, "cifar100")
     run_file("reslt_released_c100", 0.41, "cifar100")
     text = build(tmp_path)
-    assert text.startswith("# Results on CIFAR-10-LT and CIFAR-100-LT\n")
+    assert text.startswith("# Results on CIFAR-10-LT, CIFAR-100-LT, ImageNet-LT and iNaturalist'18\n")
     c10, c100 = text.split("## CIFAR-10-LT, imbalance 100")[1].split("## CIFAR-100-LT, imbalance 100")
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in c100.splitlines() if line.startswith("| ")}
     assert "ldam_drw" not in c100 and "| cifar100 |" not in c10  # each run in its dataset's table
@@ -124,6 +124,85 @@ def test_cifar100_rows_run_on_cifar100_unless_a_quick_check_says_otherwise() -> 
     from trainables.presets import build_preset
 
     assert build_preset("reslt_released", dataset=run.dataset, imbalance_ratio=100.0).reslt_alpha == 0.995
+
+
+def test_the_headline_rows_are_the_elf_papers_tables_1_and_3() -> None:
+    from trainables.presets import build_preset
+    from tuner.reproduce.rows import HEADLINE_DATASETS, ROWS
+
+    # Spot checks against ../shared/seeds/elf-paper.txt (Table 1: ResNet-50, Table 3: DenseNet-169; 100 epochs).
+    elf_ce = ROWS_BY_KEY["r50_elf_ce_drw_inlt"]
+    assert elf_ce.published == {256: 48.9} and elf_ce.published_flops_saving == {256: 20.7}
+    assert elf_ce.published_groups == {256: (60.7, 45.5, 27.7)} and elf_ce.label == "ResNet-50, ELF(CE)+DRW"
+    assert ROWS_BY_KEY["r50_elf_ldam_drw_inlt"].published_flops_saving == {256: 7.4}
+    assert ROWS_BY_KEY["r50_ce_inat"].published == {500: 62.7} and ROWS_BY_KEY["r50_ce_inat"].published_flops_saving is None
+    elf_ldam = ROWS_BY_KEY["r50_elf_ldam_drw_inat"]
+    assert elf_ldam.published == {500: 67.9} and elf_ldam.published_flops_saving == {500: 9.0}
+    assert ROWS_BY_KEY["d169_ce_drw_inlt"].published == {256: 47.9} and ROWS_BY_KEY["d169_ldam_drw_inat"].published == {500: 67.5}
+    assert ROWS_BY_KEY["d169_elf_ldam_drw_inlt"].published_flops_saving == {256: 1.7}
+    assert ROWS_BY_KEY["d169_elf_ldam_drw_inat"].published_groups == {500: (71.5, 68.5, 66.2)}
+    assert ROWS_BY_KEY["d169_elf_ce_drw_inlt"].published == {} == ROWS_BY_KEY["d169_elf_ce_drw_inat"].published  # no such row in Table 3
+    # Each headline row: its dataset's published ratio only, a preset that builds that backbone on that dataset.
+    headline = [r for r in ROWS if r.dataset in HEADLINE_DATASETS]
+    assert len(headline) == 20
+    for row in headline:
+        ((imbalance, preset),) = row.presets.items()
+        config = build_preset(preset, dataset=row.dataset, imbalance_ratio=float(imbalance))
+        config.validate()
+        assert imbalance == HEADLINE_DATASETS[row.dataset] and set(row.published) <= {imbalance}
+        assert config.backbone == row.backbone.lower().replace("-", "") and config.epochs == 100, row.key
+
+
+def test_headline_runs_are_at_their_published_ratio_and_run_only_when_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tuner.reproduce.command import check, main, published_text, row_runs
+
+    (run,) = row_runs(["r50_elf_ldam_drw_inlt"], None, [0], ["--device", "cuda"])
+    assert run.name == "r50_elf_ldam_drw_inlt-ir256-seed0" and run.dataset == "imagenet_lt"
+    assert run.args == ["--preset", "r50_elf_ldam_drw", "--imbalance", "256", "--seed", "0", "--set", "dataset=imagenet_lt",
+                        "--device", "cuda"]
+    assert published_text(run) == "vs 50.80 (ELF paper, Table 1, ImageNet-LT)"
+    check(run, {})  # imbalance_ratio 256 is a valid value (an image-file set is not cut: it does not apply)
+    assert row_runs(["r50_ce_inat", "ldam_drw"], [100.0], [0], []) == row_runs(["ldam_drw"], [100.0], [0], [])
+    assert [r.name for r in row_runs(["ldam_drw", "d169_ce_inat"], None, [1], [])] == \
+        ["ldam_drw-ir100-seed1", "ldam_drw-ir50-seed1", "ldam_drw-ir10-seed1", "d169_ce_inat-ir500-seed1"]
+    assert main(["--plan", "--out", str(tmp_path / "results")]) == 0  # without --rows: the CIFAR rows, as before
+    planned = capsys.readouterr().out.splitlines()
+    assert len(planned) == 9 * 3 and not any("-ir256-" in ln or "-ir500-" in ln for ln in planned)
+    assert main(["--plan", "--rows", "d169_ldam_drw_inlt", "--seeds", "0", "1", "--out", str(tmp_path / "results")]) == 0
+    assert [ln.split()[2] for ln in capsys.readouterr().out.splitlines()] == ["d169_ldam_drw_inlt-ir256-seed0",
+                                                                              "d169_ldam_drw_inlt-ir256-seed1"]
+    assert main(["--plan", "--rows", "r50_ce_inlt", "--imbalance", "100"]) == 2
+    assert capsys.readouterr().err.strip() == "tuner.reproduce: rows r50_ce_inlt: no run at --imbalance 100 (their imbalances: 256)"
+
+
+def test_an_imagenet_lt_table_follows_the_cifar_ones_with_each_backbone_against_its_own_ldam_drw(tmp_path: Path) -> None:
+    from tuner.reproduce.tables import build
+
+    def run_file(row: str, imbalance: int, test_acc: float, dataset: str) -> None:
+        done = {"summary": True, "status": "completed", "epochs_run": 100, "wall_seconds": 6000.0, "device": "cuda",
+                "val_acc": test_acc, "test_acc": test_acc, "selected_by_val": {"test_acc": test_acc}, "many_acc": 0.6,
+                "medium_acc": 0.45, "few_acc": 0.25, "flops_ratio": 0.9, "config": {"dataset": dataset}}
+        (tmp_path / f"{row}-ir{imbalance}-seed0.jsonl").write_text(
+            json.dumps({"epoch": 1, "test_acc": test_acc, "status": "completed"}) + "\n" + json.dumps(done) + "\n")
+
+    run_file("ldam_drw", 100, 0.70, "cifar10")
+    run_file("r50_ldam_drw_inlt", 256, 0.45, "imagenet_lt")
+    run_file("r50_elf_ldam_drw_inlt", 256, 0.48, "imagenet_lt")
+    run_file("d169_ldam_drw_inlt", 256, 0.46, "imagenet_lt")
+    run_file("d169_elf_ldam_drw_inlt", 256, 0.47, "imagenet_lt")
+    run_file("d169_elf_ce_drw_inlt", 256, 0.44, "imagenet_lt")
+    text = build(tmp_path)
+    c10, inlt = text.split("## CIFAR-10-LT, imbalance 100")[1].split("## ImageNet-LT, imbalance 256")
+    assert "ResNet-50" not in c10 and "| imagenet_lt |" not in c10 and "-LT-LT" not in text and "iNaturalist'18, imbalance" not in text
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in inlt.splitlines() if line.startswith("| ")}
+    assert list(rows)[2:] == ["ResNet-50, LDAM+DRW", "ResNet-50, ELF(LDAM)+DRW", "DenseNet-169, LDAM+DRW",
+                              "DenseNet-169, ELF(CE)+DRW", "DenseNet-169, ELF(LDAM)+DRW"]  # after the header lines: ROWS' order
+    r50, d169 = rows["ResNet-50, ELF(LDAM)+DRW"], rows["DenseNet-169, ELF(LDAM)+DRW"]
+    assert r50[1] == "imagenet_lt" and r50[11] == "50.80 (-7.4% FLOPs; many / medium / few 64.0 / 46.8 / 27.7)"
+    assert r50[-3] == "+3.00" and r50[-1].rstrip(" |") == f"{50.8 - 48.8:+.2f}"  # against ResNet-50's LDAM+DRW
+    assert d169[-3] == "+1.00" and d169[-1].rstrip(" |") == f"{50.8 - 48.8:+.2f}"  # against DenseNet-169's, not ResNet-50's
+    assert rows["DenseNet-169, ELF(CE)+DRW"][11] == "—" and rows["DenseNet-169, ELF(CE)+DRW"][-3] == "-2.00"
+    assert rows["DenseNet-169, LDAM+DRW"][-3] == "—" and rows["ResNet-50, LDAM+DRW"][11] == "48.80 (many / medium / few 61.1 / 44.7 / 28.0)"
 
 
 def _checkpoint_epoch(checkpoint: Path) -> int:

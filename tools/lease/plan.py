@@ -14,6 +14,8 @@ A lease is one command of at most 10 minutes on a GPU machine. Its steps, in ord
    measured packing says is fastest, each started only when it can finish in the time left (a few
    more may fill idle slots: they come back as checkpoints and resume in a later lease); runs of a
    dataset the lease's data does not carry (CIFAR-100, see `carries`) wait, and the plan says so;
+   the ELF paper's headline-table runs (ImageNet-LT, iNaturalist'18) come last and wait too: they
+   need a multi-GPU machine with the dataset on its disk, not a lease (one GPU, 64 MiB of data);
 4. once every CIFAR-10-LT 100x seed-0 row exists: search_spaces/hybrid.yaml (on CIFAR-10-LT) under
    Ray Tune with the time left (needs ray, optuna and mlflow carried as .gpuwhl/); from then on the
    results runs of step 3 get half of the time after the benchmark and the sweep the rest.
@@ -26,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainables.data.image_lists import INAT_FILES, SPLIT_FILES
 from trainables.data.sources import TORCHVISION_FOLDERS
 from tuner.reproduce.command import Run, row_runs
-from tuner.reproduce.rows import DATASETS, ROWS, ROWS_BY_KEY
+from tuner.reproduce.rows import DATASETS, HEADLINE_DATASETS, ROWS, ROWS_BY_KEY, long_tailed_name
 
 DEFAULT_BUDGET = 540.0  # seconds of work in one 10-minute command, leaving time to pack and send back
 PACK_SECONDS = 20.0  # what packing the archive is given at the end
@@ -48,8 +51,9 @@ WORKERS_KIND = "workers"  # a docs/perf/ document of benchmarks.workers: K trial
 WORKERS_SECONDS = 240.0  # the workers benchmark's share of a lease: streams and fused at K 1..32, processes at 1 and 8
 WORKERS_KS = (1, 4, 8, 16, 32)
 WORKERS_PROCESS_KS = (1, 8)  # K cold processes (torch.compile each) cost a minute to start: two points are the yardstick
-EPOCHS = 200  # every results row trains 200 epochs
-# Order of the results runs of each dataset: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
+EPOCHS = 200  # every CIFAR results row trains 200 epochs (the headline rows 100; a lease runs none: waiting_for_data)
+# Order of the results runs of each CIFAR dataset: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
+# A headline row has one imbalance, its published ratio, and takes the seeds of the first (seed 0 of every row first).
 RUN_ORDER: tuple[tuple[int, tuple[int, ...]], ...] = ((100, (0,)), (100, (1, 2)), (50, (0,)), (10, (0,)), (50, (1, 2)), (10, (1, 2)))
 # Before any GPU figure exists: the project's targets (0.4 s per epoch alone; 200,000 images/s summed
 # over packed trials, i.e. 8 CIFAR-10-LT-100 runs of 12,406 images at 0.5 s per epoch), doubled.
@@ -150,23 +154,38 @@ def carries(repo: Path, dataset: str) -> bool:
     CIFAR-100, so it counts as carried only where trainables/data/sources.py would find it in that
     folder: torchvision's `cifar-100-python/`, or a Parquet pair one folder down,
     `cifar100/train.parquet` and `cifar100/test.parquet` (the pair at the top is CIFAR-10's).
+    The headline tables' sets count where their training list is (`train_list`); in practice never:
+    ImageNet-LT's training images alone are over 10 GB, and a device call carries 64 MiB.
     The plan (here) and the lease (there) read the same folder: the one the device call carries.
     """
     if dataset in ("cifar10", "synthetic"):
         return True
+    if dataset in HEADLINE_DATASETS:
+        return (repo / train_list(dataset)).is_file()
     folder = repo / DATA_COPY
     return (folder / TORCHVISION_FOLDERS[dataset]).is_dir() or \
         all((folder / dataset / name).is_file() for name in ("train.parquet", "test.parquet"))
 
 
+def train_list(dataset: str) -> Path:
+    """Where the lease's data holds a headline set's training list: trainables/data/image_lists.py reads
+    TUNER_DATA_DIR/<dataset>/, and on the GPU machine TUNER_DATA_DIR is DATA_COPY."""
+    return DATA_COPY / dataset / (SPLIT_FILES[dataset].format(split="train") if dataset in SPLIT_FILES else INAT_FILES["train"])
+
+
 def _not_done(repo: Path, rows: list[str] | None, common: list[str] | None,
               order: tuple[tuple[int, tuple[int, ...]], ...]) -> list[Run]:
-    """The results runs not done yet: every CIFAR-10 row's before any CIFAR-100 row's, each dataset's in `order`."""
+    """The results runs not done yet, in rows.DATASETS' order (every CIFAR-10 row's before any CIFAR-100 row's,
+    the headline rows' last), each dataset's in `order`: a headline row at its published ratio with the seeds
+    `order` gives its first imbalance."""
     keys = rows or [r.key for r in ROWS]
+    headline = [k for k in keys if ROWS_BY_KEY[k].dataset in HEADLINE_DATASETS]
     queue = []
     for imbalance, seeds in order:
-        queue += [r for r in row_runs(keys, [float(imbalance)], list(seeds), common or [])
-                  if not r.files(repo / RESULTS_DIR).done()]
+        queue += row_runs(keys, [float(imbalance)], list(seeds), common or [])  # a headline row: none (not its ratio)
+        if imbalance == order[0][0]:
+            queue += row_runs(headline, None, list(seeds), common or [])
+    queue = [r for r in queue if not r.files(repo / RESULTS_DIR).done()]
     return sorted(queue, key=lambda r: list(DATASETS).index(ROWS_BY_KEY[r.row].dataset))  # stable: `order` within each
 
 
@@ -181,9 +200,17 @@ def waiting_for_data(repo: Path, rows: list[str] | None = None, common: list[str
     held = [r for r in _not_done(repo, rows, common, RUN_ORDER) if not carries(repo, r.dataset)]
     parts = []
     for dataset, name in DATASETS.items():
-        if n := sum(r.dataset == dataset for r in held):
+        if dataset not in HEADLINE_DATASETS and (n := sum(r.dataset == dataset for r in held)):
             parts.append(f"{n} {name}-LT runs wait for a {name} copy in the lease's data ({DATA_COPY}/"
                          f"{TORCHVISION_FOLDERS[dataset]}/ or {DATA_COPY}/{dataset}/train.parquet and test.parquet)")
+    # The headline tables' runs: a lease cannot carry their data, and on its one GPU a 100-epoch ResNet-50 run on
+    # ImageNet-LT would take many leases (the paper trained on a DGX-1, eight V100s).
+    if headline := [r for r in held if r.dataset in HEADLINE_DATASETS]:
+        datasets = [d for d in HEADLINE_DATASETS if any(r.dataset == d for r in headline)]
+        backbones = dict.fromkeys(ROWS_BY_KEY[r.row].backbone for r in headline)
+        parts.append(f"{len(headline)} headline-table runs ({' / '.join(backbones)} on {', '.join(map(long_tailed_name, datasets))}) "
+                     f"need a multi-GPU machine (the paper's: eight V100s) with the dataset on its disk, not a lease "
+                     f"(no {', '.join(str(train_list(d)) for d in datasets)})")
     return "; ".join(parts) or None
 
 

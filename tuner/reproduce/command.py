@@ -3,12 +3,16 @@
     python -m tuner.reproduce --plan
     python -m tuner.reproduce --imbalance 100 --seeds 0 1 2 --parallel 8 --device cuda --time-budget 600
     python -m tuner.reproduce --rows ldam_drw_c100 elf_ldam_drw_c100 --imbalance 100 --device cuda
+    python -m tuner.reproduce --rows r50_ldam_drw_inlt r50_elf_ldam_drw_inlt --device cuda
     python -m tuner.reproduce --from-sweep hybrid --seeds 1 2 --device cuda
     python -m tuner.reproduce.tables results --out docs/RESULTS.md
 
 Each run is `python -m trainables.train` on its row's dataset (`--set dataset=...`; a `--set
-dataset=...` here wins, as for quick checks), its per-epoch JSON lines kept in
-results/{row}-ir{imbalance}-seed{seed}.jsonl. A run is done when its file ends with the summary
+dataset=...` here wins, as for quick checks), one per seed at each of its row's imbalances (those of
+--imbalance, if given), its per-epoch JSON lines kept in results/{row}-ir{imbalance}-seed{seed}.jsonl.
+Without --rows the CIFAR rows run; the headline rows (ImageNet-LT, iNaturalist'18: ResNet-50 and
+DenseNet-169, each at its published ratio only) run when named, on a machine with their data on disk
+(TUNER_DATA_DIR/<dataset>, or --set data_dir=...). A run is done when its file ends with the summary
 line; done runs are skipped, so the command picks up where an interrupted one (Ctrl-C, SIGTERM, a
 lost machine, the time budget) stopped. An unfinished run resumes from its checkpoint, saved after
 every epoch in results/partial/ beside its lines so far (`.jsonl.part`); both go when the run
@@ -32,7 +36,7 @@ from trainables.config import ConfigError, with_overrides
 from trainables.names import OBJECTIVE
 from trainables.presets import build_preset
 from tuner.exit_codes import ExitCode
-from tuner.reproduce.rows import DATASETS, IMBALANCES, ROWS, ROWS_BY_KEY, SWEEP_BEST
+from tuner.reproduce.rows import HEADLINE_DATASETS, ROWS, ROWS_BY_KEY, SWEEP_BEST, long_tailed_name
 from tuner.reproduce.run_file import RunFiles, run_name
 from tuner.reproduce.supervisor import Stopped, Supervisor
 
@@ -59,12 +63,12 @@ class Run:
 
 
 def published_text(run: Run) -> str:
-    """What the run is compared with: 'vs 80.44 (published ResLT, CIFAR-10-LT)'."""
+    """What the run is compared with: 'vs 80.44 (published ResLT, CIFAR-10-LT)', 'vs 50.80 (ELF paper, Table 1, ImageNet-LT)'."""
     row = ROWS_BY_KEY.get(run.row)
     number = row.published.get(int(run.imbalance)) if row else None
     if number is None:
         return "vs —"
-    return f"vs {number:.2f} ({row.versus}, {DATASETS[row.dataset]}-LT)"
+    return f"vs {number:.2f} ({row.versus}, {long_tailed_name(row.dataset)})"
 
 
 def set_value(args: list[str], key: str) -> str | None:
@@ -74,14 +78,17 @@ def set_value(args: list[str], key: str) -> str | None:
     return values[-1] if values else None
 
 
-def row_runs(keys: list[str], imbalances: list[float], seeds: list[int], common: list[str]) -> list[Run]:
+def row_runs(keys: list[str], imbalances: list[float] | None, seeds: list[int], common: list[str]) -> list[Run]:
+    """The runs of rows `keys` at those of `imbalances` each row has (None: all it has), one per seed."""
     runs = []
     for key in keys:
         row = ROWS_BY_KEY[key]
         # The row's dataset goes before `common`, so that a --set dataset=... there (quick checks) wins.
         data = ["--set", f"dataset={row.dataset}"]
         dataset = set_value(common, "dataset") or row.dataset
-        for imbalance in imbalances:
+        for imbalance in sorted(row.presets, reverse=True) if imbalances is None else imbalances:
+            if int(imbalance) not in row.presets:  # a headline row has its published ratio only
+                continue
             preset = row.presets[int(imbalance)]
             for seed in seeds:
                 runs.append(Run(key, imbalance, seed,
@@ -191,11 +198,13 @@ def execute(runs: list[Run], out: Path, parallel: int, budget: float | None,
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python -m tuner.reproduce", description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", nargs="+", choices=[r.key for r in ROWS], help="rows to run (default: all, unless --from-sweep)")
-    p.add_argument("--imbalance", nargs="+", type=float, default=list(IMBALANCES), choices=IMBALANCES)
+    p.add_argument("--rows", nargs="+", choices=[r.key for r in ROWS],
+                   help="rows to run (default: every CIFAR row, unless --from-sweep; name a headline row to run it)")
+    p.add_argument("--imbalance", nargs="+", type=float, choices=sorted({i for r in ROWS for i in r.presets}, reverse=True),
+                   help="only these imbalances (default: every one each row has)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--from-sweep", metavar="NAME_OR_PATH", help="also retrain this sweep's best trial with --seeds")
-    p.add_argument("--epochs", type=int, help="override the presets' 200 (quick checks only: the tables want 200)")
+    p.add_argument("--epochs", type=int, help="override the presets' 200 (CIFAR) or 100 (headline rows): quick checks only")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--parallel", type=int, default=1, help="runs at once (on one GPU: 4-8)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS", help="start nothing after this; stop what still runs")
@@ -210,8 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         common = ["--device", args.device] + (["--epochs", str(args.epochs)] if args.epochs else [])
         common += [a for item in args.set for a in ("--set", item)]
         out = Path(args.out)
-        keys = args.rows or ([] if args.from_sweep else [r.key for r in ROWS])
+        keys = args.rows or ([] if args.from_sweep else [r.key for r in ROWS if r.dataset not in HEADLINE_DATASETS])
         runs = row_runs(keys, args.imbalance, args.seeds, common)
+        if none := [k for k in keys if k not in {r.row for r in runs}]:  # e.g. a headline row at a CIFAR imbalance
+            theirs = sorted({i for k in none for i in ROWS_BY_KEY[k].presets}, reverse=True)
+            raise ReproduceError(f"rows {' '.join(none)}: no run at --imbalance {' '.join(f'{i:g}' for i in args.imbalance)} "
+                                 f"(their imbalances: {', '.join(map(str, theirs))})")
         for run in runs:
             check(run, {**overrides, **({"epochs": args.epochs} if args.epochs else {})})
         if args.from_sweep:
