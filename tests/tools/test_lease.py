@@ -52,11 +52,13 @@ def test_the_plan_needs_no_gpu_and_lists_every_step_with_times(tmp_path: Path) -
     res = _bash("gpu_lease.sh", "--plan", cwd=repo, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    # The workers are measured first while no GPU has; the benchmark waits for the 100x seed-0 rows.
-    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.", "5.")] == \
-        ["check", "workers", "results", "sweep"]
+    # The workers and the image-file pipeline are measured first while no GPU has; the benchmark waits for
+    # the 100x seed-0 rows.
+    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.", "5.", "6.")] == \
+        ["check", "workers", "streaming", "results", "sweep"]
     assert "ldam_drw-ir100-seed0" in res.stdout and lines[-1].startswith("Carry: .gpudata")
-    results = next(ln for ln in lines if ln.startswith("3."))
+    assert next(ln for ln in lines if ln.startswith("3.")).endswith("(python -m benchmarks.streaming) [~90 s]")
+    results = next(ln for ln in lines if ln.startswith("4."))
     assert "s per epoch each (assumed from the targets" in results and "[~" in results
 
 
@@ -90,11 +92,98 @@ def test_the_plan_follows_the_repository(tmp_path: Path) -> None:
     assert lease_plan.bench_due(repo)  # now the benchmark's turn; it leaves the sweep too little time
     steps = {s.name: s for s in lease_plan.plan(repo)}
     assert steps["bench"].seconds == lease_plan.BENCH_SECONDS and steps["sweep"].skipped.startswith("too little time")
+    # The workers and the image-file pipeline still to measure leave the sweep too little time as well; once
+    # a GPU has timed the pipeline, the sweep gets half of what the workers leave.
+    assert lease_plan.plan(repo, bench=False)[-1].skipped.startswith("too little time")
+    (repo / "docs" / "perf" / "cuda-2026-12-04-1200-streaming.json").write_text(json.dumps(
+        {"kind": "streaming", "device": "NVIDIA H200", "device_type": "cuda", "date": "2026-12-04",
+         "images_per_second": {"streamed": 9000.0, "pil": 1500.0}, "streamed_over_pil": 6.0}))
     listed = lease_plan.plan(repo, bench=False)
     steps = {s.name: s for s in listed}
     assert steps["sweep"].skipped is None and steps["sweep"].seconds >= lease_plan.MIN_SWEEP_SECONDS
     assert all(not r.name.endswith("ir100-seed0") for r in steps["results"].runs)
     assert lease_plan.carry_needed(listed) == [".gpudata", ".gpuwhl"]
+    assert "streaming" not in steps and [s.name for s in listed][:2] == ["check", "workers"]
+    assert timing.source == lease_plan.timing(repo).source and not lease_plan.bench_figures(repo)  # not a benchmark figure
+
+
+def test_the_streaming_step_is_planned_on_a_gpu_until_docs_perf_holds_its_gpu_figure(tmp_path: Path, capsys) -> None:
+    from tools.lease.__main__ import main
+    from tools.lease.run import LeaseOptions, wants_streaming
+
+    (tmp_path / "results").mkdir()
+    perf = tmp_path / "docs" / "perf"
+    perf.mkdir(parents=True)
+
+    def listed(*args: str) -> list[str]:
+        assert main(["plan", "--repo", str(tmp_path), *args]) == 0
+        return [ln.split(":")[0].split(". ")[1] for ln in capsys.readouterr().out.splitlines() if ln[:1].isdigit()]
+
+    steps = lease_plan.plan(tmp_path)
+    assert [s.name for s in steps][:4] == ["check", "workers", "streaming", "results"]
+    streaming = steps[2]
+    assert streaming.seconds == lease_plan.STREAMING_SECONDS and streaming.skipped is None
+    assert streaming.what == ("benchmark: the image-file pipeline at 224 (torchvision.io + nvJPEG on the GPU) against a "
+                              "plain DataLoader with PIL (python -m benchmarks.streaming)")
+    # Its 90 s come out of the results runs' time.
+    assert steps[3].seconds == lease_plan.plan(tmp_path, streaming=False)[2].seconds - lease_plan.STREAMING_SECONDS
+    # The plan lists it as the lease would run it: on its GPU (the default device), not on a CPU nor when told not to.
+    assert "streaming" in listed() and "streaming" not in listed("--device", "cpu")
+    assert "streaming" not in listed("--no-streaming-bench") and "streaming" in listed("--device", "cpu", "--streaming-bench")
+    assert wants_streaming(LeaseOptions(), tmp_path) and not wants_streaming(LeaseOptions(device="cpu"), tmp_path)
+    # A CPU figure, and a GPU run cut before its figures, leave it due.
+    figure = {"kind": "streaming", "device": "NVIDIA H100 80GB HBM3", "date": "2026-12-07", "command": "benchmarks.streaming",
+              "images_per_second": {"streamed": 8000.0, "pil": 2000.0}, "streamed_over_pil": 4.0}
+    (perf / "cpu-2026-12-06-1000-streaming.json").write_text(json.dumps({**figure, "device_type": "cpu"}))
+    (perf / "cuda-2026-12-06-1100-streaming.json").write_text(json.dumps(
+        {"kind": "streaming", "device_type": "cuda", "date": "2026-12-06", "why": "stopped at its time (90 s)"}))
+    assert lease_plan.streaming_due(tmp_path) and "streaming" in listed()
+    # A GPU figure: skipped from then on, and no benchmark figure (nor timing) either.
+    (perf / "cuda-2026-12-07-1000-streaming.json").write_text(json.dumps({**figure, "device_type": "cuda"}))
+    assert not lease_plan.streaming_due(tmp_path) and [d["date"] for d in lease_plan.streaming_figures(tmp_path)] == ["2026-12-07"]
+    assert [s.name for s in lease_plan.plan(tmp_path)][:3] == ["check", "workers", "results"]
+    assert "streaming" not in listed() and not wants_streaming(LeaseOptions(), tmp_path)
+    assert "streaming" in listed("--streaming-bench")
+    assert not lease_plan.bench_figures(tmp_path) and lease_plan.timing(tmp_path).source.startswith("assumed")
+
+
+def test_the_streaming_step_says_done_cut_or_failed_and_never_stops_the_lease(monkeypatch) -> None:
+    from tools.lease import run as lease_run
+
+    printed = {"date": "2026-12-07", "device": "NVIDIA H100", "torch": "x", "images": 2048, "batch": 64, "workers": 8,
+               "images_per_second": {"streamed": 8000.0, "pil": 2000.0}, "streamed_over_pil": 4.0}
+    answers = iter([(0, "a warning line\n" + json.dumps(printed) + "\n", ""), (None, "", ""),
+                    (1, "", "Traceback (most recent call last):\nRuntimeError: nvjpeg failed"), (0, "not JSON\n", "")])
+    calls = []
+
+    def fake_run(cmd: list[str], timeout: float, **_: object) -> tuple[int | None, str, str]:
+        calls.append((cmd, timeout))
+        return next(answers)
+
+    monkeypatch.setattr(lease_run, "_run", fake_run)
+    opts = lease_run.LeaseOptions(device="cpu")
+    record, doc = lease_run.streaming_step(lease_run.Clock(500.0), opts)
+    assert calls[0][0][1:] == ["-m", "benchmarks.streaming", "--device", "cpu", "--images", "2048", "--workers", "8"]
+    assert calls[0][1] == lease_plan.STREAMING_SECONDS
+    assert record == {"name": "streaming", "status": "done", "why": None}
+    assert doc["kind"] == lease_plan.STREAMING_KIND and doc["command"] == "-m benchmarks.streaming --device cpu --images 2048 --workers 8"
+    assert doc["images_per_second"] == printed["images_per_second"] and doc["streamed_over_pil"] == 4.0
+    assert doc["device_type"] == "cpu" and doc["torch"] != "x" and "torchvision" in doc and doc["date"]
+    record, doc = lease_run.streaming_step(lease_run.Clock(60.0), opts)  # less time left than its share
+    assert calls[1][1] < 60.0 and record["status"] == "cut" and "stopped at its time" in record["why"] == doc["why"]
+    assert "images_per_second" not in doc
+    record, _ = lease_run.streaming_step(lease_run.Clock(500.0), opts)
+    assert record["status"] == "failed" and record["why"] == "benchmarks.streaming exit 1: RuntimeError: nvjpeg failed"
+    record, _ = lease_run.streaming_step(lease_run.Clock(500.0), opts)
+    assert record["status"] == "failed"
+
+
+def _streaming_doc() -> dict:
+    return {"kind": "streaming", "device": "NVIDIA H100 80GB HBM3", "device_type": "cuda", "date": "2026-12-07",
+            "torch": "2.14.1", "torchvision": "0.29.1", "python": "3.12.3",
+            "command": "-m benchmarks.streaming --device cuda --images 2048 --workers 8", "images": 2048, "image_size": 224,
+            "source_size": [500, 375], "batch": 64, "workers": 8,
+            "images_per_second": {"streamed": 8123.4, "pil": 1950.2}, "streamed_over_pil": 4.165}
 
 
 def test_every_cifar10_run_comes_before_any_cifar100_run_which_waits_for_its_data(tmp_path: Path) -> None:
@@ -203,6 +292,52 @@ def test_the_gpu_section_shows_each_figure_against_its_target() -> None:
     assert "### NVIDIA H200, 2026-12-01" in text and "torch 2.11.0, torchvision 0.26.0" in text
     assert "| 0.350 | at most 0.4 | met |" in text and "| 6.00x | at least 5x | met |" in text
     assert "| 120,000 | at least 200,000 | **not met** |" in text and "cut by the lease's time (9 of 16" in text
+
+
+def test_the_gpu_section_shows_the_image_file_pipeline() -> None:
+    text = gpu_section([{**_streaming_doc(), "file": "cuda-2026-12-07-1000-streaming.json"}])
+    assert text.startswith("### NVIDIA H100 80GB HBM3, 2026-12-07: Image-file pipeline (benchmarks.streaming)")
+    assert "torch 2.14.1, torchvision 0.29.1, Python 3.12.3" in text
+    assert "source `docs/perf/cuda-2026-12-07-1000-streaming.json`" in text
+    assert "`python -m benchmarks.streaming --device cuda --images 2048 --workers 8`" in text
+    assert "over 2048 JPEGs of 500x375, batch 64, 8 DataLoader workers each" in text
+    assert "nvJPEG decode on the GPU, v2 transforms) | 8,123 |" in text
+    assert "with PIL (ImageFolder, torchvision transforms) | 1,950 |" in text
+    assert "| streamed over PIL | 4.17x |" in text
+    cut = {k: v for k, v in _streaming_doc().items() if k not in ("images_per_second", "streamed_over_pil")}
+    text = gpu_section([{**cut, "why": "stopped at its time (90 s) before it printed its figures"}])
+    assert "Image-file pipeline" in text and text.endswith("Not measured: stopped at its time (90 s) before it printed its figures.")
+
+
+def test_collect_lands_the_streaming_document_and_its_section(tmp_path: Path) -> None:
+    from tools.lease.collect import collect, summary_lines
+    from tools.lease.perf_doc import BEGIN, END
+
+    repo, returned = tmp_path / "repo", tmp_path / "returned"
+    (repo / "results").mkdir(parents=True)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "PERFORMANCE.md").write_text(f"# Performance\n\n{BEGIN}\nold\n{END}\n")
+    returned.mkdir()
+    doc = _streaming_doc()
+    (returned / "manifest.json").write_text(json.dumps(  # the lease that packed it in its manifest only
+        {"started": "2026-12-07 10:00:00 UTC", "device_type": "cuda", "device": doc["device"], "archives": [],
+         "steps": [{"name": "check", "status": "done", "result": ["agree"]},
+                   {"name": "streaming", "status": "done", "why": None, "document": doc}]}))
+    result = collect(returned, repo)
+    assert "docs/perf/cuda-2026-12-07-1000-streaming.json" in result["changed"] and "docs/PERFORMANCE.md" in result["changed"]
+    assert json.loads((repo / "docs" / "perf" / "cuda-2026-12-07-1000-streaming.json").read_text()) == doc
+    assert "Image-file pipeline (benchmarks.streaming)" in (repo / "docs" / "PERFORMANCE.md").read_text()
+    assert "  streaming: done: streamed 8,123 images/s, PIL 1,950 (4.17x)" in summary_lines(result)
+    assert not lease_plan.streaming_due(repo)
+    # Packed in bench.tar.gz (as workers.json is), it lands from there.
+    with tarfile.open(returned / "bench.tar.gz", "w:gz") as tar:
+        (tmp_path / "streaming.json").write_text(json.dumps({**doc, "date": "2026-12-08"}))
+        tar.add(tmp_path / "streaming.json", arcname="streaming.json")
+    manifest = json.loads((returned / "manifest.json").read_text())
+    manifest["started"], manifest["archives"] = "2026-12-08 10:00:00 UTC", ["bench.tar.gz"]
+    (returned / "manifest.json").write_text(json.dumps(manifest))
+    collect(returned, repo)
+    assert json.loads((repo / "docs" / "perf" / "cuda-2026-12-08-1000-streaming.json").read_text())["date"] == "2026-12-08"
 
 
 def test_collect_measures_the_results_runs_packing_from_the_epochs_this_lease_trained(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ def _common(p: OneLineParser) -> None:
     p.add_argument("--workers-bench", dest="workers", action="store_true", default=None,
                    help="measure the workers (benchmarks.workers) even if docs/perf/ has their GPU figures, or on a CPU")
     p.add_argument("--no-workers-bench", dest="workers", action="store_false", help="never measure the workers")
+    p.add_argument("--streaming-bench", dest="streaming", action="store_true", default=None,
+                   help="time the image-file pipeline (benchmarks.streaming) even if docs/perf/ has its GPU figure, or on a CPU")
+    p.add_argument("--no-streaming-bench", dest="streaming", action="store_false", help="never time the image-file pipeline")
     p.add_argument("--workers-ks", nargs="+", type=int, default=list(lease_plan.WORKERS_KS), help="trials per worker to measure")
     p.add_argument("--sweep-spec", default=str(lease_plan.SWEEP_SPEC), help="the sweep of step 4")
     p.add_argument("--no-sweep", action="store_true", help="no sweep step")
@@ -64,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget <= lease_plan.PACK_SECONDS + 10:
         print(f"tools.lease: --budget must exceed {lease_plan.PACK_SECONDS + 10:.0f} seconds", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    from tools.lease.run import LeaseOptions, run_lease, train_args, wants_bench, wants_workers
+    from tools.lease.run import LeaseOptions, run_lease, train_args, wants_bench, wants_streaming, wants_workers
 
     opts = LeaseOptions(budget=args.budget, device=args.device, rows=args.rows, sets=args.set, epochs=args.epochs,
                         bench=args.bench, sweep_spec=Path(args.sweep_spec), sweep=not args.no_sweep, workers=args.workers,
-                        workers_ks=tuple(args.workers_ks))
+                        workers_ks=tuple(args.workers_ks), streaming=args.streaming)
     if args.command == "plan":
         steps = lease_plan.plan(repo, args.budget, wants_bench(opts, repo), args.rows, train_args(opts), opts.sweep_spec,
-                                opts.epochs or lease_plan.EPOCHS, wants_workers(opts, repo))
+                                opts.epochs or lease_plan.EPOCHS, wants_workers(opts, repo), wants_streaming(opts, repo))
         if not opts.sweep:
             steps[-1].skipped, steps[-1].seconds = "--no-sweep", 0.0
         print(lease_plan.describe(steps, args.budget))

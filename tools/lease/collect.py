@@ -7,7 +7,9 @@ FOLDER is what the device call returned (manifest.json and the archives of pack.
   checkpoints go to results/partial/, where the next lease resumes them;
 - the benchmark document goes to docs/perf/DEVICE-DATE-HHMM.json, and the per-epoch times of the
   results runs (as many at once as the lease ran them) to docs/perf/DEVICE-DATE-HHMM-results.json:
-  the next plan sizes its runs by them;
+  the next plan sizes its runs by them; the workers and streaming benchmarks' documents go beside them
+  as docs/perf/DEVICE-DATE-HHMM-workers.json and -streaming.json (the streaming one from bench.tar.gz
+  or, where the lease did not pack it there, from its step in manifest.json);
 - the sweep's trials.parquet, state, log and MLflow store (mlflow.db, mlruns/) go to
   results/sweeps/NAME/ (the database names the artifact folder as it was on the GPU machine);
 - docs/RESULTS.md and the GPU section of docs/PERFORMANCE.md are rebuilt from those files.
@@ -109,6 +111,14 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
         workers = unpacked / "bench" / "workers.json"
         if workers.is_file():
             _move(workers, repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.WORKERS_KIND}.json", changed, repo)
+        streaming = unpacked / "bench" / "streaming.json"
+        if not streaming.is_file():
+            step = next((s for s in manifest.get("steps", []) if s.get("name") == lease_plan.STREAMING_KIND), {})
+            if isinstance(step.get("document"), dict):
+                streaming.parent.mkdir(parents=True, exist_ok=True)
+                streaming.write_text(json.dumps(step["document"], indent=1))
+        if streaming.is_file():
+            _move(streaming, repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.STREAMING_KIND}.json", changed, repo)
         if packing:
             (unpacked / "packing.json").write_text(json.dumps(packing, indent=1))
             _move(unpacked / "packing.json", repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.RESULTS_KIND}.json",
@@ -139,6 +149,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         if step["name"] == "results":
             detail = (f"{len(step.get('finished', []))} finished, "
                       + f"{len(step.get('cut', []))} cut" + (f" ({detail})" if detail else ""))
+        rates = (step.get("document") or {}).get("images_per_second") or {}
+        if step["name"] == lease_plan.STREAMING_KIND and rates.get("streamed") and rates.get("pil"):
+            detail = f"streamed {rates['streamed']:,.0f} images/s, PIL {rates['pil']:,.0f} ({rates['streamed'] / rates['pil']:.2f}x)"
         lines.append(f"  {step['name']}: {step['status']}" + (f": {detail}" if detail else ""))
     if manifest.get("checkpoints_left_out"):
         lines.append(f"  not brought back (too large), these runs start over: {', '.join(manifest['checkpoints_left_out'])}")

@@ -52,7 +52,7 @@ def pack(out: Path, repo: Path, changed: list[Path], work: Path, manifest: dict[
             group_bytes = 0
         groups[-1].append(checkpoint)
         group_bytes += size
-    benches = [p for p in (work / "bench.json", work / "workers.json") if p.exists()]
+    benches = [p for p in (work / "bench.json", work / "workers.json", work / "streaming.json") if p.exists()]
     room = MAX_FILES - 1 - len(files) - bool(benches) - any((work / "sweep").glob("*"))
     left_out += [p.name for group in groups[max(room, 0):] for p in group]
     for group in groups[:max(room, 0)]:

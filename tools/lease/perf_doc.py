@@ -112,13 +112,35 @@ def _workers_section(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _streaming_section(doc: dict[str, Any]) -> str:
+    """What benchmarks.streaming measured in a lease: the image-file pipeline at 224 against a plain DataLoader with PIL."""
+    rates = doc.get("images_per_second") or {}
+    streamed, pil = rates.get("streamed"), rates.get("pil")
+    lines = [f"### {doc.get('device', '?')}, {doc.get('date', '?')}: Image-file pipeline (benchmarks.streaming)", "",
+             f"torch {doc.get('torch', '?')}, torchvision {doc.get('torchvision', '?')}, Python {doc.get('python', '?')}; "
+             f"source `docs/perf/{doc.get('file', '?')}`. Command: `python {doc.get('command', '?')}`", ""]
+    if not (streamed and pil):
+        return "\n".join(lines + [f"Not measured: {doc.get('why') or 'no figure'}."])
+    ratio = doc.get("streamed_over_pil") or streamed / pil
+    source = doc.get("source_size") or ["?", "?"]
+    lines += [f"One pass of the training transform (RandomResizedCrop(224) and flip) over {doc.get('images', '?')} JPEGs of "
+              f"{source[0]}x{source[1]}, batch {doc.get('batch', '?')}, {doc.get('workers', '?')} DataLoader workers each; "
+              "the median of three passes after a warm-up.", "",
+              "| pipeline | images/s |", "| --- | --- |",
+              f"| streamed (torchvision.io, {'nvJPEG decode on the GPU' if doc.get('device_type') == 'cuda' else 'decode in the workers'}"
+              f", v2 transforms) | {streamed:,.0f} |",
+              f"| plain DataLoader with PIL (ImageFolder, torchvision transforms) | {pil:,.0f} |",
+              f"| streamed over PIL | {ratio:.2f}x |"]
+    return "\n".join(lines)
+
+
 def gpu_section(figures: list[dict[str, Any]]) -> str:
     if not figures:
         return ("No GPU figure yet: no lease has benchmarked. `bash scripts/gpu_lease.sh --plan` says what the next "
                 "GPU lease measures; `bash scripts/gpu_collect.sh FOLDER` lands it here.")
-    from tools.lease.plan import RESULTS_KIND, WORKERS_KIND
+    from tools.lease.plan import RESULTS_KIND, STREAMING_KIND, WORKERS_KIND
 
-    sections = {RESULTS_KIND: _results_section, WORKERS_KIND: _workers_section}
+    sections = {RESULTS_KIND: _results_section, WORKERS_KIND: _workers_section, STREAMING_KIND: _streaming_section}
     return "\n\n".join(sections.get(doc.get("kind"), _figure_section)(doc) for doc in reversed(figures))  # newest first
 
 

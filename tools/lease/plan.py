@@ -3,7 +3,10 @@
     python -m tools.lease plan            (bash scripts/gpu_lease.sh --plan)
 
 A lease is one command of at most 10 minutes on a GPU machine. Its steps, in order of value:
-1. the AutoAugment table check against that machine's torchvision (seconds; always);
+1. the AutoAugment table check against that machine's torchvision (seconds; always); then, on the GPU
+   and each only until docs/perf/ holds a GPU figure of its own: K trials per GPU
+   (python -m benchmarks.workers) and the image-file pipeline at 224 against a plain DataLoader
+   with PIL (python -m benchmarks.streaming), each a fixed share of the lease;
 2. once every CIFAR-10-LT 100x seed-0 row exists and while docs/perf/ holds no benchmark figure:
    a short benchmark (the fast path against the plain recipe, packed trials, the batched
    AutoAugment on CUDA); until then the results runs measure the packing themselves
@@ -51,6 +54,12 @@ WORKERS_KIND = "workers"  # a docs/perf/ document of benchmarks.workers: K trial
 WORKERS_SECONDS = 240.0  # the workers benchmark's share of a lease: streams and fused at K 1..32, processes at 1 and 8
 WORKERS_KS = (1, 4, 8, 16, 32)
 WORKERS_PROCESS_KS = (1, 8)  # K cold processes (torch.compile each) cost a minute to start: two points are the yardstick
+STREAMING_KIND = "streaming"  # a docs/perf/ document of benchmarks.streaming: the image-file pipeline against PIL
+# The streaming benchmark's share of a lease: 2048 JPEGs written, then a warm-up and three timed passes of each
+# pipeline (8 DataLoader workers each); not yet run on a GPU, so a guess with room.
+STREAMING_SECONDS = 90.0
+STREAMING_IMAGES = 2048
+STREAMING_WORKERS = 8
 EPOCHS = 200  # every CIFAR results row trains 200 epochs (the headline rows 100; a lease runs none: waiting_for_data)
 # Order of the results runs of each CIFAR dataset: 100x seed 0, then seeds 1 and 2, then 50x and 10x (seed 0 first).
 # A headline row has one imbalance, its published ratio, and takes the seeds of the first (seed 0 of every row first).
@@ -80,7 +89,7 @@ class Timing:
 
 @dataclass
 class Step:
-    name: str  # check | bench | results | sweep
+    name: str  # check | workers | streaming | bench | results | sweep
     seconds: float  # expected
     what: str  # one line for the plan
     runs: list[Run] = field(default_factory=list)  # runs expected to finish
@@ -113,9 +122,21 @@ def workers_due(repo: Path) -> bool:
     return not workers_figures(repo)
 
 
+def streaming_figures(repo: Path) -> list[dict[str, Any]]:
+    """The streaming benchmarks of docs/perf/ measured on a GPU that timed both pipelines."""
+    return [doc for doc in gpu_figures(repo) if doc.get("kind") == STREAMING_KIND
+            and isinstance(doc.get("images_per_second"), dict)
+            and all(doc["images_per_second"].get(name) for name in ("streamed", "pil"))]
+
+
+def streaming_due(repo: Path) -> bool:
+    """No GPU has timed the image-file pipeline yet: the lease does, once, after the workers."""
+    return not streaming_figures(repo)
+
+
 def bench_figures(repo: Path) -> list[dict[str, Any]]:
     """The GPU benchmarks of docs/perf/ that measured something (one cut before any figure does not count)."""
-    return [doc for doc in gpu_figures(repo) if doc.get("kind") not in (RESULTS_KIND, WORKERS_KIND)
+    return [doc for doc in gpu_figures(repo) if doc.get("kind") not in (RESULTS_KIND, WORKERS_KIND, STREAMING_KIND)
             and ((doc.get("trainables_bench") or {}).get("fast", {}).get("epoch_seconds")
                  or any(v.get("complete") for v in (doc.get("packed") or {}).values()))]
 
@@ -223,9 +244,10 @@ def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str]
 
 def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, rows: list[str] | None = None,
          common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, epochs: int = EPOCHS,
-         workers: bool | None = None) -> list[Step]:
+         workers: bool | None = None, streaming: bool | None = None) -> list[Step]:
     """The lease's steps with their expected seconds; `bench` None: benchmark while no GPU figure exists;
-    `workers` None: measure the workers while no GPU has."""
+    `workers` None: measure the workers while no GPU has; `streaming` None: time the image-file pipeline
+    while no GPU has."""
     left = budget - PACK_SECONDS
     steps = [Step("check", 10.0, "AutoAugment table and operations against this machine's torchvision")]
     left -= 10.0
@@ -233,6 +255,11 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
         steps.append(Step("workers", WORKERS_SECONDS, "benchmark: K trials per GPU (python -m benchmarks.workers: "
                                                       "streams, fused and processes, hybrid_m4 and ldam_drw)"))
         left -= WORKERS_SECONDS
+    if streaming if streaming is not None else streaming_due(repo):
+        steps.append(Step("streaming", STREAMING_SECONDS, "benchmark: the image-file pipeline at 224 (torchvision.io + nvJPEG "
+                                                          "on the GPU) against a plain DataLoader with PIL "
+                                                          "(python -m benchmarks.streaming)"))
+        left -= STREAMING_SECONDS
     if bench is None:
         bench = bench_due(repo, rows, common)
     if bench:

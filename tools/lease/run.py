@@ -44,6 +44,8 @@ class LeaseOptions:
     bench: bool | None = None  # None: lease_plan.bench_due
     workers: bool | None = None  # None: on a GPU while lease_plan.workers_due
     workers_ks: tuple[int, ...] = lease_plan.WORKERS_KS
+    streaming: bool | None = None  # None: on a GPU while lease_plan.streaming_due
+    streaming_images: int = lease_plan.STREAMING_IMAGES
     bench_epochs: int = 3
     packed: tuple[int, ...] = (4, 8, 16)
     sweep_spec: Path = lease_plan.SWEEP_SPEC
@@ -101,6 +103,48 @@ def wants_workers(opts: LeaseOptions, repo: Path) -> bool:
     if opts.workers is not None:
         return opts.workers
     return opts.device.startswith("cuda") and lease_plan.workers_due(repo)
+
+
+def wants_streaming(opts: LeaseOptions, repo: Path) -> bool:
+    """--streaming-bench / --no-streaming-bench, else: on a GPU while no GPU has timed the image-file pipeline."""
+    if opts.streaming is not None:
+        return opts.streaming
+    return opts.device.startswith("cuda") and lease_plan.streaming_due(repo)
+
+
+def streaming_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(step record, benchmark document): benchmarks.streaming within lease_plan.STREAMING_SECONDS; stopped
+    there, it says so (its one JSON object comes at the end, so a cut run has no figure)."""
+    timeout = max(min(lease_plan.STREAMING_SECONDS, clock.left), 1.0)
+    cmd = _python("benchmarks.streaming", "--device", opts.device, "--images", str(opts.streaming_images),
+                  "--workers", str(lease_plan.STREAMING_WORKERS))
+    doc: dict[str, Any] = {"kind": lease_plan.STREAMING_KIND, "date": time.strftime("%Y-%m-%d"), **device_info(opts.device),
+                           "command": " ".join(cmd[1:])}
+    try:
+        code, out, err = _run(cmd, timeout)
+    except OSError as exc:  # it could not start: the step fails, the lease goes on
+        code, out, err = -1, "", f"{type(exc).__name__}: {exc}"
+    measured = None
+    for line in reversed(out.splitlines()):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("images_per_second"), dict):
+            measured = record
+            break
+    if code == 0 and measured is not None:
+        # The benchmark's own fields (images, batch, workers, images_per_second, streamed_over_pil); the lease's
+        # date, device and versions win where both say them.
+        doc.update({k: v for k, v in measured.items() if k not in doc})
+        return {"name": "streaming", "status": "done", "why": None}, doc
+    if code is None:
+        status, why = "cut", f"stopped at its time ({timeout:.0f} s) before it printed its figures"
+    else:
+        last = (err or out).strip().splitlines()[-1:] or ["no output"]
+        status, why = "failed", f"benchmarks.streaming exit {code}: {last[0]}"[:500]
+    doc["why"] = why
+    return {"name": "streaming", "status": status, "why": why}, doc
 
 
 def workers_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -276,6 +320,17 @@ def run_lease(repo: Path, out: Path, opts: LeaseOptions) -> dict[str, Any]:
         steps.append({"name": "workers", "status": "skipped", "why": "not on a GPU" if not opts.device.startswith("cuda")
                       else "--no-workers-bench" if opts.workers is False else "docs/perf/ already holds worker figures"})
     print(f"lease: workers {steps[-1]['status']} ({clock.left:.0f} s left)", flush=True)
+    if wants_streaming(opts, repo):
+        record, streaming_doc = streaming_step(clock, opts)
+        # streaming.json for bench.tar.gz where tools/lease/pack.py packs it; the manifest carries the (small)
+        # document too, so that collect lands it either way.
+        (work / "streaming.json").write_text(json.dumps(streaming_doc, indent=1))
+        steps.append({**record, "document": streaming_doc})
+    else:
+        steps.append({"name": "streaming", "status": "skipped", "why": "not on a GPU" if not opts.device.startswith("cuda")
+                      else "--no-streaming-bench" if opts.streaming is False else "docs/perf/ already holds a streaming figure"})
+    print(f"lease: streaming {steps[-1]['status']}" + (f": {steps[-1]['why']}" if steps[-1].get("why") else "")
+          + f" ({clock.left:.0f} s left)", flush=True)
     measured = None
     if wants_bench(opts, repo):
         record, measured = bench_step(clock, opts, work)
