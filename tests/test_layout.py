@@ -15,8 +15,8 @@ DESIGN = REPO.parent / "shared" / "docs" / "DESIGN.md"
 PRODUCT = ("trainables", "tuner")
 TOOLING = ("benchmarks", "tools")
 # tuner's rooms from the bottom up: a module imports only from its own room and the rooms before it
-# (and the base modules, tuner/*.py but launch.py, which import nothing of tuner).
-ROOMS = ("spec", "tracking", "trial", "sweep", "report", "reproduce", "launch")
+# (and the base modules, tuner/*.py but the commands launch.py and stop.py, which import nothing of tuner).
+ROOMS = ("spec", "tracking", "trial", "sweep", "report", "reproduce", "launch", "stop")
 
 
 def named_paths(block: str) -> set[str]:

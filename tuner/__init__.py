@@ -5,6 +5,7 @@ The rooms, from the command down; a module imports only from rooms below its own
 `trainables`, which imports nothing of tuner). tests/tuner/test_layout.py checks both.
 
     launch.py     the command: parse, preflight, run, finish, exit code
+    stop.py       the command that asks a running sweep's driver to stop (from any host)
     reproduce/    the published baselines' rows (docs/RESULTS.md), on a user's own GPU
     report/       leaderboard, plots, ensembles of a finished sweep
     sweep/        experiment folder (state, lock), preflight, storage watch, progress, finish, trials table

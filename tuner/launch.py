@@ -40,10 +40,11 @@ from tuner.sweep.experiment import (
     read_state,
     spec_fingerprint,
     storage_location,
+    take_stop_request,
     write_state,
 )
 from tuner.sweep.preflight import PreflightError, preflight_cluster, preflight_local
-from tuner.sweep.stop import stop_like_ctrl_c
+from tuner.sweep.stop import STOPPED_BY, TERMINATED, terminate
 from tuner.tracking import resolve_tracking_uri
 
 
@@ -78,6 +79,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.sweep.progress import ProgressLine
     from tuner.sweep.rungs import RungASHA
     from tuner.sweep.status_callback import MarkEndedTrials
+    from tuner.sweep.stop_request import StopOnRequest
     from tuner.sweep.storage_watch import StopWhenStorageLow
     from tuner.trial.names import trial_folder, trial_name
     from tuner.trial.reset_death import retry_trials_whose_process_dies_in_reset
@@ -116,7 +118,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
             callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
                        MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri)),
-                       StopWhenStorageLow()],
+                       StopWhenStorageLow(), StopOnRequest()],
         ),
     )
 
@@ -148,6 +150,7 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     if short:
         raise PreflightError(storage_full_message(short, spec.run.min_free_mb, started=False))
     with DriverLock(exp):  # one sweep, one driver: a second launch of this sweep is refused while this one runs
+        take_stop_request(exp)  # one left from a driver that stopped before it read it is not for this one
         state = _resumable_state(spec, exp, restart)
         if state is not None and state.finished:
             return _already_finished(spec, exp, state)
@@ -226,16 +229,12 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         ray.shutdown()
 
 
-TERMINATED = threading.Event()  # SIGTERM arrived: the sweep stops as on Ctrl-C and exits 143
-
-
 def _stop_on_sigterm() -> None:
     """SIGTERM (docker stop, Kubernetes, SLURM, a spot reclaim) is the clean stop of Ctrl-C: Ray Tune saves
     the sweep, every trial keeps its last checkpoint, and the launch exits 143. Installed at the start,
     and again once Ray is up (its core installs a handler that dumps a stack trace and aborts)."""
     def on_sigterm(signum: int, frame: Any) -> None:
-        TERMINATED.set()
-        stop_like_ctrl_c(frame)  # not a SIGINT to itself: a launcher started in the background ignores SIGINT
+        terminate("SIGTERM", frame)  # not a SIGINT to itself: a launcher started in the background ignores SIGINT
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_sigterm)
@@ -243,7 +242,7 @@ def _stop_on_sigterm() -> None:
 
 def _interrupted(spec_path: str) -> int:
     """The exit of a sweep stopped by Ctrl-C or SIGTERM, with the one line that says how to go on."""
-    how = "stopped by SIGTERM" if TERMINATED.is_set() else "interrupted"
+    how = f"stopped by {STOPPED_BY['what']}" if TERMINATED.is_set() else "interrupted"
     print(f"tuner: {how}; every trial keeps its last checkpoint: rerun the same command to resume ({spec_path})",
           file=sys.stderr)
     return ExitCode.TERMINATED if TERMINATED.is_set() else ExitCode.INTERRUPTED
@@ -316,11 +315,13 @@ def _trainable(spec: SweepSpec, tracking: Any, workers: Any = None) -> Any:
 def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, time_budget: float | None,
          max_concurrent: int | None = None) -> tuple[Any, float]:
     """(Ray Tune's result grid, or None after Ctrl-C; seconds it ran)."""
+    from tuner.sweep import stop_request
     from tuner.sweep.storage_watch import watch
 
     started = time.time()
     try:
         watch(sweep_folders(exp, uri), spec.run.min_free_mb)
+        stop_request.watch(exp)
         return build_tuner(spec, trainable, exp, restoring, time_budget, max_concurrent).fit(), time.time() - started
     except KeyboardInterrupt:
         return None, time.time() - started

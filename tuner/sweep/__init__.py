@@ -6,6 +6,7 @@
     disk_space      free space of every local folder the sweep writes (run.min_free_mb)
     storage_watch   a Ray Tune callback that stops the sweep, resumably, when space runs short
     stop            stopping a sweep as Ctrl-C does, however the launcher was started (SIGTERM, the storage watch)
+    stop_request    the Ray Tune callback that honours `python -m tuner.stop` (a request file it polls for)
     rungs           ASHA with its cuts at given epochs, and the start-up warning about cuts before DRW or a decay
     progress        the status line every 15 s and one line per ended trial
     status_callback tags a trial's MLflow run when Ray Tune ends it from outside (stopped, failed)

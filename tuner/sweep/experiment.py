@@ -32,6 +32,7 @@ from tuner.spec.schema import SweepSpec
 
 SWEEP_STATE_FILE = "tuner_sweep.json"
 LOCK_FILE = "tuner_driver.lock"
+STOP_REQUEST_FILE = "tuner_stop_request.json"  # python -m tuner.stop writes it; the running driver reads it and stops
 HEARTBEAT_SECONDS = 15.0  # how often a running driver renews its lock
 STALE_SECONDS = 120.0  # a lock not renewed for this long belongs to a driver that died (another host, or no pid)
 
@@ -300,6 +301,32 @@ class DriverLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def running_driver(exp: str) -> dict[str, Any] | None:
+    """The lock of the driver running the sweep in `exp` (host, pid, heartbeat), or None when none is alive."""
+    lock = DriverLock(exp)
+    holder = lock._holder()
+    return holder if holder and lock._alive(holder) else None
+
+
+def request_stop(exp: str, requester: dict[str, Any]) -> None:
+    """Ask the driver running `exp` to stop, as SIGTERM would (it polls for this file: tuner/sweep/stop.py)."""
+    _write_json(exp, STOP_REQUEST_FILE, requester)
+
+
+def take_stop_request(exp: str) -> dict[str, Any] | None:
+    """The stop request waiting in `exp`, removed as it is taken (None: there is none)."""
+    try:
+        doc = _read_json(exp, STOP_REQUEST_FILE)
+    except ValueError:
+        doc = {}  # half written: a request all the same
+    if doc is MISSING:
+        return None
+    fs, path = experiment_filesystem(exp)
+    with contextlib.suppress(OSError):
+        fs.delete_file(f"{path}/{STOP_REQUEST_FILE}")
+    return doc if isinstance(doc, dict) else {}
 
 
 def locate_experiment(target: str) -> Path:
