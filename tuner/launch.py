@@ -76,6 +76,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from ray.tune.search.optuna import OptunaSearch
 
     from tuner.spec.space import DefineByRun, encoded_points
+    from tuner.sweep.live_table import RefreshTrialsTable
     from tuner.sweep.progress import ProgressLine
     from tuner.sweep.rungs import RungASHA
     from tuner.sweep.status_callback import MarkEndedTrials
@@ -118,7 +119,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
             callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
                        MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri)),
-                       StopWhenStorageLow(), StopOnRequest()],
+                       StopWhenStorageLow(), StopOnRequest(), RefreshTrialsTable()],
         ),
     )
 
@@ -211,6 +212,9 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         warning = early_cut_warning(spec)
         if warning:
             print(warning, flush=True)
+        from tuner.sweep import live_table
+
+        live_table.watch(spec, exp, tracking)  # trials.parquet and the parent's best, kept current as trials end
         workers = _start_workers(spec, cluster) if spec.resources.uses_workers else None
         at_once = min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else None
         grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once)

@@ -12,6 +12,7 @@
     status_callback tags a trial's MLflow run when Ray Tune ends it from outside (stopped, failed)
     slot_use        how busy the sweep kept its trial slots
     trials_table    one Parquet row per trial (trials.parquet)
+    live_table      trials.parquet and the parent run's best kept current while the sweep runs
     finish          the end: the table, MLflow statuses, the registered best model, the summary
 
 May import: tuner.trial, tuner.tracking, tuner.spec, trainables, ray and pyarrow. The command
