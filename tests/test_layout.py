@@ -15,8 +15,8 @@ DESIGN = REPO.parent / "shared" / "docs" / "DESIGN.md"
 PRODUCT = ("trainables", "tuner")
 TOOLING = ("benchmarks", "tools")
 # tuner's rooms from the bottom up: a module imports only from its own room and the rooms before it
-# (and the base modules, tuner/*.py but the commands launch.py and stop.py, which import nothing of tuner).
-ROOMS = ("spec", "tracking", "trial", "sweep", "report", "reproduce", "launch", "stop")
+# (and the base modules, tuner/*.py but the commands launch.py, stop.py and status.py, which import nothing of tuner).
+ROOMS = ("spec", "tracking", "trial", "sweep", "report", "reproduce", "launch", "stop", "status")
 
 
 def named_paths(block: str) -> set[str]:

@@ -6,6 +6,7 @@ The rooms, from the command down; a module imports only from rooms below its own
 
     launch.py     the command: parse, preflight, run, finish, exit code
     stop.py       the command that asks a running sweep's driver to stop (from any host)
+    status.py     the command that says where a sweep stands (from any host)
     reproduce/    the published baselines' rows (docs/RESULTS.md), on a user's own GPU
     report/       leaderboard, plots, ensembles of a finished sweep
     sweep/        experiment folder (state, lock), preflight, storage watch, progress, finish, trials table

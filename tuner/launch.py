@@ -201,7 +201,8 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         tracking = _parent_run(uri, spec, state)
         state = SweepState(spec_fingerprint=spec_fingerprint(spec), parent_run_id=tracking.parent_run_id,
                            experiment_id=tracking.experiment_id, tracking_uri=uri, spec_file=spec.path,
-                           started=state.started if state else time.time())
+                           started=state.started if state else time.time(), num_samples=spec.run.num_samples,
+                           gpu_per_trial=spec.resources.gpu)
         write_state(exp, state)
         restoring = resumed and tune.Tuner.can_restore(exp)
         print(f"tuner: {'resuming' if restoring else 'starting'} sweep {spec.name}: {spec.run.num_samples} trials on "

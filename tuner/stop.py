@@ -17,32 +17,12 @@ import os
 import socket
 import sys
 import time
-from pathlib import Path
 
 from trainables.cli import OneLineParser
 from tuner.exit_codes import ExitCode
-from tuner.sweep.experiment import ExperimentError, experiment_uri, request_stop, running_driver
+from tuner.sweep.experiment import ExperimentError, experiment_location, request_stop, running_driver
 
 WAIT_SECONDS = 120.0  # a driver stops within seconds; its trials end their current step and Ray Tune saves
-
-
-def experiment_of(target: str) -> str:
-    """The experiment folder (or URI) of a spec file, a folder, a URI, or a sweep name under ./experiments."""
-    if "://" in target:
-        return target
-    path = Path(target).expanduser()
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        from tuner.spec.schema import SpecError, load_spec
-
-        try:
-            return experiment_uri(load_spec(path))
-        except SpecError as exc:
-            raise ExperimentError(str(exc)) from None
-    for candidate in (path, Path("experiments") / target):
-        if candidate.is_dir():
-            return str(candidate.resolve())
-    raise ExperimentError(f"no sweep folder at {path} or experiments/{target}; pass the experiment folder, its spec "
-                          "file, or the name of a sweep launched from this folder")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait", type=float, default=WAIT_SECONDS, metavar="SECONDS", help="how long to wait for the driver")
     args = p.parse_args(argv)
     try:
-        exp = experiment_of(args.target)
+        exp = experiment_location(args.target)
         driver = running_driver(exp)
         if driver is None:
             raise ExperimentError(f"{exp}: no driver is running this sweep (no live lock); nothing to stop")

@@ -1,6 +1,6 @@
 """A running sweep is readable before it ends (issue 33): trials.parquet is written again, whole, as
 trials end, so `python -m tuner.report` works while the driver still runs; the parent run's best value
-is in MLflow at the same time."""
+is in MLflow at the same time; `python -m tuner.status` from another process says where it stands."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def test_the_report_reads_a_running_sweep_and_the_parent_shows_its_best(sweep_di
         seen.update(rc=res.returncode, out=res.stdout + res.stderr, running=proc.poll() is None)
         parents, _ = _child_runs(MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}"), "smoke")
         seen["parent_best"] = parents[0].data.metrics.get("best_val_acc")
+        status = subprocess.run([sys.executable, "-m", "tuner.status", "smoke"], cwd=sweep_dir, env=sweep_env(),
+                                capture_output=True, text=True, timeout=120)
+        seen.update(status_rc=status.returncode, status=status.stdout + status.stderr)
 
     rc, output = run_with_fault(launch_cmd("smoke.yaml"), sweep_dir, sweep_env(), report_while_it_runs)
     assert rc == 0, output[-3000:]
@@ -35,3 +38,16 @@ def test_the_report_reads_a_running_sweep_and_the_parent_shows_its_best(sweep_di
     assert seen["rc"] == 0 and "tuner.report: " in seen["out"], seen["out"][-3000:]
     assert seen["parent_best"] is not None and 0 <= seen["parent_best"] <= 1
     assert pq.read_table(table_file).num_rows == SMALL_SMOKE_TRIALS  # the end's table has every trial
+    # python -m tuner.status from another process: while it ran, and once it finished
+    assert seen["status_rc"] == 0, seen["status"]
+    lines = seen["status"].splitlines()
+    assert lines[0].endswith(": running") and lines[1].startswith("trials: ") and f"of {SMALL_SMOKE_TRIALS} ended" in lines[1]
+    assert lines[2].startswith("best so far: t") and "val_acc" in lines[2] and "trial-hours: " in seen["status"]
+    done = subprocess.run([sys.executable, "-m", "tuner.status", "smoke"], cwd=sweep_dir, env=sweep_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines()[0].endswith(": finished"), done.stdout + done.stderr
+    assert f"trials: {SMALL_SMOKE_TRIALS} of {SMALL_SMOKE_TRIALS} ended" in done.stdout
+    print(f"\nwhile running:\n{seen['status']}\nfinished:\n{done.stdout}")
+    missing = subprocess.run([sys.executable, "-m", "tuner.status", "no-such-sweep"], cwd=sweep_dir, env=sweep_env(),
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1

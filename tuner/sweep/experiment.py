@@ -129,6 +129,8 @@ class SweepState:
     spec_file: str | None = None
     started: float = 0.0  # time.time() of the first launch
     finished: dict[str, Any] | None = None
+    num_samples: int | None = None  # what the last launch asked for (python -m tuner.status's "of N")
+    gpu_per_trial: float | None = None  # its resources.gpu (trial-hours become GPU-hours)
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -327,6 +329,26 @@ def take_stop_request(exp: str) -> dict[str, Any] | None:
     with contextlib.suppress(OSError):
         fs.delete_file(f"{path}/{STOP_REQUEST_FILE}")
     return doc if isinstance(doc, dict) else {}
+
+
+def experiment_location(target: str) -> str:
+    """The experiment folder (or URI) of a spec file, a folder, a URI, or a sweep name under ./experiments,
+    running or not (the commands that act on a live sweep: tuner.stop, tuner.status)."""
+    if "://" in target:
+        return target
+    path = Path(target).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        from tuner.spec.schema import SpecError, load_spec
+
+        try:
+            return experiment_uri(load_spec(path))
+        except SpecError as exc:
+            raise ExperimentError(str(exc)) from None
+    for candidate in (path, Path("experiments") / target):
+        if candidate.is_dir():
+            return str(candidate.resolve())
+    raise ExperimentError(f"no sweep folder at {path} or experiments/{target}; pass the experiment folder, its spec "
+                          "file, or the name of a sweep launched from this folder")
 
 
 def locate_experiment(target: str) -> Path:
