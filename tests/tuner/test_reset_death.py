@@ -56,7 +56,9 @@ SCRIPT = textwrap.dedent('''
             self.i = 0
             return True
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    # Its own Ray: without address="local", Ray joins whatever cluster a `ray start` on this machine left in
+    # /tmp/ray/ray_current_cluster (another test's two-node cluster, running beside it under xdist).
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     tuner = tune.Tuner(
         Steps,
         param_space={"x": tune.grid_search([1, 2])},
