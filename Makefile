@@ -23,7 +23,7 @@ RUFF := $(PY) -m ruff check trainables tuner benchmarks tools tests
 
 # The whole suite in two phases: everything but the `serial` tests on two workers (pytest-xdist; an
 # xdist_group keeps the tests that share a module's sweep or image, or Ray's machine-wide address file,
-# on one worker), then the `serial` tests alone (their verdict needs an otherwise idle machine).
+# on one worker), then the `serial` tests alone (the image build; the lease's wall-clock budgets).
 # --durations=25: every run prints its 25 slowest tests, so the next person sees where the time goes.
 TEST_WORKERS ?= 2
 test: install
