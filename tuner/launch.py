@@ -67,9 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_budget: float | None = None,
-                max_concurrent: int | None = None):
+                max_concurrent: int | None = None, warm: Any = None):
     """Ray Tune's Tuner for the sweep (restored from `exp` on a resume); `max_concurrent` caps the trials
-    running at once (default: run.max_concurrent)."""
+    running at once (default: run.max_concurrent); `warm`, a WarmStart whose study the searcher starts from."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
@@ -82,6 +82,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.sweep.status_callback import MarkEndedTrials
     from tuner.sweep.stop_request import StopOnRequest
     from tuner.sweep.storage_watch import StopWhenStorageLow
+    from tuner.sweep.warm_start import STUDY_NAME as WARM_STUDY
     from tuner.trial.names import trial_folder, trial_name
     from tuner.trial.reset_death import retry_trials_whose_process_dies_in_reset
 
@@ -98,6 +99,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     searcher = OptunaSearch(
         space=DefineByRun(spec), metric=obj.metrics if multi else obj.metric, mode=obj.modes if multi else obj.mode,
         sampler=samplers[spec.searcher.sampler](), points_to_evaluate=encoded_points(spec) or None,
+        **({"storage": warm.storage, "study_name": WARM_STUDY} if warm is not None else {}),
     )
     rungs = spec.scheduler.rungs(spec.max_t)
     if rungs:
@@ -150,12 +152,15 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     short = shortages(sweep_folders(exp, uri), spec.run.min_free_mb)
     if short:
         raise PreflightError(storage_full_message(short, spec.run.min_free_mb, started=False))
+    from tuner.sweep.warm_start import warm_start
+
+    warm = warm_start(spec)  # read now: a source that cannot be read is one line before anything starts
     with DriverLock(exp):  # one sweep, one driver: a second launch of this sweep is refused while this one runs
         take_stop_request(exp)  # one left from a driver that stopped before it read it is not for this one
         state = _resumable_state(spec, exp, restart)
         if state is not None and state.finished:
             return _already_finished(spec, exp, state)
-        return _run_on_ray(spec, address, verbose, time_budget, uri, exp, state)
+        return _run_on_ray(spec, address, verbose, time_budget, uri, exp, state, warm)
 
 
 def _resumable_state(spec: SweepSpec, exp: str, restart: bool) -> SweepState | None:
@@ -188,7 +193,7 @@ def _already_finished(spec: SweepSpec, exp: str, state: SweepState) -> int:
 
 
 def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget: float | None, uri: str, exp: str,
-                state: SweepState | None) -> int:
+                state: SweepState | None, warm: Any = None) -> int:
     import ray
     from ray import tune
 
@@ -218,7 +223,10 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         live_table.watch(spec, exp, tracking)  # trials.parquet and the parent's best, kept current as trials end
         workers = _start_workers(spec, cluster) if spec.resources.uses_workers else None
         at_once = min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else None
-        grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once)
+        if warm is not None and not restoring:  # a resumed sweep's study has them already
+            print(warm.line(), flush=True)
+        grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once,
+                             None if restoring else warm)
         code = _unfinished_exit(spec, exp, uri, grid, seconds, time_budget)
         if code is not None:
             return code
@@ -318,7 +326,7 @@ def _trainable(spec: SweepSpec, tracking: Any, workers: Any = None) -> Any:
 
 
 def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, time_budget: float | None,
-         max_concurrent: int | None = None) -> tuple[Any, float]:
+         max_concurrent: int | None = None, warm: Any = None) -> tuple[Any, float]:
     """(Ray Tune's result grid, or None after Ctrl-C; seconds it ran)."""
     from tuner.sweep import stop_request
     from tuner.sweep.storage_watch import watch
@@ -327,7 +335,7 @@ def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, t
     try:
         watch(sweep_folders(exp, uri), spec.run.min_free_mb)
         stop_request.watch(exp)
-        return build_tuner(spec, trainable, exp, restoring, time_budget, max_concurrent).fit(), time.time() - started
+        return build_tuner(spec, trainable, exp, restoring, time_budget, max_concurrent, warm).fit(), time.time() - started
     except KeyboardInterrupt:
         return None, time.time() - started
     except Exception as exc:

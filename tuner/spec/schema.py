@@ -8,7 +8,7 @@ Sections (docs/SPEC.md has every key with its unit and default):
     train:     preset plus any TrainConfig field: the values every trial shares
     search:    field -> {type: uniform|loguniform|int|choice, low, high, step, values, when}
     objective: metric val_acc (max); optional second: flops_ratio (min)
-    searcher:  sampler tpe|random|nsga2, seed, initial_points
+    searcher:  sampler tpe|random|nsga2, seed, initial_points, warm_start_from
     scheduler: type asha|fifo, time_attr, grace_period, reduction_factor, max_t, milestones
     resources: cpu, gpu per trial; trials_per_worker, worker_strategy (several trials per worker process)
     run:       num_samples, max_concurrent, storage_path, checkpoint_every, keep_checkpoints, max_failures
@@ -104,6 +104,10 @@ class Searcher:
     sampler: str = declared("tpe", "Optuna's sampler (tpe and nsga2 handle two objectives)", choices=SAMPLERS)
     seed: int | None = declared(0, "sampler seed (null: random)", min=0)
     initial_points: tuple = declared((), "list of {searched field: value} tried first (e.g. the published settings)")
+    warm_start_from: str | None = declared(
+        None, "a previous sweep (its name under run.storage_path, its folder, or its spec file) whose completed trials, "
+              "with their values, enter the Optuna study before its first proposal; trials outside this search space "
+              "are skipped (tuner/sweep/warm_start.py)", nonempty=True)
 
 
 @dataclass(frozen=True)
@@ -514,7 +518,7 @@ def _parse_searcher(c: _Checker, raw: dict, params: tuple[Param, ...]) -> Search
                 c.add(f"{key}.{name}", f"{value} is outside the searched range {p.low}..{p.high}")
             clean[name] = value
         checked.append(clean)
-    return Searcher(values["sampler"], values["seed"], tuple(checked))
+    return Searcher(values["sampler"], values["seed"], tuple(checked), values["warm_start_from"])
 
 
 def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:

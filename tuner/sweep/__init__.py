@@ -13,6 +13,7 @@
     slot_use        how busy the sweep kept its trial slots
     trials_table    one Parquet row per trial (trials.parquet)
     live_table      trials.parquet and the parent run's best kept current while the sweep runs
+    warm_start      a previous sweep's completed trials, with their values, in the new sweep's Optuna study
     finish          the end: the table, MLflow statuses, the registered best model, the summary
 
 May import: tuner.trial, tuner.tracking, tuner.spec, trainables, ray and pyarrow. The command
