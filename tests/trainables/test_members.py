@@ -43,7 +43,7 @@ EXACT = ("epoch", "status", "diverged_epoch", "diverged_step", "lr")
 MEMBERS = pytest.mark.xdist_group("members")
 
 
-@pytest.fixture(scope="module")  # its users share one xdist group (MEMBERS), so it runs once
+@pytest.fixture(scope="session")  # its users share one xdist group (MEMBERS), so it runs once per session
 def solo_lines(tmp_path_factory: pytest.TempPathFactory) -> list[list[dict]]:
     """Each configuration's epochs from `python -m trainables.train --config`, one thread (as the members below)."""
     folder = tmp_path_factory.mktemp("solo")

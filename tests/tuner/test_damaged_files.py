@@ -46,7 +46,7 @@ def damage(path: Path, how: tuple) -> None:
                       "type": lambda: arg.encode()}[kind]())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_cifar(tmp_path_factory: pytest.TempPathFactory, cifar_dir: Path) -> Path:
     """A Parquet CIFAR folder of 40 training and 40 test images (every class), in the JPEG copy's format."""
     folder = tmp_path_factory.mktemp("tiny-cifar")
@@ -223,7 +223,7 @@ def test_a_damaged_trials_table_is_refused_by_the_report(tmp_path: Path, how: tu
     assert "trials.parquet is damaged" in err and "launch command" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cut_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke sweep stopped by Ctrl-C once a trial has saved its first checkpoint, with trials
     unfinished: Ray's state, Optuna's pickled searcher and the MLflow database are all there for a

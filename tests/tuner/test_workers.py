@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("worker_sweep")]  # the 
 K = 3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: under xdist a module fixture is remade when another module's test runs between
 def worker_sweep(tmp_path_factory: pytest.TempPathFactory):
     """search_spaces/smoke.yaml with trials_per_worker: 3 and no cap on trials at once (two workers on 2 cores)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))

@@ -68,15 +68,8 @@ def check_ray_address(address: str | None, wait: float = RAY_CONNECT_SECONDS) ->
 
 def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> None:
     check_ray_address(address)
-    try:
-        check_reachable(tracking_uri)
-        prepare_store(tracking_uri)
-    except TrackingStoreDamaged as exc:
-        raise PreflightError(f"tracking: {exc}; then rerun, or set tracking.uri / MLFLOW_TRACKING_URI to another store") from None
-    except TrackingUnreachable as exc:
-        raise PreflightError(f"tracking: {exc}; start the server, fix tracking.uri / MLFLOW_TRACKING_URI, "
-                             "or unset both to use sqlite:///mlflow.db") from None
     cfg = spec.base_config
+    # The data first: a bad image list is found before the tracking store is touched (or made).
     if address is None and cfg.dataset != "synthetic":
         from trainables.data.sources import DataNotFoundError, load_cifar
         from trainables.data.streamed import load_streamed
@@ -88,6 +81,14 @@ def preflight_local(spec: SweepSpec, tracking_uri: str, address: str | None) -> 
                 load_cifar(cfg.dataset, cfg.data_dir, cfg.download)  # also fills the decode cache the trials use
         except DataNotFoundError as exc:
             raise PreflightError(f"data: {exc}") from None
+    try:
+        check_reachable(tracking_uri)
+        prepare_store(tracking_uri)
+    except TrackingStoreDamaged as exc:
+        raise PreflightError(f"tracking: {exc}; then rerun, or set tracking.uri / MLFLOW_TRACKING_URI to another store") from None
+    except TrackingUnreachable as exc:
+        raise PreflightError(f"tracking: {exc}; start the server, fix tracking.uri / MLFLOW_TRACKING_URI, "
+                             "or unset both to use sqlite:///mlflow.db") from None
 
 
 def mount_type(path: Path) -> str | None:
