@@ -44,7 +44,7 @@ from tuner.sweep.experiment import (
     write_state,
 )
 from tuner.sweep.preflight import PreflightError, preflight_cluster, preflight_local
-from tuner.sweep.stop import STOPPED_BY, TERMINATED, terminate
+from tuner.sweep.stop import STOPPED_BY, TERMINATED, deliver_pending, quiet_dropped_interrupts, terminate
 from tuner.tracking import resolve_tracking_uri
 
 
@@ -251,6 +251,7 @@ def _stop_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_sigterm)
+        quiet_dropped_interrupts()
 
 
 def _interrupted(spec_path: str) -> int:
@@ -333,6 +334,7 @@ def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, t
 
     started = time.time()
     try:
+        deliver_pending()  # a SIGTERM during start-up whose KeyboardInterrupt Python dropped: stop before any trial
         watch(sweep_folders(exp, uri), spec.run.min_free_mb)
         stop_request.watch(exp)
         return build_tuner(spec, trainable, exp, restoring, time_budget, max_concurrent, warm).fit(), time.time() - started

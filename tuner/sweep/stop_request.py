@@ -1,4 +1,5 @@
-"""Driver-side Ray Tune callback: `python -m tuner.stop` stops the running sweep as SIGTERM does.
+"""Driver-side Ray Tune callback: `python -m tuner.stop` stops the running sweep as SIGTERM does, and a
+stop that arrived before the loop began reaches it.
 
 `python -m tuner.stop NAME_OR_PATH`, on any host that sees the storage path (s3:// too), writes a stop
 request into the experiment folder (tuner/sweep/experiment.py: request_stop); this callback, on the
@@ -17,7 +18,7 @@ from typing import Any
 from ray.tune import Callback
 
 from tuner.sweep.experiment import take_stop_request
-from tuner.sweep.stop import TERMINATED, terminate
+from tuner.sweep.stop import TERMINATED, deliver_pending, terminate
 
 CHECK_EVERY_SECONDS = 2.0  # one small read of the experiment folder (an object store's GET on s3://)
 _watched: dict[str, str | None] = {"experiment": None}
@@ -35,6 +36,7 @@ class StopOnRequest(Callback):
         self._checked = 0.0
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        deliver_pending()  # a SIGTERM whose KeyboardInterrupt Python dropped before the loop began (tuner/sweep/stop.py)
         now = time.monotonic()
         if TERMINATED.is_set() or _watched['experiment'] is None or now - self._checked < CHECK_EVERY_SECONDS:
             return
