@@ -76,6 +76,7 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from ray.tune.search.optuna import OptunaSearch
 
     from tuner.spec.space import DefineByRun, encoded_points
+    from tuner.sweep.grow import set_sample_target, take_launch_settings
     from tuner.sweep.live_table import RefreshTrialsTable
     from tuner.sweep.progress import ProgressLine
     from tuner.sweep.rungs import RungASHA
@@ -87,9 +88,25 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.trial.reset_death import retry_trials_whose_process_dies_in_reset
 
     retry_trials_whose_process_dies_in_reset()  # Ray Tune's reuse_actors (below) loses such trials
-    if restore:
-        return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
     obj, seed = spec.objective, spec.searcher.seed
+    run_config = tune.RunConfig(
+        name=spec.name, storage_path=storage_location(spec), verbose=0,
+        failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
+        callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
+                   MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri)),
+                   StopWhenStorageLow(), StopOnRequest(), RefreshTrialsTable()],
+    )
+    # reuse_actors: a slot's next trial runs in the process its last one ran in (Ray resets the
+    # trial's session, folder and config), not in a new Python that imports torch again: on 2
+    # CPUs that start-up was a third of the slots' time (docs/PERFORMANCE.md, "Warm trials").
+    settings = dict(num_samples=spec.run.num_samples, max_concurrent_trials=max_concurrent or spec.run.max_concurrent,
+                    time_budget_s=time_budget, reuse_actors=True, trial_name_creator=trial_name,
+                    trial_dirname_creator=trial_folder)
+    if restore:  # this launch's settings, a larger num_samples among them (tuner/sweep/grow.py)
+        set_sample_target(exp, spec.run.num_samples, settings["max_concurrent_trials"])
+        restored = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        return take_launch_settings(restored, tune.TuneConfig(**settings), run_config)
     samplers = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
@@ -107,23 +124,8 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
                              reduction_factor=spec.scheduler.reduction_factor)
     else:
         scheduler = FIFOScheduler()
-    return tune.Tuner(
-        trainable,
-        # reuse_actors: a slot's next trial runs in the process its last one ran in (Ray resets the
-        # trial's session, folder and config), not in a new Python that imports torch again: on 2
-        # CPUs that start-up was a third of the slots' time (docs/PERFORMANCE.md, "Warm trials").
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=spec.run.num_samples,
-                                    max_concurrent_trials=max_concurrent or spec.run.max_concurrent, time_budget_s=time_budget,
-                                    reuse_actors=True, trial_name_creator=trial_name, trial_dirname_creator=trial_folder),
-        run_config=tune.RunConfig(
-            name=spec.name, storage_path=storage_location(spec), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
-            callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
-                       MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri)),
-                       StopWhenStorageLow(), StopOnRequest(), RefreshTrialsTable()],
-        ),
-    )
+    return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, **settings),
+                      run_config=run_config)
 
 
 def _absolute_paths(spec: SweepSpec) -> SweepSpec:
@@ -158,7 +160,7 @@ def run_sweep(spec: SweepSpec, address: str | None, restart: bool, verbose: bool
     with DriverLock(exp):  # one sweep, one driver: a second launch of this sweep is refused while this one runs
         take_stop_request(exp)  # one left from a driver that stopped before it read it is not for this one
         state = _resumable_state(spec, exp, restart)
-        if state is not None and state.finished:
+        if state is not None and state.finished and spec.run.num_samples <= state.finished["trials"]:
             return _already_finished(spec, exp, state)
         return _run_on_ray(spec, address, verbose, time_budget, uri, exp, state, warm)
 
@@ -170,13 +172,22 @@ def _resumable_state(spec: SweepSpec, exp: str, restart: bool) -> SweepState | N
     if restart and state is not None:
         delete_experiment(exp)
         return None
-    if state is not None and state.spec_fingerprint != spec_fingerprint(spec):
-        raise PreflightError(f"{exp} holds a sweep started from a different spec; rerun with --restart to start over, "
-                             "or give this one another name (--name)")
-    damaged = damaged_ray_state(exp) if state is not None and not state.finished else None
+    if state is not None and state.spec_fingerprint not in (spec_fingerprint(spec), spec_fingerprint(spec, legacy=True)):
+        raise PreflightError(f"{exp} holds a sweep started from a different spec (what changes a trial's result: the train, "
+                             "data, search, objective, searcher or scheduler sections); rerun with --restart to start over, "
+                             "or give this one another name (--name). The run and resources sections may change")
+    growing = state is not None and state.finished and spec.run.num_samples > state.finished["trials"]
+    damaged = damaged_ray_state(exp) if state is not None and (not state.finished or growing) else None
     if damaged:
         raise ExperimentError(f"{damaged}: Ray Tune's saved state of this sweep is damaged, so it cannot resume; rerun with "
                               "--restart to start the sweep over (the MLflow runs of its trials so far stay)")
+    if state is not None and not state.finished:
+        from tuner.sweep.grow import trials_made
+
+        made = trials_made(exp)
+        if spec.run.num_samples < made:
+            raise PreflightError(f"run.num_samples / --num-samples {spec.run.num_samples}: this sweep has made {made} trials "
+                                 f"already, and a sweep grows but does not shrink; give at least {made}")
     return state
 
 
@@ -203,6 +214,7 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
     try:
         cluster = preflight_cluster(spec, uri, exp)
         resumed = state is not None
+        grown_from = state.finished["trials"] if state is not None and state.finished else None
         tracking = _parent_run(uri, spec, state)
         state = SweepState(spec_fingerprint=spec_fingerprint(spec), parent_run_id=tracking.parent_run_id,
                            experiment_id=tracking.experiment_id, tracking_uri=uri, spec_file=spec.path,
@@ -210,7 +222,9 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
                            gpu_per_trial=spec.resources.gpu)
         write_state(exp, state)
         restoring = resumed and tune.Tuner.can_restore(exp)
-        print(f"tuner: {'resuming' if restoring else 'starting'} sweep {spec.name}: {spec.run.num_samples} trials on "
+        doing = (f"growing sweep {spec.name} from {grown_from} to" if grown_from else
+                 f"{'resuming' if restoring else 'starting'} sweep {spec.name}:")
+        print(f"tuner: {doing} {spec.run.num_samples} trials on "
               f"{cluster['nodes']} node(s), {cluster['cpus']:g} CPUs, {cluster['gpus']:g} GPUs; folder {exp}; MLflow {uri}",
               flush=True)
         from tuner.sweep.rungs import early_cut_warning

@@ -56,6 +56,28 @@ def test_asha_cuts_at_the_milestones_and_nowhere_else() -> None:
     assert decide(bad, 7, 0.5) == TrialScheduler.STOP
 
 
+def test_a_resumed_sweeps_new_scheduler_records_what_its_restored_trials_reported(tmp_path: Path) -> None:
+    """Ray Tune gives a resumed or grown sweep a new scheduler: without the restored trials' epochs in
+    its rungs, a new trial below all of them would go on at the first cut."""
+    import json
+
+    import pyarrow.fs
+
+    folder = tmp_path / "trial_a"
+    folder.mkdir()
+    lines = [json.dumps({"epoch": e, "val_acc": 0.8 + e / 100}) for e in (1, 2, 3)]
+    (folder / "result.json").write_text("\n".join(lines) + '\n{"epoch": 4, "val_')  # the last line cut short
+    storage = SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), trial_fs_path=str(folder))
+    restored = SimpleNamespace(trial_id="a", storage=storage)
+    new = SimpleNamespace(trial_id="b", storage=SimpleNamespace(storage_filesystem=storage.storage_filesystem,
+                                                                trial_fs_path=str(tmp_path / "trial_b")))
+    asha = RungASHA((1, 3), time_attr="epoch", metric="val_acc", mode="max", max_t=10, reduction_factor=2)
+    for trial in (restored, new):
+        asha.on_trial_add(None, trial)
+    assert {epoch: dict(recorded) for epoch, recorded in asha._brackets[0]._rungs} == {3: {"a": 0.8 + 3 / 100}, 1: {"a": 0.8 + 1 / 100}}
+    assert asha.on_trial_result(None, new, {"epoch": 1, "val_acc": 0.5}) == TrialScheduler.STOP
+
+
 def test_a_cut_before_drw_or_the_first_decay_is_named_at_start() -> None:
     hybrid = load_spec(SPECS / "hybrid.yaml")
     assert hybrid.scheduler.milestones == (170,) and early_cut_warning(hybrid) is None  # the shipped DRW sweep follows the advice

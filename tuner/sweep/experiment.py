@@ -182,15 +182,19 @@ def delete_experiment(exp: str) -> None:
             fs.delete_file(entry.path)
 
 
-def spec_fingerprint(spec: SweepSpec) -> str:
-    """What must not change between a sweep and its resumption (comments and tracking may)."""
+def spec_fingerprint(spec: SweepSpec, legacy: bool = False) -> str:
+    """What must not change between a sweep and its resumption: what changes a trial's result (the fixed
+    training and data fields, the search space, the objective, the searcher and the scheduler). The run
+    settings (num_samples: a sweep grows; max_concurrent, retries, checkpoints) and the resources may
+    change (tuner/sweep/grow.py). `legacy`: the fingerprint sweeps began with before 2026-12-06, which
+    held them too; such a sweep resumes unchanged, and grows once its state holds the new one."""
     essentials = {
         "base": spec.base_config.to_dict(), "search": [asdict(p) for p in spec.search],
         "objective": asdict(spec.objective), "searcher": asdict(spec.searcher), "scheduler": asdict(spec.scheduler),
-        "resources": asdict(spec.resources),
-        # min_free_mb guards the machine, not the results: lowering it to resume a sweep must not need --restart.
-        "run": {k: v for k, v in asdict(spec.run).items() if k != "min_free_mb"},
     }
+    if legacy:
+        essentials.update(resources=asdict(spec.resources),
+                          run={k: v for k, v in asdict(spec.run).items() if k != "min_free_mb"})
     return hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()
 
 

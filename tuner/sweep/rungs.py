@@ -11,6 +11,9 @@ well each cut's ranking predicted the final one.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from ray.tune.schedulers import ASHAScheduler
 
 from trainables.config import TrainConfig
@@ -25,6 +28,35 @@ class RungASHA(ASHAScheduler):
         super().__init__(grace_period=rungs[0], brackets=1, **asha)
         # Ray's bracket keeps its rungs latest first, each with the values recorded there.
         self._brackets[0]._rungs = [(rung, {}) for rung in sorted(rungs, reverse=True)]
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        """A resumed (or grown) sweep gets a new scheduler from Ray Tune, its rungs empty: each restored
+        trial's reported epochs are recorded again, so the trials still to come are cut against every
+        trial that reached a rung, not only those that report after the resume."""
+        super().on_trial_add(tune_controller, trial)
+        bracket = self._trial_info[trial.trial_id]
+        for result in reported_results(trial):
+            if self._time_attr in result and result.get(self._metric) is not None:
+                bracket.on_result(trial, result[self._time_attr], result[self._metric] * self._metric_op)
+
+
+def reported_results(trial: Any) -> list[dict[str, Any]]:
+    """What a trial reported so far (its result.json in the sweep's storage); none for a new trial."""
+    storage = getattr(trial, "storage", None)
+    if storage is None:
+        return []
+    try:
+        with storage.storage_filesystem.open_input_stream(f"{storage.trial_fs_path}/result.json") as stream:
+            lines = stream.read().decode().splitlines()
+    except (OSError, FileNotFoundError):
+        return []
+    results = []
+    for line in lines:
+        try:
+            results.append(json.loads(line))
+        except ValueError:  # a line cut short when a driver died mid-write: the epochs before it still count
+            continue
+    return results
 
 
 def long_tail_phase(config: TrainConfig) -> dict[str, int]:

@@ -21,6 +21,8 @@ from tuner.spec.schema import SweepSpec
 from tuner.tracking import STATUS_TAG, SWEEP_TAG, TRIAL_TAG, TrialTracking, retry, tracking_client
 from tuner.tracking.trial_status import FORGOTTEN
 
+WINNER_RUN_TAG = "trial_run_id"  # a registered version's tag: the trial run it was made from
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -110,12 +112,29 @@ def register_best_model(
     tracking: TrialTracking, spec: SweepSpec, config_dict: dict[str, Any], state_path: Path,
     child_run_id: str, metrics: dict[str, Any],
 ) -> dict[str, Any]:
-    """Log the best trial's checkpoint as the sweep's winner and register it (see tuner/tracking/winner.py)."""
+    """Log the best trial's checkpoint as the sweep's winner and register it (see tuner/tracking/winner.py);
+    a winner registered before (a grown sweep whose best trial did not change) is not registered again."""
     from tuner.tracking.winner import build_served, log_and_register, preprocessing, version_tags, winner_metadata
+
+    earlier = registered_version_of(tracking, spec.model_name, child_run_id)
+    if earlier is not None:
+        return earlier
 
     served, config = build_served(config_dict, state_path)
     metadata = winner_metadata(config.to_dict(), metrics, served.class_names, served.threshold, preprocessing(config))
     tags = version_tags(spec.name, config.to_dict(), metrics, {
-        "kind": "single", "inference_exit_threshold": str(served.threshold), "trial_run_id": child_run_id})
+        "kind": "single", "inference_exit_threshold": str(served.threshold), WINNER_RUN_TAG: child_run_id})
     return log_and_register(tracking, child_run_id, served, len(served.class_names) or config.num_classes, spec.model_name,
                             metadata, tags)
+
+
+def registered_version_of(tracking: TrialTracking, model_name: str, child_run_id: str) -> dict[str, Any] | None:
+    """The registered version of `model_name` made from trial run `child_run_id` (its trial_run_id tag), if any."""
+    from tuner.tracking.winner import version_record
+
+    client = tracking_client(tracking.uri)
+    versions = retry(lambda: client.search_model_versions(f"name='{model_name}'"))
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        if (v.tags or {}).get(WINNER_RUN_TAG) == child_run_id:
+            return version_record(model_name, v.version, child_run_id)
+    return None

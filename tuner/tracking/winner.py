@@ -114,8 +114,13 @@ def log_and_register(tracking: TrialTracking, run_id: str, served: torch.nn.Modu
     retry(lambda: client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)]))
     mlflow.set_tracking_uri(tracking.uri)
     version = retry(lambda: mlflow.register_model(f"models:/{model.model_id}", model_name, tags=tags))
-    return {"model_uri": f"models:/{model_name}/{version.version}", "registered_model": model_name,
-            "version": int(version.version), "run_id": run_id}
+    return version_record(model_name, version.version, run_id)
+
+
+def version_record(model_name: str, version: int | str, run_id: str) -> dict[str, Any]:
+    """A registered version as the sweep's summary and state keep it."""
+    return {"model_uri": f"models:/{model_name}/{version}", "registered_model": model_name, "version": int(version),
+            "run_id": run_id}
 
 
 def winner_metadata(config: dict[str, Any], metrics: dict[str, Any], class_names: list[str], threshold: float | None,
