@@ -1,6 +1,7 @@
-"""The house as documented is the house in the tree: the README's Layout and DESIGN.md name what
-exists and every product module; imports point one way, from the command down to trainables; the
-README's exit-code table is tuner.exit_codes.ExitCode."""
+"""The house as documented is the house in the tree: docs/LAYOUT.md and DESIGN.md name what exists
+and every product module, the README's short Layout every package; imports point one way, from the
+command down to trainables; the README's exit-code table is tuner.exit_codes.ExitCode; the README
+stays a front door (at most 250 lines) whose links lead somewhere."""
 
 from __future__ import annotations
 
@@ -57,12 +58,27 @@ def modules(*packages: str) -> set[str]:
     return out
 
 
-def test_the_readme_layout_names_every_module_and_only_what_exists() -> None:
-    named = named_paths(code_block_after((REPO / "README.md").read_text(), "## Layout"))
+def test_the_layout_doc_names_every_module_and_only_what_exists() -> None:
+    named = named_paths(code_block_after((REPO / "docs" / "LAYOUT.md").read_text(), "## Layout"))
     missing_in_tree = sorted(p for p in named if not (REPO / p).exists())
-    assert not missing_in_tree, f"the README's Layout names what the tree lacks: {missing_in_tree}"
+    assert not missing_in_tree, f"docs/LAYOUT.md names what the tree lacks: {missing_in_tree}"
     unnamed = sorted(modules(*PRODUCT, *TOOLING) - named)
-    assert not unnamed, f"the README's Layout does not name: {unnamed}"
+    assert not unnamed, f"docs/LAYOUT.md does not name: {unnamed}"
+
+
+def test_the_readme_layout_names_every_package_and_only_what_exists() -> None:
+    named = named_paths(code_block_after((REPO / "README.md").read_text(), "## Layout"))
+    assert sorted(p for p in named if not (REPO / p).exists()) == []
+    packages = {p for p in modules(*PRODUCT, *TOOLING) if p.endswith("/")}
+    assert sorted(packages - named) == [], "the README's short Layout leaves out a package"
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere() -> None:
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 250, "the README grew past 250 lines: move the detail to a page under docs/"
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "tools" / "lease" / "README.md"]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.relative_to(REPO)} links to {target}, which is not there"
 
 
 def test_design_md_house_matches_the_tree() -> None:

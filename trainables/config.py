@@ -37,7 +37,7 @@ def _d(default: Any, help: str, **rules: Any) -> Any:  # noqa: A002
 # The ELF paper's line search for the inference threshold s (Appendix B): ELF(LDAM) searches
 # s in {1.5, ..., 1.75}/|c| (the numbers below times 1/C), ELF(CE) searches {0.5, 0.55, ..., 0.95}.
 # The speed options that keep the math (float32) and pay off on a CUDA GPU: NHWC convolutions and the
-# training step compiled into CUDA graphs. The benchmarks time them, the GPU lease and the README's
+# training step compiled into CUDA graphs. The benchmarks time them, the GPU lease and docs/REPRODUCE.md's
 # own-GPU commands use them; bf16 (bf16=true) is opt-in because it changes the numerics.
 CUDA_FAST_PATH = {"channels_last": True, "compile": "reduce-overhead"}
 

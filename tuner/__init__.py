@@ -2,7 +2,7 @@
 MLflow runs and a registered model out.
 
 The rooms, from the command down; a module imports only from rooms below its own (and from
-`trainables`, which imports nothing of tuner). tests/tuner/test_layout.py checks both.
+`trainables`, which imports nothing of tuner). tests/test_layout.py checks both.
 
     launch.py     the command: parse, preflight, run, finish, exit code
     stop.py       the command that asks a running sweep's driver to stop (from any host)

@@ -1,6 +1,6 @@
 """The exit codes of tuner's commands (tuner.launch, tuner.report, tuner.reproduce), in one place.
 
-The README's table of exit codes is checked against this enum (tests/tuner/test_layout.py).
+The README's table of exit codes is checked against this enum (tests/test_layout.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The MLflow UI as a person picking a winner meets it: the link the launcher prints, opened in a real
 headless Chromium against a real `mlflow server` on 127.0.0.1, lists every trial by its name, and the
-best trial's row shows its registered model. Set TUNER_UPDATE_SCREENSHOTS=1 to refresh the README's
+best trial's row shows its registered model. Set TUNER_UPDATE_SCREENSHOTS=1 to refresh docs/MLFLOW_UI.md's
 screenshot (docs/img/mlflow_trials.png) from this run."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 SIGKILLed every 10 s (among those whose trial reported an epoch since it was last killed) and the
 MLflow server restarted once while it runs. It must finish with 8
 trial runs, each with every epoch once, one parent run and one model version. The figures (kills
-survived, retries used, the most retries one trial needed, wall time) are printed for the README."""
+survived, retries used, the most retries one trial needed, wall time) are printed for docs/RELIABILITY.md."""
 
 from __future__ import annotations
 
