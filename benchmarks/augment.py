@@ -24,7 +24,7 @@ from torchvision.transforms import v2
 from benchmarks.training import device_name
 from trainables.cli import BAD_INPUT_EXIT, OneLineParser
 from trainables.data.augment import TrainAugmentation, normalize, random_crop, random_flip
-from trainables.loop import resolve_device
+from trainables.device import resolve_device
 
 
 def _per_image_reference() -> Callable[[torch.Tensor], torch.Tensor]:

@@ -31,7 +31,7 @@ from benchmarks.training import device_name
 from trainables.cli import BAD_INPUT_EXIT, OneLineParser
 from trainables.config import TrainConfig
 from trainables.data.streamed import IMAGENET_MEAN, IMAGENET_STD, load_streamed
-from trainables.loop import resolve_device
+from trainables.device import DeviceUnavailable, resolve_device
 
 
 def write_images(root: Path, n: int, classes: int = 10, size: tuple[int, int] = (500, 375)) -> None:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--images must be at least 10, --batch at least 1, --workers at least 0")
     try:
         device = resolve_device(args.device)
-    except RuntimeError as exc:
+    except DeviceUnavailable as exc:
         print(f"benchmarks.streaming: {exc}", file=sys.stderr)
         return BAD_INPUT_EXIT
     torch.manual_seed(0)

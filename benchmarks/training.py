@@ -28,7 +28,8 @@ from trainables.cli import BAD_INPUT_EXIT, key_values
 from trainables.config import CUDA_FAST_PATH, ConfigError, with_overrides
 from trainables.data.datasets import load_long_tailed
 from trainables.data.sources import DataNotFoundError
-from trainables.loop import resolve_device, train
+from trainables.device import resolve_device
+from trainables.loop import train
 from trainables.presets import build_preset
 
 

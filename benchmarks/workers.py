@@ -33,7 +33,8 @@ from trainables.cli import BAD_INPUT_EXIT, BadArgument, OneLineParser, key_value
 from trainables.config import CUDA_FAST_PATH, ConfigError, TrainConfig, with_overrides
 from trainables.data.datasets import cached_long_tailed
 from trainables.data.sources import DataNotFoundError
-from trainables.loop import on_device, resolve_device
+from trainables.device import resolve_device
+from trainables.loop import on_device
 from trainables.members import STRATEGIES, Member, run_epoch
 from trainables.presets import build_preset
 

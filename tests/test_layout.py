@@ -144,3 +144,34 @@ def test_the_readme_exit_code_table_is_the_enum() -> None:
     table = after[after.index("| exit |"):].split("\n\n", 1)[0]
     rows = {int(m[1]): m[2] for m in re.finditer(r"^\s*\| (\d+) \| (\w+) \|", table, flags=re.M)}
     assert rows == {code.value: code.name for code in ExitCode}
+
+
+def test_no_import_circles() -> None:
+    """No module reaches itself through imports, at the top or inside a function (one hidden in a
+    function is still a circle: members.py <-> member_graphs.py, experiment.py <-> trials_table.py were)."""
+    graph: dict[str, set[str]] = {}
+    for package in PRODUCT:
+        for path in (REPO / package).rglob("*.py"):
+            me = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+            graph[me] = set()
+            for imported in _imports(path):
+                while imported and imported.split(".")[0] in PRODUCT:
+                    parts = imported.split(".")
+                    if (REPO / Path(*parts)).with_suffix(".py").is_file() or (REPO / Path(*parts) / "__init__.py").is_file():
+                        break
+                    imported = ".".join(parts[:-1])  # a name imported from a module: the module
+                # Its own package: Python runs a package's __init__ before any of its modules, whatever imports them.
+                if imported and imported != me and imported.split(".")[0] in PRODUCT and not me.startswith(imported + "."):
+                    graph[me].add(imported)
+    circles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in graph.get(node, ()):
+            if nxt == path[0]:
+                circles.append(" -> ".join([*path, nxt]))
+            elif nxt not in path and nxt > path[0]:  # each circle once, from its smallest module
+                visit(nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert not circles, "\n".join(circles)

@@ -417,10 +417,6 @@ def field_kind(name: str) -> str:
     return SPECS[name].kind
 
 
-def field_allows_none(name: str) -> bool:
-    return SPECS[name].allows_none
-
-
 def _unknown(name: str) -> str:
     return f"{name}: unknown field; known fields: {', '.join(sorted(FIELDS))}"
 

@@ -30,6 +30,7 @@ from trainables.config import TrainConfig
 from trainables.data.augment import TrainAugmentation, mixup
 from trainables.data.datasets import LongTailedData, cached_long_tailed
 from trainables.data.streamed import StreamedData, load_streamed
+from trainables.device import resolve_device
 from trainables.evaluate import evaluate
 from trainables.flops import exit_flops, image_shape, reference_for
 from trainables.losses.criterion import Criterion
@@ -49,12 +50,18 @@ def load_run_data(config: TrainConfig) -> RunData:
 log = logging.getLogger("trainables")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device: {name!r} asked for, but this machine has no CUDA GPU; use --device cpu")
-    return torch.device(name)
+def rng_state() -> dict:
+    """The process's random state (CPU, and every CUDA device's)."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @dataclass
@@ -71,16 +78,13 @@ class TrainingState:
     inference_threshold: float | None = None  # s of the latest evaluation (selected on the validation split)
 
     def checkpoint(self) -> dict:
-        rng = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "collapse_count": self.collapse_count,
             "best": self.best,
-            "rng": rng,
+            "rng": rng_state(),
             "config": self.config.to_dict(),
             "class_names": self.class_names,
             "inference_threshold": self.inference_threshold,
@@ -93,9 +97,7 @@ class TrainingState:
         self.collapse_count = int(ckpt.get("collapse_count", 0))
         self.best = dict(ckpt.get("best", {}))
         self.inference_threshold = ckpt.get("inference_threshold")
-        torch.set_rng_state(ckpt["rng"]["cpu"])
-        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        set_rng_state(ckpt["rng"])
 
 
 def _no_report(metrics: dict, state: TrainingState) -> None:

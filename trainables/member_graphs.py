@@ -5,7 +5,7 @@ running their kernels one after another.
 
 The math is the member's solo step (trainables/step.py) in float32: its batches are drawn as a solo
 run draws them (under its own random state, outside the graph) and copied into the graph's static
-inputs; the update is torch.optim.SGD's (members.sgd_update_) with the learning rate in a device
+inputs; the update is torch.optim.SGD's (member.sgd_update_) with the learning rate in a device
 tensor, so one graph serves every epoch of the schedule. The few warm-up steps that must precede a
 capture run on the first batch and are then undone (weights, BatchNorm statistics, momentum,
 divergence flags put back), so they change nothing. The epoch's last, smaller batch runs eagerly.
@@ -20,7 +20,7 @@ import torch
 
 from trainables.loop import Batch, EpochStats, epoch_batches
 from trainables.losses.criterion import dominant_labels
-from trainables.members import Member, end_epochs, sgd_update_
+from trainables.member import Member, end_epochs, sgd_update_
 from trainables.step import Divergence
 
 WARMUP_STEPS = 3  # before a capture, as PyTorch's whole-network capture recipe does (cuDNN choices, allocations)

@@ -1,6 +1,6 @@
 """Several training runs in one process, each still its own run: what a per-device worker trains.
 
-    member = Member("t01", config, data, resume=None)     # a TrainingRun with its own random state
+    member = Member("t01", config, data, resume=None)     # a TrainingRun with its own random state (member.py)
     results = run_epoch([m1, m2, m3], "fused")            # one epoch of each: {key: that epoch's metrics}
     m1.checkpoint(), m1.summary(), m1.done
 
@@ -31,7 +31,6 @@ thread: the global random state is swapped in and out around each member's work.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -40,74 +39,11 @@ from collections.abc import Iterator
 import torch
 
 from trainables.config import MEMBER_STRATEGIES as STRATEGIES
-from trainables.config import TrainConfig
-from trainables.data.datasets import LongTailedData
-from trainables.loop import Batch, EpochStats, TrainingRun, epoch_batches
+from trainables.loop import Batch, EpochStats, epoch_batches
 from trainables.losses.criterion import dominant_labels
+from trainables.member import Member, end_epochs, sgd_update_
+from trainables.member_graphs import streams_epoch  # used on CUDA only
 from trainables.step import Divergence
-
-
-def rng_state() -> dict:
-    """The process's random state (CPU, and every CUDA device's)."""
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class Member:
-    """One trial's TrainingRun with its own random state (see the module docstring)."""
-
-    def __init__(self, key: str, config: TrainConfig, data: LongTailedData | None = None, resume: dict | None = None):
-        self.key = key
-        self.device_step = None  # a strategy's per-member state kept across epochs (the streams strategy's CUDA graph)
-        outside = rng_state()
-        try:
-            self.run = TrainingRun(config, data, resume)  # seeds, draws the weights, restores a checkpoint's state
-            self.rng = rng_state()
-        finally:
-            set_rng_state(outside)
-
-    @contextlib.contextmanager
-    def own_random_state(self) -> Iterator[None]:
-        outside = rng_state()
-        set_rng_state(self.rng)
-        try:
-            yield
-        finally:
-            self.rng = rng_state()
-            set_rng_state(outside)
-
-    @property
-    def done(self) -> bool:
-        return self.run.done
-
-    @property
-    def config(self) -> TrainConfig:
-        return self.run.config
-
-    def run_epoch(self) -> dict:
-        with self.own_random_state():
-            return self.run.run_epoch()
-
-    def checkpoint(self) -> dict:
-        """What a solo run's checkpoint holds (its random state is this member's)."""
-        with self.own_random_state():
-            return self.run.state.checkpoint()
-
-    def summary(self) -> dict:
-        with self.own_random_state():
-            return self.run.summary()
-
-    def next_batch(self, batches: Iterator[Batch]) -> Batch:
-        with self.own_random_state():
-            return next(batches)
 
 
 def run_epoch(members: list[Member], strategy: str) -> dict[str, dict]:
@@ -117,28 +53,12 @@ def run_epoch(members: list[Member], strategy: str) -> dict[str, dict]:
     if strategy == "fused" and len(members) > 1:
         return fused_epoch(members)
     if strategy == "streams" and len(members) > 1 and members[0].run.device.type == "cuda":
-        from trainables.member_graphs import streams_epoch  # CUDA only
-
         return streams_epoch(members)
     return {m.key: m.run_epoch() for m in members}  # one after another: each exactly its solo run
 
 
 # ------------------------------------------------------------------------------------------------
-# The SGD update of torch.optim.SGD (dampening 0), on tensors: one member's, or K members' stacked
-# along dimension 0 with [K, 1, ...] hyperparameters. A learning rate held in a tensor also serves a
-# captured CUDA graph, whose replays read it anew each epoch.
-
-
-@torch.no_grad()
-def sgd_update_(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: list[torch.Tensor], lr: torch.Tensor,
-                weight_decay: torch.Tensor, momentum: torch.Tensor, nesterov: torch.Tensor) -> None:
-    """p -= lr * d, with g = grad + wd * p, buf = momentum * buf + g, d = g + momentum * buf (nesterov) or buf.
-
-    A zero buffer gives torch's first step (buf = g). `nesterov` is 1.0 or 0.0."""
-    for p, g, buf in zip(params, grads, buffers):
-        d = g + weight_decay * p
-        buf.mul_(momentum).add_(d)
-        p.sub_(lr * (buf + nesterov * (d + momentum * buf - buf)))
+# The fused strategy's tensors: clipping and hyperparameters for K members stacked along dimension 0.
 
 
 def clip_coefficients(grads: list[torch.Tensor], max_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -296,21 +216,6 @@ def fused_epoch(members: list[Member]) -> dict[str, dict]:
         _new_divergences(live, bad, worst, group.bounds, diverged)  # the steps since the last check
         group.write_back()
     return end_epochs(members, diverged, stats, steps_before, lrs, epoch_start, time.time() - epoch_start)
-
-
-def end_epochs(members: list[Member], diverged: dict, stats: dict, steps_before: dict, lrs: dict, epoch_start: float,
-               train_seconds: float) -> dict:
-    """Each member's epoch summary (evaluation included, in its own random state): the diverged ones end
-    as diverged, the rest with their training statistics. Every strategy ends an epoch this way."""
-    out = {}
-    for m in members:
-        with m.own_random_state():
-            if m.key in diverged:
-                out[m.key] = m.run.diverged_in_training(diverged[m.key], lrs[m.key], epoch_start)
-            else:
-                epoch_steps = m.run.step.steps - steps_before[m.key]
-                out[m.key] = m.run.end_epoch(stats[m.key].result(epoch_steps), lrs[m.key], epoch_start, train_seconds)
-    return out
 
 
 def _epoch_batches(member: Member) -> Iterator[Batch | None]:

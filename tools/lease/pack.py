@@ -16,8 +16,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tuner.sweep.experiment import SWEEP_STATE_FILE
-from tuner.sweep.trials_table import TABLE_FILE
+from tuner.sweep.experiment import SWEEP_STATE_FILE, TABLE_FILE
 
 MAX_FILES = 8
 MAX_BYTES = 15 * 2**20  # under the 16 MiB a returned file may have

@@ -132,11 +132,16 @@ _RECENT: dict[tuple, LongTailedData] = {}
 _RECENT_KEEP = 2
 
 
-def cached_long_tailed(config: TrainConfig) -> LongTailedData:
-    """load_long_tailed(config), shared with earlier calls in this process that asked for the same data."""
+def data_key(config: TrainConfig) -> tuple:
+    """What names a run's data: its data fields' values (two configs with one key train on the same images)."""
     from trainables.config import DATA_FIELDS
 
-    key = tuple(repr(getattr(config, name)) for name in DATA_FIELDS)
+    return tuple(repr(getattr(config, name)) for name in DATA_FIELDS)
+
+
+def cached_long_tailed(config: TrainConfig) -> LongTailedData:
+    """load_long_tailed(config), shared with earlier calls in this process that asked for the same data."""
+    key = data_key(config)
     if key not in _RECENT:
         while len(_RECENT) >= _RECENT_KEEP:
             _RECENT.pop(next(iter(_RECENT)))  # the oldest

@@ -172,7 +172,7 @@ class StreamedData:
     def train_batches(self, config: TrainConfig, augment: object = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The epoch's batches (images normalised on `config.device`'s device, labels there), in a fresh
         shuffle; `augment` is the resident sets' and not used: these sets bring ImageNet's own."""
-        from trainables.loop import resolve_device
+        from trainables.device import resolve_device
 
         device = resolve_device(config.device)
         order = torch.randperm(self.train_size).tolist()

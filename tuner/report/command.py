@@ -45,7 +45,7 @@ from tuner.report.sweep_trials import ReportError, SweepTrials, build_ensemble, 
 from tuner.spec.schema import Param
 from tuner.spec.space import search_from_json
 from tuner.sweep.experiment import ExperimentError, locate_experiment, read_state
-from tuner.sweep.trials_table import TABLE_FILE, config_of, train_config_of
+from tuner.sweep.trials_table import TableUnreadable, config_of, read_trials_table, train_config_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,11 +127,10 @@ def run_report(exp: Path, top: int = 5, out: Path | None = None, ensemble: int =
 def _read_trials(exp: Path) -> tuple[pa.Table, dict[str, str], list[str]]:
     """(trials table, its metadata, the searched fields); a damaged table is refused in one line."""
     try:
-        table = pq.read_table(exp / TABLE_FILE)
-    except Exception as exc:  # noqa: BLE001 - whatever pyarrow makes of a damaged file
-        raise ReportError(f"{exp / TABLE_FILE} is damaged ({first_line(exc, 120)}); rerun the sweep's "
-                          "launch command: for a finished sweep it remakes the table from Ray Tune's saved results, "
-                          "without training or registering anything") from None
+        table = read_trials_table(exp)
+    except TableUnreadable as exc:
+        raise ReportError(f"{exc}; rerun the sweep's launch command: for a finished sweep it remakes the table from "
+                          "Ray Tune's saved results, without training or registering anything") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     return table, meta, json.loads(meta.get("searched", "[]"))
 

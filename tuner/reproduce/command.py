@@ -99,16 +99,14 @@ def row_runs(keys: list[str], imbalances: list[float] | None, seeds: list[int], 
 
 def sweep_runs(target: str, seeds: list[int], out: Path, common: list[str]) -> list[Run]:
     """The sweep's best trial (by val_acc), its config written beside the results, one run per seed."""
-    import pyarrow.parquet as pq
-
     from tuner.sweep.experiment import ExperimentError, locate_experiment
-    from tuner.sweep.trials_table import TABLE_FILE, config_of, ranked
+    from tuner.sweep.trials_table import TableUnreadable, config_of, ranked, read_trials_table
 
     try:
         exp = locate_experiment(target)
-    except ExperimentError as exc:
+        best = ranked(read_trials_table(exp).to_pylist())
+    except (ExperimentError, TableUnreadable) as exc:
         raise ReproduceError(str(exc)) from None
-    best = ranked(pq.read_table(exp / TABLE_FILE).to_pylist())
     if not best:
         raise ReproduceError(f"{exp}: no completed or stopped trial to retrain")
     config = config_of(best[0])

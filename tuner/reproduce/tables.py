@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         print(f"tuner.reproduce.tables: {folder} is not a folder; run python -m tuner.reproduce first", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     text = build(folder)
     if args.out:
         Path(args.out).write_text(text)

@@ -33,6 +33,7 @@ from tuner.spec.schema import SweepSpec
 SWEEP_STATE_FILE = "tuner_sweep.json"
 LOCK_FILE = "tuner_driver.lock"
 STOP_REQUEST_FILE = "tuner_stop_request.json"  # python -m tuner.stop writes it; the running driver reads it and stops
+TABLE_FILE = "trials.parquet"  # one row per trial (tuner/sweep/trials_table.py), written as trials end and at the end
 HEARTBEAT_SECONDS = 15.0  # how often a running driver renews its lock
 STALE_SECONDS = 120.0  # a lock not renewed for this long belongs to a driver that died (another host, or no pid)
 
@@ -358,7 +359,6 @@ def experiment_location(target: str) -> str:
 def locate_experiment(target: str) -> Path:
     """The local folder of a sweep that has a trials table, from its folder, its spec file, or its name
     under ./experiments; ExperimentError naming what was looked at."""
-    from tuner.sweep.trials_table import TABLE_FILE
 
     path = Path(target).expanduser()
     candidates = []

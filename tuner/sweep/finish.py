@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 
 from trainables.names import RESULT_METRICS
 from tuner.spec.schema import SweepSpec
+from tuner.sweep.experiment import TABLE_FILE
 from tuner.sweep.slot_use import describe as describe_slot_use
 from tuner.sweep.slot_use import slot_use
-from tuner.sweep.trials_table import TABLE_FILE, config_of, ranked, trial_row, trials_table, write_table
+from tuner.sweep.trials_table import config_of, ranked, trial_row, trials_table, write_table
 from tuner.tracking import TrialTracking, mark_trial_run, outcome_tags, send_missing_epochs
 from tuner.tracking.sweep_run import finish_parent_run, register_best_model, retire_forgotten_trial_runs
 from tuner.tracking.trial_status import ENDED_FROM_OUTSIDE, TRIAL_STATUSES

@@ -15,13 +15,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trainables.cli import first_line
 from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
 from tuner.spec.schema import SweepSpec
 from tuner.spec.space import resolve_trial_config, search_to_json
-from tuner.sweep.experiment import experiment_filesystem
+from tuner.sweep.experiment import TABLE_FILE, experiment_filesystem
 from tuner.tracking.trial_status import FAILED, STOPPED, USABLE
 
-TABLE_FILE = "trials.parquet"
 METRIC_COLUMNS = (*RESULT_METRICS, "test_flops_ratio", "inference_threshold_used", "untrained_exit_count", "train_loss",
                   "train_acc", "lr", "grad_norm")
 
@@ -90,12 +90,27 @@ def trials_table(spec: SweepSpec, rows: list[dict[str, Any]]) -> pa.Table:
     return table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
 
 
+class TableUnreadable(ValueError):
+    """An experiment folder's trials.parquet is missing or damaged (the message names it)."""
+
+
+def read_trials_table(experiment_uri: str) -> pa.Table:
+    """The experiment folder's trials.parquet (a local folder or an s3://, gs:// URI)."""
+    fs, base = experiment_filesystem(str(experiment_uri))
+    path = f"{base.rstrip('/')}/{TABLE_FILE}"
+    try:
+        return pq.read_table(path, filesystem=fs)
+    except FileNotFoundError:
+        raise TableUnreadable(f"{path} is missing") from None
+    except Exception as exc:  # noqa: BLE001 - cut short, random bytes: whatever pyarrow makes of it
+        raise TableUnreadable(f"{path} is damaged ({first_line(exc, 120)})") from None
+
+
 def table_readable(experiment_uri: str) -> bool:
     """Whether the experiment folder's trials.parquet is there and reads as a table."""
-    fs, base = experiment_filesystem(experiment_uri)
     try:
-        pq.read_table(f"{base.rstrip('/')}/{TABLE_FILE}", filesystem=fs)
-    except Exception:  # noqa: BLE001 - missing, cut short, random bytes: whatever pyarrow makes of it
+        read_trials_table(experiment_uri)
+    except TableUnreadable:
         return False
     return True
 

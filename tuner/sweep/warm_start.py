@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 from trainables.names import COMPLETED, DIVERGED
 from tuner.spec.schema import Param, SweepSpec
 from tuner.spec.space import distribution, encode, sampled_params
-from tuner.sweep.experiment import ExperimentError, experiment_location
-from tuner.sweep.trials_table import TABLE_FILE, train_config_of
+from tuner.sweep.experiment import TABLE_FILE, ExperimentError, experiment_location
+from tuner.sweep.trials_table import train_config_of
 
 STUDY_NAME = "optuna"  # the name OptunaSearch gives its in-memory study
 

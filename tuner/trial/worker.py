@@ -36,9 +36,10 @@ from typing import Any
 import ray
 import torch
 
-from trainables.config import DATA_FIELDS, TrainConfig, with_overrides
-from trainables.data.datasets import cached_long_tailed
-from trainables.loop import epoch_batches, on_device, resolve_device
+from trainables.config import TrainConfig, with_overrides
+from trainables.data.datasets import cached_long_tailed, data_key
+from trainables.device import resolve_device
+from trainables.loop import epoch_batches, on_device
 from trainables.members import Member, run_epoch
 from trainables.names import RUNNING
 
@@ -224,7 +225,7 @@ class TrialWorker:
         return round_
 
     def _dataset(self, config: TrainConfig) -> Any:
-        key = tuple(str(getattr(config, f)) for f in DATA_FIELDS)
+        key = data_key(config)
         if key not in self.data:
             self.data[key] = on_device(cached_long_tailed(config), resolve_device(config.device))
         return self.data[key]
