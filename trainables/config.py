@@ -321,6 +321,11 @@ class TrainConfig:
             return ELF_CE_S
         return (self.inference_exit_threshold,)
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """The defaults with `values` applied (with_overrides: parsed, typed, unknown keys refused); not yet validated."""
+        return with_overrides(cls(), values)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (tuples become lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}

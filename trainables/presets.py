@@ -197,6 +197,6 @@ def build_preset(name: str, **overrides: Any) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"preset: unknown {name!r}; known presets: {', '.join(sorted(PRESETS))}")
     preset = PRESETS[name]
-    config = with_overrides(with_overrides(TrainConfig(), preset.values), overrides)
+    config = with_overrides(TrainConfig.from_dict(preset.values), overrides)
     for_data = preset.per_data.get((config.dataset, config.imbalance_ratio), {})
     return with_overrides(config, {k: v for k, v in for_data.items() if k not in overrides})

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from trainables.config import TrainConfig
 
-            base = with_overrides(TrainConfig(), read_config_file(args.config)) if args.config else TrainConfig()
+            base = TrainConfig.from_dict(read_config_file(args.config)) if args.config else TrainConfig()
             config = with_overrides(base, overrides)
         config.validate()
         from trainables.checkpoint_file import read_checkpoint, write_checkpoint

@@ -16,6 +16,7 @@ tuner.exit_codes.ExitCode.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.cli import OneLineParser, first_line
+from trainables.config import with_overrides
 from tuner.exit_codes import ExitCode
 from tuner.quiet import quiet_logs
 from tuner.spec.schema import SpecError, SweepSpec, load_spec
@@ -39,12 +41,14 @@ from tuner.sweep.experiment import (
     experiment_uri,
     read_state,
     spec_fingerprint,
-    storage_location,
     take_stop_request,
     write_state,
 )
+from tuner.sweep.grow import trials_made
 from tuner.sweep.preflight import PreflightError, preflight_cluster, preflight_local
+from tuner.sweep.ray_tune import bind_trainable, build_tuner, start_ray, start_sweep_workers
 from tuner.sweep.stop import STOPPED_BY, TERMINATED, deliver_pending, quiet_dropped_interrupts, terminate
+from tuner.sweep.trials_table import table_readable
 from tuner.tracking import resolve_tracking_uri
 
 
@@ -63,77 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-# ------------------------------------------------------------------------------------------------
-
-
-def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_budget: float | None = None,
-                max_concurrent: int | None = None, warm: Any = None):
-    """Ray Tune's Tuner for the sweep (restored from `exp` on a resume); `max_concurrent` caps the trials
-    running at once (default: run.max_concurrent); `warm`, a WarmStart whose study the searcher starts from."""
-    import optuna
-    from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
-    from tuner.spec.space import DefineByRun, encoded_points
-    from tuner.sweep.grow import set_sample_target, take_launch_settings
-    from tuner.sweep.live_table import RefreshTrialsTable
-    from tuner.sweep.progress import ProgressLine
-    from tuner.sweep.rungs import RungASHA
-    from tuner.sweep.status_callback import MarkEndedTrials
-    from tuner.sweep.stop_request import StopOnRequest
-    from tuner.sweep.storage_watch import StopWhenStorageLow
-    from tuner.sweep.warm_start import STUDY_NAME as WARM_STUDY
-    from tuner.trial.names import trial_folder, trial_name
-    from tuner.trial.reset_death import retry_trials_whose_process_dies_in_reset
-
-    retry_trials_whose_process_dies_in_reset()  # Ray Tune's reuse_actors (below) loses such trials
-    obj, seed = spec.objective, spec.searcher.seed
-    run_config = tune.RunConfig(
-        name=spec.name, storage_path=storage_location(spec), verbose=0,
-        failure_config=tune.FailureConfig(max_failures=spec.run.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.run.keep_checkpoints),
-        callbacks=[ProgressLine(obj.metric, obj.mode, spec.run.num_samples),
-                   MarkEndedTrials(resolve_tracking_uri(spec.tracking.uri)),
-                   StopWhenStorageLow(), StopOnRequest(), RefreshTrialsTable()],
-    )
-    # reuse_actors: a slot's next trial runs in the process its last one ran in (Ray resets the
-    # trial's session, folder and config), not in a new Python that imports torch again: on 2
-    # CPUs that start-up was a third of the slots' time (docs/PERFORMANCE.md, "Warm trials").
-    settings = dict(num_samples=spec.run.num_samples, max_concurrent_trials=max_concurrent or spec.run.max_concurrent,
-                    time_budget_s=time_budget, reuse_actors=True, trial_name_creator=trial_name,
-                    trial_dirname_creator=trial_folder)
-    if restore:  # this launch's settings, a larger num_samples among them (tuner/sweep/grow.py)
-        set_sample_target(exp, spec.run.num_samples, settings["max_concurrent_trials"])
-        restored = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
-        return take_launch_settings(restored, tune.TuneConfig(**settings), run_config)
-    samplers = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
-    }
-    multi = obj.second_metric is not None
-    searcher = OptunaSearch(
-        space=DefineByRun(spec), metric=obj.metrics if multi else obj.metric, mode=obj.modes if multi else obj.mode,
-        sampler=samplers[spec.searcher.sampler](), points_to_evaluate=encoded_points(spec) or None,
-        **({"storage": warm.storage, "study_name": WARM_STUDY} if warm is not None else {}),
-    )
-    rungs = spec.scheduler.rungs(spec.max_t)
-    if rungs:
-        scheduler = RungASHA(rungs, time_attr=spec.scheduler.time_attr, metric=obj.metric, mode=obj.mode, max_t=spec.max_t,
-                             reduction_factor=spec.scheduler.reduction_factor)
-    else:
-        scheduler = FIFOScheduler()
-    return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, **settings),
-                      run_config=run_config)
-
-
 def _absolute_paths(spec: SweepSpec) -> SweepSpec:
     """Trials run in other working directories: make every local path absolute."""
-    import dataclasses
-
-    from trainables.config import with_overrides
-
     if os.environ.get("TUNER_DATA_DIR"):
         os.environ["TUNER_DATA_DIR"] = str(Path(os.environ["TUNER_DATA_DIR"]).expanduser().resolve())
     base = spec.base_config
@@ -182,8 +117,6 @@ def _resumable_state(spec: SweepSpec, exp: str, restart: bool) -> SweepState | N
         raise ExperimentError(f"{damaged}: Ray Tune's saved state of this sweep is damaged, so it cannot resume; rerun with "
                               "--restart to start the sweep over (the MLflow runs of its trials so far stay)")
     if state is not None and not state.finished:
-        from tuner.sweep.grow import trials_made
-
         made = trials_made(exp)
         if spec.run.num_samples < made:
             raise PreflightError(f"run.num_samples / --num-samples {spec.run.num_samples}: this sweep has made {made} trials "
@@ -193,7 +126,6 @@ def _resumable_state(spec: SweepSpec, exp: str, restart: bool) -> SweepState | N
 
 def _already_finished(spec: SweepSpec, exp: str, state: SweepState) -> int:
     from tuner.sweep.finish import remake_trials_table
-    from tuner.sweep.trials_table import table_readable
 
     if not table_readable(exp):  # damaged or lost after the sweep ended: Ray's saved results still hold it
         print(f"tuner: the trials table of sweep {spec.name} was missing or damaged; remade {remake_trials_table(spec, exp)} "
@@ -208,7 +140,8 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
     import ray
     from ray import tune
 
-    _init_ray(address, verbose)
+    start_ray(address, verbose)
+    _stop_on_sigterm()  # Ray's own SIGTERM handler, installed by ray.init, would abort
     if not verbose:  # a lost trial is one progress line (and an error file), not Ray's traceback
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
@@ -235,17 +168,17 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         from tuner.sweep import live_table
 
         live_table.watch(spec, exp, tracking)  # trials.parquet and the parent's best, kept current as trials end
-        workers = _start_workers(spec, cluster) if spec.resources.uses_workers else None
+        workers = start_sweep_workers(spec, cluster) if spec.resources.uses_workers else None
         at_once = min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else None
         if warm is not None and not restoring:  # a resumed sweep's study has them already
             print(warm.line(), flush=True)
-        grid, seconds = _fit(spec, _trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once,
+        grid, seconds = _fit(spec, bind_trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once,
                              None if restoring else warm)
         code = _unfinished_exit(spec, exp, uri, grid, seconds, time_budget)
         if code is not None:
             return code
         from tuner.sweep.finish import finish_sweep
-        from tuner.sweep.slot_use import slots_of
+        from tuner.sweep.slot_use import slots_of  # imports Ray
 
         slots = at_once if workers else slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"],
                                                        cluster["gpus"], spec.resources.cpu, spec.resources.gpu)
@@ -274,70 +207,6 @@ def _interrupted(spec_path: str) -> int:
     print(f"tuner: {how}; every trial keeps its last checkpoint: rerun the same command to resume ({spec_path})",
           file=sys.stderr)
     return ExitCode.TERMINATED if TERMINATED.is_set() else ExitCode.INTERRUPTED
-
-
-RAY_INIT_SECONDS = 30.0  # a cluster address that answers but is not a Ray head: Ray would retry for ever
-
-
-def _init_ray(address: str | None, verbose: bool) -> None:
-    """Start Ray here, or join the cluster at `address`. Joining is given RAY_INIT_SECONDS: something that
-    answers at the address but is not a Ray head makes ray.init wait for ever, so a watchdog ends the
-    launch with exit 2 and one line instead (nothing has started; the driver's lock is left to its
-    next launch, which takes it over at once)."""
-    import ray
-
-    watchdog = None
-    if address not in (None, "local"):
-        def give_up() -> None:
-            print(f"tuner.launch: --address {address}: it answers, but no Ray cluster joined within {RAY_INIT_SECONDS:.0f} s; "
-                  "is it the head's GCS port (6379 by default; ray:// for Ray Client, 10001)? Check `ray status` on the head",
-                  file=sys.stderr, flush=True)
-            os._exit(ExitCode.BAD_INPUT)
-
-        watchdog = threading.Timer(RAY_INIT_SECONDS, give_up)
-        watchdog.daemon = True
-        watchdog.start()
-    try:
-        # "local", not None: Ray's default would join whatever cluster the last `ray start` on this machine
-        # left in /tmp/ray/ray_current_cluster, even a dead one, and wait minutes for its GCS.
-        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.INFO if verbose else logging.ERROR,
-                 log_to_driver=verbose, configure_logging=True)
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-    _stop_on_sigterm()
-
-
-def _start_workers(spec: SweepSpec, cluster: dict[str, Any]) -> Any:
-    """The sweep's per-device workers (resources.trials_per_worker > 1), started and measured; a
-    trials_per_worker that does not fit a worker's memory is refused before any trial starts."""
-    import secrets
-
-    from tuner.trial.worker import CapacityError, start_workers
-
-    try:
-        workers = start_workers(spec, cluster, secrets.token_hex(3))
-    except CapacityError as exc:
-        raise PreflightError(str(exc)) from None
-    print(f"tuner: {len(workers.names)} worker(s) of {workers.capacity} trials each ({spec.resources.strategy}) on "
-          f"{len({w['node_id'] for w in workers.described})} node(s)", flush=True)
-    return workers
-
-
-def _trainable(spec: SweepSpec, tracking: Any, workers: Any = None) -> Any:
-    """The trial function with this sweep's fixed settings and resources bound. With workers, a trial's
-    own process only relays its worker's epochs: it asks Ray for a sliver of a CPU (the worker holds
-    the GPU and the rest of the cores)."""
-    from ray import tune
-
-    from tuner.trial.trainable import TrialSettings, run_trial
-    from tuner.trial.worker import TRIAL_CPU
-
-    settings = TrialSettings(base=spec.base_config.to_dict(), tracking=tracking, checkpoint_every=spec.run.checkpoint_every,
-                             cpus=spec.resources.cpu, gpu_fraction=spec.resources.gpu,
-                             workers=workers.names if workers else None)
-    resources = {"cpu": TRIAL_CPU, "gpu": 0} if workers else {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    return tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
 
 
 def _fit(spec: SweepSpec, trainable: Any, exp: str, uri: str, restoring: bool, time_budget: float | None,

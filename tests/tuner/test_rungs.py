@@ -67,10 +67,10 @@ def test_a_resumed_sweeps_new_scheduler_records_what_its_restored_trials_reporte
     folder.mkdir()
     lines = [json.dumps({"epoch": e, "val_acc": 0.8 + e / 100}) for e in (1, 2, 3)]
     (folder / "result.json").write_text("\n".join(lines) + '\n{"epoch": 4, "val_')  # the last line cut short
-    storage = SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), trial_fs_path=str(folder))
+    storage = SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), trial_fs_path=str(folder), trial_dir_name="trial_a")
     restored = SimpleNamespace(trial_id="a", storage=storage)
     new = SimpleNamespace(trial_id="b", storage=SimpleNamespace(storage_filesystem=storage.storage_filesystem,
-                                                                trial_fs_path=str(tmp_path / "trial_b")))
+                                                                trial_dir_name=None))  # Ray's raises if its path is read
     asha = RungASHA((1, 3), time_attr="epoch", metric="val_acc", mode="max", max_t=10, reduction_factor=2)
     for trial in (restored, new):
         asha.on_trial_add(None, trial)

@@ -148,3 +148,32 @@ def test_a_new_sqlite_store_used_first_by_four_processes_at_once_is_made_once(tm
              for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(e[-1500:] for e in errors)
+
+
+def test_a_store_left_mid_transaction_by_a_killed_process_is_not_damaged(tmp_path) -> None:
+    """A SIGKILL mid-write (the driver-kill fault test, CI 2026-12-06) leaves a hot journal: the next open
+    rolls it back, which a read-only check cannot do ('attempt to write a readonly database')."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tuner.tracking.server import sqlite_damage
+
+    db = tmp_path / "mlflow.db"
+    writer = ("import os, sqlite3, sys\n"
+              "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+              "db.execute('CREATE TABLE t (x TEXT)'); db.execute(\"INSERT INTO t VALUES ('kept')\")\n"
+              "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN')\n"
+              "for i in range(2000):\n    db.execute('INSERT INTO t VALUES (?)', ('x' * 500,))\n"
+              "os.kill(os.getpid(), 9)\n")
+    subprocess.run([sys.executable, "-c", writer, str(db)], timeout=60)
+    assert (tmp_path / "mlflow.db-journal").is_file()  # hot: its writer died holding the transaction
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as ro:
+        try:
+            ro.execute("PRAGMA quick_check(1)").fetchone()
+            read_only_failed = False
+        except sqlite3.OperationalError as exc:
+            read_only_failed = "readonly" in str(exc)
+    assert read_only_failed  # the old check's verdict
+    assert sqlite_damage(db) is None
+    assert sqlite3.connect(db).execute("SELECT x FROM t").fetchall() == [("kept",)]  # rolled back, nothing lost

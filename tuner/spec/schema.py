@@ -160,11 +160,14 @@ class Resources:
         return "streams" if self.worker_strategy == "auto" else self.worker_strategy
 
 
+DEFAULT_STORAGE = "experiments"  # run.storage_path: where sweeps launched from a folder keep their experiment folders
+
+
 @dataclass(frozen=True)
 class RunSettings:
     num_samples: int = declared(8, "trials in the sweep", min=1)
     max_concurrent: int | None = declared(None, "trials at once (null: as many as resources allow)", min=1)
-    storage_path: str = declared("experiments", "folder (relative to the working directory) or s3://, gs:// URI holding "
+    storage_path: str = declared(DEFAULT_STORAGE, "folder (relative to the working directory) or s3://, gs:// URI holding "
                                                 "experiment folders; must be shared on a multi-node cluster", nonempty=True)
     checkpoint_every: int = declared(5, "epochs between checkpoints (and always the last epoch)", min=1)
     keep_checkpoints: int = declared(2, "checkpoints kept per trial", min=1)
@@ -634,7 +637,7 @@ def parse_spec(raw: Any, path: str | Path, text: str = "", name_override: str | 
     base = TrainConfig()
     fixed_ok = len(c.problems)
     try:
-        base = build_preset(preset, **fixed) if preset else with_overrides(TrainConfig(), fixed)
+        base = build_preset(preset, **fixed) if preset else TrainConfig.from_dict(fixed)
         base.validate()
     except ConfigError as exc:
         if len(c.problems) == fixed_ok:  # not already reported field by field

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.fs
 
 from trainables.cli import first_line
-from tuner.spec.schema import SweepSpec
+from tuner.spec.schema import DEFAULT_STORAGE, SweepSpec
 
 SWEEP_STATE_FILE = "tuner_sweep.json"
 LOCK_FILE = "tuner_driver.lock"
@@ -349,10 +349,10 @@ def experiment_location(target: str) -> str:
             return experiment_uri(load_spec(path))
         except SpecError as exc:
             raise ExperimentError(str(exc)) from None
-    for candidate in (path, Path("experiments") / target):
+    for candidate in (path, Path(DEFAULT_STORAGE) / target):
         if candidate.is_dir():
             return str(candidate.resolve())
-    raise ExperimentError(f"no sweep folder at {path} or experiments/{target}; pass the experiment folder, its spec "
+    raise ExperimentError(f"no sweep folder at {path} or {DEFAULT_STORAGE}/{target}; pass the experiment folder, its spec "
                           "file, or the name of a sweep launched from this folder")
 
 
@@ -370,7 +370,7 @@ def locate_experiment(target: str) -> Path:
             raise ExperimentError(f"{target}: the sweep lives at {exp}; copy it locally and pass the folder")
         candidates.append(Path(exp))
     else:
-        candidates += [path, Path("experiments") / target]
+        candidates += [path, Path(DEFAULT_STORAGE) / target]
     for c in candidates:
         if (c / TABLE_FILE).is_file():
             return c.resolve()

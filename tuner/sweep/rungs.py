@@ -43,12 +43,12 @@ class RungASHA(ASHAScheduler):
 def reported_results(trial: Any) -> list[dict[str, Any]]:
     """What a trial reported so far (its result.json in the sweep's storage); none for a new trial."""
     storage = getattr(trial, "storage", None)
-    if storage is None:
+    if storage is None or not getattr(storage, "trial_dir_name", None):  # a new trial: no folder yet, nothing reported
         return []
     try:
         with storage.storage_filesystem.open_input_stream(f"{storage.trial_fs_path}/result.json") as stream:
             lines = stream.read().decode().splitlines()
-    except (OSError, FileNotFoundError):
+    except OSError:  # not reported yet (FileNotFoundError among them)
         return []
     results = []
     for line in lines:

@@ -34,9 +34,9 @@ def config_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def train_config_of(row: dict[str, Any]):
     """A row's resolved training config as a TrainConfig."""
-    from trainables.config import TrainConfig, with_overrides
+    from trainables.config import TrainConfig
 
-    return with_overrides(TrainConfig(), config_of(row))
+    return TrainConfig.from_dict(config_of(row))
 
 
 def ranked(rows: list[dict[str, Any]], metric: str = OBJECTIVE, mode: str = "max") -> list[dict[str, Any]]:

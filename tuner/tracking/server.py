@@ -96,7 +96,10 @@ def sqlite_damage(path: Path) -> str | None:
     if not path.is_file() or path.stat().st_size == 0:
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        # Read-write (the file exists: nothing is created): a process killed mid-transaction (a SIGKILLed
+        # driver or trial) leaves a hot journal, which SQLite rolls back on the next open, and that needs
+        # write access; read-only, that store read as 'attempt to write a readonly database' (CI, 2026-12-06).
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)) as db:
             verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         return str(exc)

@@ -38,11 +38,11 @@ def preprocessing(config) -> str:
 
 def build_served(config_dict: dict[str, Any], state_path: Path, class_names: list[str] | None = None):
     """An ExitInference for the checkpoint at `state_path`, trained with `config_dict`."""
-    from trainables.config import TrainConfig, with_overrides
+    from trainables.config import TrainConfig
     from trainables.inference import ExitInference
     from trainables.models.network import build_model
 
-    config = with_overrides(TrainConfig(), config_dict)
+    config = TrainConfig.from_dict(config_dict)
     state = torch.load(state_path, weights_only=True, map_location="cpu")
     names = class_names or list(state.get("class_names", []))
     model = build_model(config, len(names) or None)

@@ -24,7 +24,7 @@ import torch
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from trainables.config import TrainConfig, with_overrides
+from trainables.config import TrainConfig
 from trainables.loop import train
 from tuner.spec.space import resolve_trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
@@ -38,7 +38,7 @@ STARTED_AT, REPORTED_AT = "trial_started_at", "reported_at"
 
 @dataclass
 class TrialSettings:
-    base: dict[str, Any]  # the fixed TrainConfig values, as plain data
+    base: TrainConfig  # the spec's fixed values, checked when the spec was read; it pickles across Ray as itself
     tracking: TrialTracking
     checkpoint_every: int
     cpus: float
@@ -102,8 +102,7 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
 def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     """Ray Tune entry point: `sampled` holds this trial's searched values."""
     started = time.time()
-    base = with_overrides(TrainConfig(), settings.base)
-    config = resolve_trial_config(base, sampled)
+    config = resolve_trial_config(settings.base, sampled)  # the trial's one check
     ctx = tune.get_context()
     resume, meta = _load_checkpoint()
     logger = TrialLogger(settings.tracking, ctx.get_trial_id(), ctx.get_trial_name(), meta.get("unsent"))

@@ -36,7 +36,7 @@ from typing import Any
 import ray
 import torch
 
-from trainables.config import TrainConfig, with_overrides
+from trainables.config import TrainConfig
 from trainables.data.datasets import cached_long_tailed, data_key
 from trainables.device import resolve_device
 from trainables.loop import epoch_batches, on_device
@@ -59,7 +59,7 @@ class WorkerError(RuntimeError):
 class _Slot:
     """A trial's place in a worker; `member` is built by the training thread."""
 
-    config: dict[str, Any]
+    config: TrainConfig  # checked where the trial resolved it (tuner/spec/space.py), sent across Ray as itself
     resume: dict | None
     checkpoint_every: int
     member: Member | None = None
@@ -122,11 +122,11 @@ class TrialWorker:
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), "capacity": self.capacity,
                 "strategy": self.strategy, "cuda": torch.cuda.is_available()}
 
-    def check_capacity(self, config: dict[str, Any]) -> dict[str, Any]:
+    def check_capacity(self, config: TrainConfig) -> dict[str, Any]:
         """One member of `config` built and stepped here: its measured memory, and whether `capacity` fit."""
         return self._run_job(lambda: self._measure(config))
 
-    def join(self, trial_id: str, config: dict[str, Any], resume: dict | None, checkpoint_every: int) -> bool:
+    def join(self, trial_id: str, config: TrainConfig, resume: dict | None, checkpoint_every: int) -> bool:
         """Take the trial as a member (its retry replaces it); False when every slot is taken. The member
         is built between rounds; a configuration that cannot be built fails the trial's first next_epoch."""
         with self.cond:
@@ -232,8 +232,7 @@ class TrialWorker:
 
     def _build(self, trial_id: str, slot: _Slot) -> None:
         try:
-            config = with_overrides(TrainConfig(), slot.config).validate()
-            member = Member(trial_id, config, self._dataset(config), slot.resume)
+            member = Member(trial_id, slot.config, self._dataset(slot.config), slot.resume)
             error = None
         except Exception as exc:  # noqa: BLE001 - the joining trial raises it
             member, error = None, f"{type(exc).__name__}: {exc}"
@@ -262,9 +261,8 @@ class TrialWorker:
                     slot.result = packed[trial_id]
             self.cond.notify_all()
 
-    def _measure(self, config_dict: dict[str, Any]) -> dict[str, Any]:
-        """Build one member of `config_dict` and train one batch: its peak memory on this worker's device."""
-        config = with_overrides(TrainConfig(), config_dict).validate()
+    def _measure(self, config: TrainConfig) -> dict[str, Any]:
+        """Build one member of `config` and train one batch: its peak memory on this worker's device."""
         device = resolve_device(config.device)
         data = self._dataset(config)
         if device.type == "cuda":
@@ -327,7 +325,7 @@ def start_workers(spec: Any, cluster: dict[str, Any], tag: str) -> Workers:
     handles = [remote.options(name=n, max_restarts=-1, max_task_retries=0, max_concurrency=min(k, CALL_THREADS) + 8, **options)
                .remote(k, res.strategy, int(res.cpu)) for n in names]
     described = ray.get([h.describe.remote() for h in handles])
-    config = spec.base_config.to_dict()
+    config = spec.base_config  # checked when the spec was read
     for name, check in zip(names, ray.get([h.check_capacity.remote(config) for h in handles])):
         if not check["fits"]:
             raise CapacityError(
@@ -341,7 +339,7 @@ def start_workers(spec: Any, cluster: dict[str, Any], tag: str) -> Workers:
 JOIN_SECONDS = 10.0  # a join is answered at once; a worker that does not answer in this long is restarting or gone
 
 
-def join_worker(names: list[str], trial_id: str, config: dict[str, Any], resume: dict | None, checkpoint_every: int,
+def join_worker(names: list[str], trial_id: str, config: TrainConfig, resume: dict | None, checkpoint_every: int,
                 poll_seconds: float = 1.0) -> Any:
     """The handle of a worker that took the trial (waiting while every slot is taken; a worker that is
     restarting, or whose node is gone, is passed over)."""
@@ -361,7 +359,7 @@ def join_worker(names: list[str], trial_id: str, config: dict[str, Any], resume:
 def train_on_worker(names: list[str], trial_id: str, config: TrainConfig, resume: dict | None, checkpoint_every: int,
                     report: Callable[[dict, Callable[[], dict]], None]) -> None:
     """The trial's side: join a worker, report each epoch it trains for this trial, leave when done or stopped."""
-    worker = join_worker(names, trial_id, config.to_dict(), resume, checkpoint_every)
+    worker = join_worker(names, trial_id, config, resume, checkpoint_every)
     try:
         while True:
             metrics, checkpoint = ray.get(worker.next_epoch.remote(trial_id))
