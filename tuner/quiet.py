@@ -26,6 +26,9 @@ def quiet_logs(verbose: bool) -> None:
     warnings.filterwarnings("ignore", module=rf"({modules})(\..*)?$")
     for name in NOISY + ("ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Reading a sweep's results, Ray logs an ERROR for each trial without a checkpoint: a trial ASHA
+    # stopped before its first one is a result, not an error.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.CRITICAL)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -20,7 +20,14 @@ import time
 
 from trainables.cli import OneLineParser
 from tuner.exit_codes import ExitCode
-from tuner.sweep.experiment import ExperimentError, experiment_location, request_stop, running_driver
+from tuner.sweep.experiment import (
+    ExperimentError,
+    experiment_location,
+    read_state,
+    request_stop,
+    running_driver,
+    take_stop_request,
+)
 
 WAIT_SECONDS = 120.0  # a driver stops within seconds; its trials end their current step and Ray Tune saves
 
@@ -43,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         if running_driver(exp) is None:
-            print("tuner.stop: stopped; every trial keeps its last checkpoint: rerun its launch command to resume")
+            state = read_state(exp)
+            if state is not None and state.finished:  # it ended on its own before its driver took the request
+                take_stop_request(exp)  # not for a later launch
+                print(f"tuner.stop: the sweep finished ({state.finished['trials']} trials) before its driver took the "
+                      "request; nothing to resume")
+            else:
+                print("tuner.stop: stopped; every trial keeps its last checkpoint: rerun its launch command to resume")
             return ExitCode.OK
         time.sleep(1.0)
     print(f"tuner.stop: the driver has not stopped within {args.wait:g} s; it may be finishing a step: look at its "
