@@ -52,23 +52,33 @@ def experiment_filesystem(uri: str) -> tuple[pa.fs.FileSystem, str]:
 # Ray Tune's own files of a sweep, which a resume reads (the newest of each pattern), with the keys a
 # JSON one must hold (None: a pickle, whatever its name says): the trials and their state, the
 # searcher's generation counters, the pickled Optuna searcher (its study and sampler), the Tuner.
-RAY_STATE_FILES = {"experiment_state-*.json": ("trial_data", "runner_data"), "search_gen_state-*.json": None,
+GENERATOR_STATE = "search_gen_state-*.json"  # Ray's SearchGenerator: trials to make and made (tuner/sweep/grow.py)
+RAY_STATE_FILES = {"experiment_state-*.json": ("trial_data", "runner_data"), GENERATOR_STATE: None,
                    "searcher-state-*.pkl": None, "tuner.pkl": None}
 
 
-def damaged_ray_state(exp: str) -> str | None:
-    """'FILE (what is wrong)' for the first of Ray Tune's saved files of this sweep that does not read, else None."""
+def newest_ray_files(exp: str) -> tuple[pa.fs.FileSystem, dict[str, str]]:
+    """(file system, {pattern of RAY_STATE_FILES: path of its newest file}) of a sweep's folder, from one
+    listing; a pattern with no file, or a folder not there yet, has no entry."""
     fs, base = experiment_filesystem(exp)
     try:
         names = sorted(info.base_name for info in fs.get_file_info(pa.fs.FileSelector(base, allow_not_found=True))
                        if info.type == pa.fs.FileType.File)
     except OSError:
-        return None  # no folder yet: nothing to resume
-    for pattern, keys in RAY_STATE_FILES.items():
+        return fs, {}
+    newest = {}
+    for pattern in RAY_STATE_FILES:
         matching = fnmatch.filter(names, pattern)
-        if not matching:
-            continue
-        path = f"{base.rstrip('/')}/{matching[-1]}"  # the newest: the names end in a sortable time stamp
+        if matching:
+            newest[pattern] = f"{base.rstrip('/')}/{matching[-1]}"  # the names end in a sortable time stamp
+    return fs, newest
+
+
+def damaged_ray_state(exp: str) -> str | None:
+    """'FILE (what is wrong)' for the first of Ray Tune's saved files of this sweep that does not read, else None."""
+    fs, newest = newest_ray_files(exp)
+    for pattern, path in newest.items():
+        keys = RAY_STATE_FILES[pattern]
         try:
             with fs.open_input_stream(path) as stream:
                 data = stream.read()

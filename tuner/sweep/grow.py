@@ -18,30 +18,21 @@ the trials it has already made is refused.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import pickle
 from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.fs
 
-from tuner.sweep.experiment import experiment_filesystem
+from tuner.sweep.experiment import GENERATOR_STATE, newest_ray_files
 
-GENERATOR_STATE = "search_gen_state-*.json"  # Ray's SearchGenerator.CKPT_FILE_TMPL; a pickle despite its name
-LIMITER = "name:ConcurrencyLimiter"  # the key of the cap's wrapper in that state
+LIMITER = "name:ConcurrencyLimiter"  # the key of the cap's wrapper in the generator's state
 
 
 def _newest_generator_state(exp: str) -> tuple[pa.fs.FileSystem, str] | None:
-    fs, base = experiment_filesystem(exp)
-    try:
-        names = sorted(info.base_name for info in fs.get_file_info(pa.fs.FileSelector(base, allow_not_found=True))
-                       if info.type == pa.fs.FileType.File)
-    except OSError:
-        return None
-    matching = fnmatch.filter(names, GENERATOR_STATE)
-    return (fs, f"{base.rstrip('/')}/{matching[-1]}") if matching else None  # names end in a sortable time stamp
+    fs, newest = newest_ray_files(exp)
+    return (fs, newest[GENERATOR_STATE]) if GENERATOR_STATE in newest else None
 
 
 def _read(fs: pa.fs.FileSystem, path: str) -> dict[str, Any]:

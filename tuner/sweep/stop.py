@@ -48,7 +48,6 @@ def terminate(what: str, frame: FrameType | None = None) -> None:
     stop_like_ctrl_c(frame)
 
 
-
 def deliver_pending() -> None:
     """At a safe point: a stop that arrived (TERMINATED) but may have been dropped is handed on again,
     to Ray Tune's handler inside its loop, else as KeyboardInterrupt. Nothing when no stop is pending."""
