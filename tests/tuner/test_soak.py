@@ -1,5 +1,5 @@
 """A chaos soak, as Ray's own chaos tests do: the smoke sweep with 8 trials, a random trial process
-SIGKILLed every 10 s (among those whose trial reported an epoch since it was last killed) and the
+SIGKILLed at a look every 5 s (among those whose trial reported an epoch since it was last killed) and the
 MLflow server restarted once while it runs. It must finish with 8
 trial runs, each with every epoch once, one parent run and one model version. The figures (kills
 survived, retries used, the most retries one trial needed, wall time) are printed for docs/RELIABILITY.md."""
@@ -27,9 +27,13 @@ pytestmark = pytest.mark.slow
 # 2 retries) trials run out of retries: with a checkpoint every 2 epochs, 2 of 24 failed with even 10
 # retries (2026-12-01).
 # What such a rate needs: a checkpoint every epoch and retries to match (the figures say how many).
-# 8 trials (24 until 2026-12-06): a dozen kills or more, several per slot; the bug the 24-trial soak
-# found (a process killed in its reset) has its own deterministic test since (test_reset_death.py).
-TRIALS, KILL_EVERY, MAX_FAILURES = 8, 10.0, 50
+# 8 trials (24 until 2026-12-06), a look every 5 s: only a trial that reported an epoch since it was
+# last killed is killed (at most once an epoch), so the looks set how soon after its epoch, not how
+# often. At one look every 10 s a fresh-clone CI run of the 8 trials (2026-12-06) met only 4 kill
+# chances (the sweep took about 170 s, 20 of them with MLflow down) and failed its "at least 5 kills".
+# The bug the 24-trial soak found (a process killed in its reset) has its own deterministic test
+# (test_reset_death.py).
+TRIALS, KILL_EVERY, MAX_FAILURES = 8, 5.0, 50
 
 
 def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_path: Path, mlflow_server) -> None:
