@@ -276,6 +276,9 @@ class TrainConfig:
     device: str = _f("auto", "'cpu', 'cuda', 'cuda:N' or 'auto' (cuda when available)")
     channels_last: bool = _f(False, "speed: NHWC memory layout for the convolutions (same math)")
     bf16: bool = _f(False, "speed: bfloat16 autocast for the forward pass (losses stay float32)")
+    sync_batchnorm: bool = _f(
+        True, "data-parallel runs on CUDA (several train workers): BatchNorm statistics over the global batch "
+              "(SyncBatchNorm), as on one GPU; false: over each worker's part (on CPU always: torch has no CPU kernel)")
     compile: str = _f(
         "off", "speed: torch.compile the training step: 'off', 'default', 'reduce-overhead' (CUDA graphs) or 'max-autotune'",
         choices=("off", "default", "reduce-overhead", "max-autotune"),

@@ -15,6 +15,11 @@ the worst accuracy (0) and the worst FLOP ratio of the model, so searchers and s
 Each epoch's metrics also say which early exits trained (`exit_loss_fractions`, and
 `untrained_exits` for those whose loss fewer than 1% of the samples paid); the first epoch with
 untrained exits, and each change after it, is also logged as a warning on the "trainables" logger.
+
+Data-parallel (`shard`, trainables/distributed.py: one run over several processes), each process
+trains on its part of every global batch, the epoch's statistics are summed over the processes, and
+every process evaluates the whole validation and test splits with rank 0's weights and statistics,
+so that all take the same decisions; rank 0's report is the run's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from trainables.data.augment import TrainAugmentation, mixup
 from trainables.data.datasets import LongTailedData, cached_long_tailed
 from trainables.data.streamed import StreamedData, load_streamed
 from trainables.device import resolve_device
+from trainables.distributed import SINGLE, Shard
 from trainables.evaluate import evaluate
 from trainables.flops import exit_flops, image_shape, reference_for
 from trainables.losses.criterion import Criterion
@@ -107,8 +113,9 @@ def _no_report(metrics: dict, state: TrainingState) -> None:
 class EpochStats:
     """An epoch's training statistics, kept on the device until the end (no host read per step)."""
 
-    def __init__(self, n: int, num_exits: int, aggregation: str, device: torch.device):
-        self.n, self.aggregation = n, aggregation
+    def __init__(self, num_exits: int, aggregation: str, device: torch.device, shard: Shard = SINGLE):
+        self.aggregation, self.shard = aggregation, shard
+        self.n = torch.zeros((), device=device, dtype=torch.long)  # images trained on (all processes' at the end)
         self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
         self.exit_counts = torch.zeros(num_exits, device=device, dtype=torch.long)
@@ -117,12 +124,17 @@ class EpochStats:
     def add(self, loss: torch.Tensor, leave: torch.Tensor, predicted: torch.Tensor, dominant: torch.Tensor,
             grad_norm: torch.Tensor) -> None:
         self.loss_sum += loss.double() * leave.shape[0]
+        self.n += leave.shape[0]
         self.correct += (predicted == dominant).sum()
         self.exit_counts.scatter_add_(0, leave, torch.ones_like(leave))  # bincount would read its max back to the host
         self.grad_norm_sum += grad_norm.double()
 
     def result(self, steps: int) -> dict:
-        n = self.n
+        # The global batch's. A process's loss is its part's weighted sum over the global batch's weight sum
+        # times the world size (Shard.loss_scale), so the parts' loss x images add up to the batch's; the
+        # gradient norm is the same in every process already.
+        self.shard.sum_(self.n, self.loss_sum, self.correct, self.exit_counts)
+        n = self.n.clamp(min=1).double()
         return {
             "train_loss": (self.loss_sum / n).item(),
             "train_acc": (self.correct.double() / n).item(),
@@ -136,24 +148,33 @@ class EpochStats:
 Batch = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "float | torch.Tensor"]  # x, y, y_b, lam
 
 
-def epoch_batches(config: TrainConfig, data: RunData, augment: TrainAugmentation) -> Iterator[Batch]:
+def epoch_batches(config: TrainConfig, data: RunData, augment: TrainAugmentation,
+                  parts: list[torch.Tensor] | None = None) -> Iterator[Batch]:
     """The epoch's batches: a fresh shuffle, each batch augmented (and mixed), from the current random
-    state, drawn one batch at a time as they are asked for (the data's own: held whole or streamed)."""
-    for x, y in data.train_batches(config, augment):
+    state, drawn one batch at a time as they are asked for (the data's own: held whole or streamed).
+    Data-parallel, `parts` are this process's parts of the global batches (Shard.batches)."""
+    for x, y in data.train_batches(config, augment, parts):
         y_b, lam = None, 1.0
         if config.mixup_alpha > 0:
             x, y, y_b, lam = mixup(x, y, config.mixup_alpha)
         yield x, y, y_b, lam
 
 
-def _train_epoch(step: TrainStep, config: TrainConfig, data: RunData, augment: TrainAugmentation, num_exits: int) -> dict:
-    """One pass over the shuffled training set."""
-    stats = EpochStats(data.train_size, num_exits, config.exit_aggregation, step.device)
-    step.model.train()
+def _train_epoch(step: TrainStep, config: TrainConfig, data: RunData, augment: TrainAugmentation, num_exits: int,
+                 epoch: int, shard: Shard | None) -> dict:
+    """One pass over the shuffled training set (data-parallel: this process's part of each batch)."""
+    stats = EpochStats(num_exits, config.exit_aggregation, step.device, shard or SINGLE)
+    parts = None
+    if shard is not None:
+        parts = shard.batches(data.train_size, config.batch_size, config.seed, epoch)
+        shard.seed_augmentation(config.seed, epoch)
+    step.forward.train()
     steps_before = step.steps
-    for x, y, y_b, lam in epoch_batches(config, data, augment):
+    for x, y, y_b, lam in epoch_batches(config, data, augment, parts):
         stats.add(*step(x, y, y_b, lam))
     step.raise_if_diverged()  # the steps since the last check
+    if shard is not None:
+        shard.share_buffers(step.model)
     return stats.result(step.steps - steps_before)
 
 
@@ -182,13 +203,18 @@ class TrainingRun:
     for each of the trials it trains at once (trainables/members.py).
 
         run = TrainingRun(config, data=None, resume=None)   # model, loss, optimizer; resumed from a checkpoint
+                                                             # (shard=Shard.current(): data-parallel)
         while not run.done:
             metrics = run.run_epoch()                        # train, evaluate, check for divergence
         summary = run.summary()
     """
 
-    def __init__(self, config: TrainConfig, data: RunData | None = None, resume: dict | None = None):
+    def __init__(self, config: TrainConfig, data: RunData | None = None, resume: dict | None = None,
+                 shard: Shard | None = None):
+        """`shard`: this process's place in a data-parallel run (None: one process, the batch order and
+        augmentation from the process's random state, as always)."""
         config.validate()
+        self.shard = shard
         self.config = config
         self.wall_start = time.time()
         self.device = device = resolve_device(config.device)
@@ -207,9 +233,13 @@ class TrainingRun:
         self.exit_cost = exit_flops(model, image_shape(config))
         self.base_cost = reference_for(config, self.data.num_classes)
         self.state = TrainingState(model, self.optimizer, config, class_names=list(self.data.class_names))
-        self.step = TrainStep(model, self.criterion, self.optimizer, config, device)
         if resume is not None:
             self.state.restore(resume)  # last, so that its random state is the one the next epoch starts from
+        forward = model
+        if shard is not None and shard.parallel:
+            forward = shard.wrap(model, device, config.sync_batchnorm)  # after restoring: rank 0's weights are broadcast
+            self.criterion.loss_scale = shard.loss_scale
+        self.step = TrainStep(model, self.criterion, self.optimizer, config, device, shard or SINGLE, forward)
         self.thresholds = config.inference_threshold_candidates()
         self.curve_grid = tuple(sorted(set(config.threshold_grid) | set(self.thresholds)))  # the curve shows every candidate
         self.untrained_before: list[int] = []
@@ -238,7 +268,8 @@ class TrainingRun:
 
     def train_epoch(self) -> dict:
         """One pass over the training set (Divergence when a batch diverges)."""
-        return _train_epoch(self.step, self.config, self.data, self.augment, self.model.num_exits)
+        return _train_epoch(self.step, self.config, self.data, self.augment, self.model.num_exits, self.state.epoch,
+                            self.shard)
 
     def run_epoch(self) -> dict:
         """Train and evaluate the next epoch; its metrics (`status` says whether the run goes on)."""
@@ -280,7 +311,7 @@ class TrainingRun:
             "epoch": epoch, "lr": lr, **train_stats, "untrained_exits": untrained,
             **{k: v for k, v in self.last_eval.items() if k != "threshold_curve" or is_last},
             "train_seconds": train_seconds, "eval_seconds": time.time() - eval_start, "epoch_seconds": time.time() - epoch_start,
-            "images_per_second": self.data.train_size / max(train_seconds, 1e-9),
+            "images_per_second": self.data.train_size / max(train_seconds, 1e-9),  # all processes' together
         }
         if config.collapse_patience and state.collapse_count >= config.collapse_patience:
             reason = f"collapse: val_acc at chance ({self.chance:.3f}) for {state.collapse_count} evaluated epochs"
@@ -336,10 +367,12 @@ def train(
     report: Report | None = None,
     resume: dict | None = None,
     data: RunData | None = None,
+    shard: Shard | None = None,
 ) -> dict:
-    """Train `config`; call `report(metrics, state)` after every epoch; return the final summary."""
+    """Train `config`; call `report(metrics, state)` after every epoch; return the final summary.
+    Data-parallel (`shard`), every process calls it, and each calls `report` (rank 0's is the run's)."""
     report = report or _no_report
-    run = TrainingRun(config, data, resume)
+    run = TrainingRun(config, data, resume, shard)
     while not run.done:
         report(run.run_epoch(), run.state)
     return run.summary()

@@ -112,8 +112,7 @@ def streams_epoch(members: list[Member]) -> dict[str, dict]:
     epoch_start = time.time()
     lrs = {m.key: m.run.start_epoch() for m in members}
     batches = {m.key: epoch_batches(m.config, m.run.data, m.run.augment) for m in members}
-    stats = {m.key: EpochStats(m.run.data.train_labels.shape[0], m.run.model.num_exits, m.config.exit_aggregation,
-                               m.run.device) for m in members}
+    stats = {m.key: EpochStats(m.run.model.num_exits, m.config.exit_aggregation, m.run.device) for m in members}
     steps_before = {m.key: m.run.step.steps for m in members}
     diverged: dict[str, Divergence] = {}
     for m in members:

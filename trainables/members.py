@@ -163,8 +163,7 @@ def fused_epoch(members: list[Member]) -> dict[str, dict]:
     for m in members:
         m.run.model.train()
     batches = {m.key: _epoch_batches(m) for m in members}
-    stats = {m.key: EpochStats(m.run.data.train_labels.shape[0], m.run.model.num_exits, m.config.exit_aggregation,
-                               m.run.device) for m in members}
+    stats = {m.key: EpochStats(m.run.model.num_exits, m.config.exit_aggregation, m.run.device) for m in members}
     steps_before = {m.key: m.run.step.steps for m in members}  # a run's step count goes on across epochs
     diverged: dict[str, Divergence] = {}
     check_every = members[0].run.step.check_every

@@ -48,12 +48,16 @@ class LongTailedData:
         """The labels of 'train', 'val' or 'test'."""
         return getattr(self, f"{split}_labels")
 
-    def train_batches(self, config: TrainConfig, augment) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(self, config: TrainConfig, augment,
+                      parts: list[torch.Tensor] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The epoch's batches: a fresh shuffle, each batch augmented (crop, flip, AutoAugment, normalised by
-        `augment`: trainables/data/augment.py) where the images are, from the current random state."""
-        order = torch.randperm(self.train_size, device=self.train_images.device)
-        for start in range(0, self.train_size, config.batch_size):
-            idx = order[start : start + config.batch_size]
+        `augment`: trainables/data/augment.py) where the images are, from the current random state.
+        `parts`: the indices of each batch instead (a data-parallel process's parts, trainables/distributed.py)."""
+        if parts is None:
+            order = torch.randperm(self.train_size, device=self.train_images.device)
+            parts = [order[start: start + config.batch_size] for start in range(0, self.train_size, config.batch_size)]
+        for idx in parts:
+            idx = idx.to(self.train_images.device)
             yield augment(self.train_images[idx]), self.train_labels[idx]
 
     def eval_images(self, split: str, batch_size: int, device: torch.device) -> torch.Tensor:

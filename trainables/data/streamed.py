@@ -20,7 +20,8 @@ with an ImageDecodeError naming the file.
 
 Randomness: the epoch's order is drawn from the global torch generator in this process and each
 worker's augmentation from a seed the DataLoader draws from it too, so a run's batches follow from its
-seed and resume from its checkpoint's random state, as the resident sets' do.
+seed and resume from its checkpoint's random state, as the resident sets' do. A data-parallel process
+(trainables/distributed.py) reads only its parts of the global batches, in the order all processes share.
 """
 
 from __future__ import annotations
@@ -162,28 +163,34 @@ class StreamedData:
                 "test_images": len(self.lists.test), "class_counts": self.class_counts, "groups": self.groups,
                 "image_size": self.image_size, "streamed": True}
 
-    def _loader(self, files: list[Path], order: list[int] | None, transform: Callable | None,
+    def _loader(self, files: list[Path], batches: list[list[int]] | None, transform: Callable | None,
                 batch_size: int) -> torch.utils.data.DataLoader:
+        """Batches of the files: the given index batches (training), or all in order in batch_size batches."""
+        order = {"batch_sampler": batches} if batches is not None else {"batch_size": batch_size}
         return torch.utils.data.DataLoader(
-            _Files(files, transform), batch_size=batch_size, sampler=order, num_workers=self.workers,
+            _Files(files, transform), **order, num_workers=self.workers,
             collate_fn=_as_list if transform is None else None, persistent_workers=False,
             pin_memory=transform is not None and torch.cuda.is_available(), prefetch_factor=4 if self.workers else None)
 
-    def train_batches(self, config: TrainConfig, augment: object = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(self, config: TrainConfig, augment: object = None,
+                      parts: list[torch.Tensor] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The epoch's batches (images normalised on `config.device`'s device, labels there), in a fresh
-        shuffle; `augment` is the resident sets' and not used: these sets bring ImageNet's own."""
+        shuffle, or `parts` (a data-parallel process's parts of the global batches); `augment` is the
+        resident sets' and not used: these sets bring ImageNet's own."""
         from trainables.device import resolve_device
 
         device = resolve_device(config.device)
-        order = torch.randperm(self.train_size).tolist()
-        labels = torch.from_numpy(self.lists.train.labels)[order].to(device)
+        if parts is None:
+            order = torch.randperm(self.train_size)
+            parts = list(order.split(config.batch_size))
+        batches = [part.tolist() for part in parts]
+        all_labels = torch.from_numpy(self.lists.train.labels)
         transform = train_transform(self.image_size)
         on_gpu = device.type == "cuda"  # workers read the bytes; decoding and the transform happen on the GPU
-        loader = self._loader(self.lists.train.files, order, None if on_gpu else transform, config.batch_size)
-        for i, batch in enumerate(loader):
+        loader = self._loader(self.lists.train.files, batches, None if on_gpu else transform, config.batch_size)
+        for idx, batch in zip(batches, loader):
             images = torch.stack([transform(image) for image in decode_on(device, batch)]) if on_gpu else batch
-            y = labels[i * config.batch_size: i * config.batch_size + images.shape[0]]
-            yield normalize_imagenet(images.to(device, non_blocking=True)), y
+            yield normalize_imagenet(images.to(device, non_blocking=True)), all_labels[idx].to(device)
 
     def eval_images(self, split: str, batch_size: int, device: torch.device) -> Callable[[], Iterator[torch.Tensor]]:
         """The split as evaluate() takes it: a callable giving its normalised batches (never the whole split at once)."""

@@ -7,7 +7,8 @@ class weights with DRW, and Mixup, reduced to one number per batch.
 
 Batch loss = sum_i sum_k mask[k, i] * w_i * l_k(i) / sum_i w_i, with w_i the class weight of
 sample i (mixed like its label under Mixup). With one exit and no ResLT this is PyTorch's
-weighted-mean cross-entropy, as LDAM-DRW computes it.
+weighted-mean cross-entropy, as LDAM-DRW computes it. Data-parallel, the denominator is the global
+batch's (`loss_scale`, trainables/distributed.py), so that the averaged gradients are the global batch's.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Criterion(nn.Module):
         self.medium_from, self.tail_from = config.reslt_groups()
         self.train_threshold = config.resolved_train_exit_threshold()
         self.reslt_exits = tuple(b > 1 for b in exit_branches)
+        # weight sum -> the batch loss's denominator; data-parallel runs set Shard.loss_scale
+        self.loss_scale: Callable[[torch.Tensor], torch.Tensor] = lambda weight_sum: weight_sum
 
     def set_epoch(self, epoch: int) -> None:
         c = self.config
@@ -95,4 +98,4 @@ class Criterion(nn.Module):
             ])  # (K, B)
             total = total + share * (mask * per_exit * w).sum()
             weight_sum = weight_sum + share * w.sum()
-        return total / weight_sum, leave
+        return total / self.loss_scale(weight_sum), leave
