@@ -147,6 +147,9 @@ class Resources:
     trials_per_worker: int = declared(1, "trials one worker process trains at once, each still its own Ray Tune trial "
                                          "(1: a process per trial); the searched values may not change the architecture, "
                                          "batch size or data", min=1)
+    train_workers: int = declared(1, "Ray Train workers that train each trial data-parallel, each with `cpu` cores and "
+                                      "`gpu` whole GPUs (NCCL on GPUs, gloo on CPUs); train.batch_size stays the global "
+                                      "batch, split between them, so lr needs no change (docs/DISTRIBUTED.md)", min=1)
     worker_strategy: str = declared("auto", "how a worker runs its trials: streams (each its own step; CUDA graphs on "
                                             "their own streams), fused (one vmapped model), auto (streams)",
                                     choices=("auto", *MEMBER_STRATEGIES))
@@ -154,6 +157,15 @@ class Resources:
     @property
     def uses_workers(self) -> bool:
         return self.trials_per_worker > 1
+
+    @property
+    def data_parallel(self) -> bool:
+        return self.train_workers > 1
+
+    @property
+    def per_trial(self) -> tuple[float, float]:
+        """(CPUs, GPUs) one trial holds: all its train workers' together."""
+        return self.cpu * self.train_workers, self.gpu * self.train_workers
 
     @property
     def strategy(self) -> str:
@@ -547,9 +559,20 @@ def _parse_scheduler(c: _Checker, raw: dict, epochs: int) -> Scheduler:
 
 def _parse_resources(c: _Checker, raw: dict, params: tuple[Param, ...], base: TrainConfig) -> Resources:
     values = _parse_declared(c, raw, "resources")
-    gpu, per_worker = values["gpu"], values["trials_per_worker"]
+    gpu, per_worker, train_workers = values["gpu"], values["trials_per_worker"], values["train_workers"]
     if gpu > 1 and gpu != int(gpu):
         c.add("resources.gpu", f"a trial takes a fraction of one GPU (0 < gpu <= 1) or whole GPUs; got {gpu}")
+    if isinstance(train_workers, int) and train_workers > 1:
+        if isinstance(per_worker, int) and per_worker > 1:
+            c.add("resources.train_workers", f"a trial trained by {train_workers} Ray Train workers holds its own devices, "
+                                             f"and trials_per_worker: {per_worker} shares one device between trials; "
+                                             "use one of them (trials_per_worker: 1 or train_workers: 1)")
+        if 0 < gpu < 1:
+            c.add("resources.gpu", f"with train_workers > 1 each train worker holds whole GPUs (NCCL runs one process "
+                                   f"per GPU); got {gpu}: use gpu: 1, or train_workers: 1 to share a GPU between trials")
+        if base.batch_size < train_workers and "batch_size" not in {p.name for p in params}:
+            c.add("resources.train_workers", f"train.batch_size {base.batch_size} is the global batch, split between "
+                                             f"{train_workers} train workers: it needs at least one image for each")
     if isinstance(per_worker, int) and per_worker > 1 and base.streamed:
         # A worker's members share one resident copy of the images and step together (trainables/members.py);
         # a streamed set has no resident copy to share.

@@ -105,16 +105,29 @@ def cluster_problems(spec: SweepSpec, tracking_uri: str, exp: str, nodes: list[d
                      driver_ip: str, mount_type: str | None) -> list[str]:
     """What makes this sweep impossible on this Ray cluster (alive nodes as ray.nodes() lists them)."""
     gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
+    res = spec.resources
     problems = []
-    if spec.resources.gpu > 0 and gpus == 0:
-        problems.append(f"resources.gpu: {spec.resources.gpu} GPU per trial asked for, but the Ray cluster has no GPU; "
+    if res.gpu > 0 and gpus == 0:
+        problems.append(f"resources.gpu: {res.gpu} GPU per trial asked for, but the Ray cluster has no GPU; "
                         "set resources.gpu: 0 to train on CPUs")
-    elif spec.resources.gpu > gpus:
-        problems.append(f"resources.gpu: {spec.resources.gpu} per trial, but the cluster has {gpus:g} GPUs")
+    elif res.gpu > gpus:
+        problems.append(f"resources.gpu: {res.gpu} per trial, but the cluster has {gpus:g} GPUs")
     largest_node_cpus = max((n.get("Resources", {}).get("CPU", 0.0) for n in nodes), default=cpus)
-    if spec.resources.cpu > largest_node_cpus:
-        problems.append(f"resources.cpu: {spec.resources.cpu} per trial, but the largest node has {largest_node_cpus:g} CPUs; "
-                        "trials would wait forever")
+    largest_node_gpus = max((n.get("Resources", {}).get("GPU", 0.0) for n in nodes), default=gpus)
+    if res.cpu > largest_node_cpus:
+        problems.append(f"resources.cpu: {res.cpu} per {'train worker' if res.data_parallel else 'trial'}, but the largest "
+                        f"node has {largest_node_cpus:g} CPUs; trials would wait forever")
+    if res.data_parallel:
+        # A trial's train workers are placed together (Ray Train's placement group, spread over nodes as they fit).
+        cpu_need, gpu_need = res.per_trial
+        if 0 < gpus < gpu_need or res.gpu > largest_node_gpus > 0:
+            problems.append(f"resources.train_workers: {res.train_workers} workers of {res.gpu:g} GPU each need {gpu_need:g} "
+                            f"GPUs ({res.gpu:g} on one node), but the cluster has {gpus:g} (at most {largest_node_gpus:g} "
+                            "on a node); the trial could never start: use fewer train workers or more GPUs")
+        elif cpu_need > cpus:
+            problems.append(f"resources.train_workers: {res.train_workers} workers of {res.cpu:g} CPUs each need "
+                            f"{cpu_need:g} CPUs, but the cluster has {cpus:g}; the trial could never start: use fewer "
+                            "train workers or a smaller resources.cpu")
     one_host = {n.get("NodeManagerAddress") for n in nodes} <= {driver_ip}  # every node on this machine
     if len(nodes) > 1 and not one_host:
         shared = os.environ.get(SHARED_STORAGE_ENV) == "1"

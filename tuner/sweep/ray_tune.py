@@ -70,18 +70,24 @@ def start_sweep_workers(spec: SweepSpec, cluster: dict[str, Any]) -> Any:
 
 
 def bind_trainable(spec: SweepSpec, tracking: Any, workers: Any = None) -> Any:
-    """The trial function with this sweep's fixed settings and resources bound. With workers, a trial's
-    own process only relays its worker's epochs: it asks Ray for a sliver of a CPU (the worker holds
-    the GPU and the rest of the cores)."""
+    """The trial function with this sweep's fixed settings and resources bound. With workers, or train
+    workers, a trial's own process only relays the epochs trained elsewhere: it asks Ray for a sliver
+    of a CPU (the workers hold the GPUs and the cores)."""
     from ray import tune
 
+    from tuner.trial.train_group import RELAY_RESOURCES
     from tuner.trial.trainable import TrialSettings, run_trial
     from tuner.trial.worker import TRIAL_CPU
 
     settings = TrialSettings(base=spec.base_config, tracking=tracking, checkpoint_every=spec.run.checkpoint_every,
                              cpus=spec.resources.cpu, gpu_fraction=spec.resources.gpu,
-                             workers=workers.names if workers else None)
-    resources = {"cpu": TRIAL_CPU, "gpu": 0} if workers else {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+                             workers=workers.names if workers else None, train_workers=spec.resources.train_workers)
+    if spec.resources.data_parallel:
+        resources = RELAY_RESOURCES
+    elif workers:
+        resources = {"cpu": TRIAL_CPU, "gpu": 0}
+    else:
+        resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     return tune.with_resources(tune.with_parameters(run_trial, settings=settings), resources)
 
 

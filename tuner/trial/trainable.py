@@ -1,7 +1,9 @@
 """The Ray Tune function trainable: trainables' loop with `report` bound to Ray Tune and MLflow.
 
 It trains here, or, when the sweep has per-device workers (resources.trials_per_worker > 1), on one
-of them (tuner/trial/worker.py), reporting the epochs the worker trains for it. Either way, per
+of them (tuner/trial/worker.py), reporting the epochs the worker trains for it, or, with
+resources.train_workers > 1, on a group of Ray Train workers (tuner/trial/train_group.py), reporting
+the epochs their rank 0 hands it. Either way, per
 epoch it reports the flat metrics to Ray Tune (the scheduler and searcher read `val_acc`,
 `flops_ratio` and `epoch`), logs them to the trial's MLflow child run (step = epoch), and every
 `checkpoint_every` epochs, and at the end, attaches a checkpoint (`state.pt`, loadable with
@@ -11,6 +13,7 @@ continues from its latest checkpoint and its MLflow run.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
@@ -44,6 +47,13 @@ class TrialSettings:
     cpus: float
     gpu_fraction: float
     workers: list[str] | None = None  # the sweep's per-device workers (tuner/trial/worker.py); None: train here
+    train_workers: int = 1  # > 1: a group of Ray Train workers trains the trial data-parallel (train_group.py)
+    storage: str = ""  # where the group's Ray Train run keeps its few files (the trial's folder when empty)
+
+
+def checkpoint_due(metrics: dict[str, Any], every: int) -> bool:
+    """Whether the epoch of `metrics` gets a checkpoint: every `every` epochs, and the run's last."""
+    return metrics["status"] != "running" or metrics["epoch"] % every == 0
 
 
 def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +116,7 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
     ctx = tune.get_context()
     resume, meta = _load_checkpoint()
     logger = TrialLogger(settings.tracking, ctx.get_trial_id(), ctx.get_trial_name(), meta.get("unsent"))
-    logger.log_params({**config.to_dict(), "sampled": sampled})
+    logger.log_params({**config.to_dict(), "sampled": sampled, "train_workers": settings.train_workers})
     node_id = ray.get_runtime_context().get_node_id()  # which Ray node ran it (shown in the Parquet table)
     if meta.get("status", "running") != "running":
         # The trial had ended (its last checkpoint says so) but the sweep's state did not record it,
@@ -133,7 +143,7 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
                 artifacts["threshold_curve.json"] = curve
             logger.finish(metrics["status"], outcome_tags(epoch_metrics), artifacts)
         timing = {STARTED_AT: started, REPORTED_AT: time.time()}  # not MLflow metrics
-        if done or metrics["epoch"] % settings.checkpoint_every == 0:
+        if checkpoint_due(metrics, settings.checkpoint_every):
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(checkpoint(), Path(folder) / CHECKPOINT_FILE)
                 (Path(folder) / META_FILE).write_text(json.dumps(
@@ -142,7 +152,13 @@ def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
         else:
             tune.report({**flat, **timing})
 
-    if settings.workers:
+    if settings.train_workers > 1:
+        from tuner.trial.train_group import train_on_group
+
+        train_on_group(config, resume, settings.train_workers, settings.cpus, settings.gpu_fraction,
+                       settings.storage or ctx.get_trial_dir(),
+                       functools.partial(checkpoint_due, every=settings.checkpoint_every), report)
+    elif settings.workers:
         from tuner.trial.worker import train_on_worker
 
         train_on_worker(settings.workers, ctx.get_trial_id(), config, resume, settings.checkpoint_every, report)
