@@ -155,3 +155,27 @@ def test_several_trials_per_worker_are_refused_on_a_streamed_set(tmp_path: Path)
     spec["resources"]["trials_per_worker"] = 2
     with pytest.raises(SpecError, match="resources.trials_per_worker: folder streams its images from disk"):
         parse_spec(spec, "spec.yaml")
+
+
+def test_a_data_parallel_process_streams_only_its_parts_of_each_batch(tmp_path: Path) -> None:
+    """trainables/distributed.py's parts of the global batches, read from files: the images and labels of
+    exactly those indices, in that order, one batch per part."""
+    import torch
+
+    from trainables.config import TrainConfig
+    from trainables.data.streamed import load_streamed
+    from trainables.distributed import Shard
+
+    data = tmp_path / "data"
+    write_image_set(data, "folder", classes=3, most=10, ratio=2.0)  # 10 + 7 + 5 = 22 training images
+    config = TrainConfig(dataset="folder", data_dir=str(data), image_size=32, data_workers=0, device="cpu", batch_size=8)
+    streamed = load_streamed(config, check_sample=0)
+    labels = torch.from_numpy(streamed.lists.train.labels)
+    parts = {rank: Shard(rank, 2).batches(streamed.train_size, 8, seed=0, epoch=0) for rank in range(2)}
+    for rank, rank_parts in parts.items():
+        batches = list(streamed.train_batches(config, None, rank_parts))
+        assert [len(y) for _, y in batches] == [len(p) for p in rank_parts] == [4, 4, 3]
+        for (x, y), part in zip(batches, rank_parts):
+            assert torch.equal(y, labels[part]) and x.shape == (len(part), 3, 32, 32)
+    covered = torch.cat([torch.cat([parts[0][b], parts[1][b]]) for b in range(3)])
+    assert sorted(covered.tolist()) == list(range(22))
