@@ -88,3 +88,22 @@ def test_cluster_launcher_and_kuberay_configs() -> None:
     assert job["spec"]["entrypoint"].startswith("python -m tuner.launch") and "s3://" in job["spec"]["entrypoint"]
     worker = job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_the_multi_gpu_rayjob_can_place_its_spec_trials() -> None:
+    """The headline-scale RayJob's spec has trials of several GPUs, and its pods can hold them: each worker's
+    GPUs on one pod, a trial's GPUs within the cluster, the trials at once within all of them."""
+    from tuner.spec.schema import load_spec
+
+    job = yaml.safe_load((DOCKER / "kuberay-rayjob-imagenet-lt.yaml").read_text())
+    entry = job["spec"]["entrypoint"].split()
+    assert entry[:3] == ["python", "-m", "tuner.launch"] and "s3://" in job["spec"]["entrypoint"]
+    spec = load_spec(REPO / entry[3])
+    group = job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
+    pod = group["template"]["spec"]["containers"][0]["resources"]["limits"]
+    pod_gpus, pod_cpus = int(pod["nvidia.com/gpu"]), float(pod["cpu"])
+    res = spec.resources
+    assert res.train_workers > 1 and res.gpu <= pod_gpus and res.cpu <= pod_cpus
+    cpus, gpus = res.per_trial
+    assert gpus * spec.run.max_concurrent <= pod_gpus * group["replicas"]
+    assert cpus * spec.run.max_concurrent <= pod_cpus * group["replicas"]

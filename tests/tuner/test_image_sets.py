@@ -172,7 +172,7 @@ def test_a_data_parallel_process_streams_only_its_parts_of_each_batch(tmp_path: 
     streamed = load_streamed(config, check_sample=0)
     labels = torch.from_numpy(streamed.lists.train.labels)
     parts = {rank: Shard(rank, 2).batches(streamed.train_size, 8, seed=0, epoch=0) for rank in range(2)}
-    for rank, rank_parts in parts.items():
+    for rank_parts in parts.values():
         batches = list(streamed.train_batches(config, None, rank_parts))
         assert [len(y) for _, y in batches] == [len(p) for p in rank_parts] == [4, 4, 3]
         for (x, y), part in zip(batches, rank_parts):
