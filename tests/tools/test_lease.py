@@ -53,12 +53,14 @@ def test_the_plan_needs_no_gpu_and_lists_every_step_with_times(tmp_path: Path) -
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     # The workers and the image-file pipeline are measured first while no GPU has; the benchmark waits for
-    # the 100x seed-0 rows.
-    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.", "5.", "6.")] == \
-        ["check", "workers", "streaming", "results", "sweep"]
+    # the 100x seed-0 rows; one run over several GPUs waits for a machine that has them.
+    assert [ln.split(":")[0].split(". ")[1] for ln in lines if ln[:2] in ("1.", "2.", "3.", "4.", "5.", "6.", "7.")] == \
+        ["check", "workers", "streaming", "data_parallel", "results", "sweep"]
     assert "ldam_drw-ir100-seed0" in res.stdout and lines[-1].startswith("Carry: .gpudata")
     assert next(ln for ln in lines if ln.startswith("3.")).endswith("(python -m benchmarks.streaming) [~90 s]")
-    results = next(ln for ln in lines if ln.startswith("4."))
+    assert next(ln for ln in lines if ln.startswith("4.")).endswith("[skipped: needs a machine with 2 or more GPUs "
+                                                                    "(this plan's has 1; --gpus N)]")
+    results = next(ln for ln in lines if ln.startswith("5."))
     assert "s per epoch each (assumed from the targets" in results and "[~" in results
 
 
@@ -120,13 +122,13 @@ def test_the_streaming_step_is_planned_on_a_gpu_until_docs_perf_holds_its_gpu_fi
         return [ln.split(":")[0].split(". ")[1] for ln in capsys.readouterr().out.splitlines() if ln[:1].isdigit()]
 
     steps = lease_plan.plan(tmp_path)
-    assert [s.name for s in steps][:4] == ["check", "workers", "streaming", "results"]
+    assert [s.name for s in steps][:5] == ["check", "workers", "streaming", "data_parallel", "results"]
     streaming = steps[2]
     assert streaming.seconds == lease_plan.STREAMING_SECONDS and streaming.skipped is None
     assert streaming.what == ("benchmark: the image-file pipeline at 224 (torchvision.io + nvJPEG on the GPU) against a "
                               "plain DataLoader with PIL (python -m benchmarks.streaming)")
     # Its 90 s come out of the results runs' time.
-    assert steps[3].seconds == lease_plan.plan(tmp_path, streaming=False)[2].seconds - lease_plan.STREAMING_SECONDS
+    assert steps[4].seconds == lease_plan.plan(tmp_path, streaming=False)[3].seconds - lease_plan.STREAMING_SECONDS
     # The plan lists it as the lease would run it: on its GPU (the default device), not on a CPU nor when told not to.
     assert "streaming" in listed() and "streaming" not in listed("--device", "cpu")
     assert "streaming" not in listed("--no-streaming-bench") and "streaming" in listed("--device", "cpu", "--streaming-bench")
@@ -141,7 +143,7 @@ def test_the_streaming_step_is_planned_on_a_gpu_until_docs_perf_holds_its_gpu_fi
     # A GPU figure: skipped from then on, and no benchmark figure (nor timing) either.
     (perf / "cuda-2026-12-07-1000-streaming.json").write_text(json.dumps({**figure, "device_type": "cuda"}))
     assert not lease_plan.streaming_due(tmp_path) and [d["date"] for d in lease_plan.streaming_figures(tmp_path)] == ["2026-12-07"]
-    assert [s.name for s in lease_plan.plan(tmp_path)][:3] == ["check", "workers", "results"]
+    assert [s.name for s in lease_plan.plan(tmp_path)][:4] == ["check", "workers", "data_parallel", "results"]
     assert "streaming" not in listed() and not wants_streaming(LeaseOptions(), tmp_path)
     assert "streaming" in listed("--streaming-bench")
     assert not lease_plan.bench_figures(tmp_path) and lease_plan.timing(tmp_path).source.startswith("assumed")
@@ -422,3 +424,40 @@ def test_the_workers_step_measures_each_way_and_lands_in_performance_md() -> Non
                                                                                    ("processes", (1,))) for k in ks}
     text = gpu_section([{**doc, "device_type": "cuda", "file": "cuda-x-workers.json"}])
     assert "K trials per GPU (benchmarks.workers)" in text and "| hybrid_m4 | fused | 2 |" in text and "Most: " in text
+
+
+def test_the_data_parallel_step_waits_for_a_machine_with_several_gpus_then_for_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Planned (skipped, saying why) while the lent machines have one GPU; with --gpus N it takes its share
+    over 1, 2, 4 ... N; a GPU figure of it ends it; the run step reads the benchmark's lines and files them."""
+    from tools.lease import run as lease_run
+    from tools.lease.collect import collect, summary_lines
+
+    (tmp_path / "results").mkdir()
+    steps = {s.name: s for s in lease_plan.plan(tmp_path)}
+    step = steps["data_parallel"]
+    assert step.seconds == 0.0 and step.skipped == "needs a machine with 2 or more GPUs (this plan's has 1; --gpus N)"
+    eight = {s.name: s for s in lease_plan.plan(tmp_path, gpus=8)}
+    assert eight["data_parallel"].skipped is None and eight["data_parallel"].seconds == lease_plan.DATA_PARALLEL_SECONDS
+    assert "one run over 1, 2, 4, 8 GPUs" in eight["data_parallel"].what
+    assert eight["results"].seconds == steps["results"].seconds - lease_plan.DATA_PARALLEL_SECONDS
+    assert lease_plan.data_parallel_worlds(6) == [1, 2, 4, 6] and lease_plan.data_parallel_worlds(1) == [1]
+
+    lines = [{"world": w, "images_per_second": 1000.0 * w * 0.9, "speedup": 0.9 * w, "efficiency": 0.9} for w in (1, 2)]
+    monkeypatch.setattr(lease_run, "_run", lambda cmd, timeout, **_: (0, "\n".join(["noise", *map(json.dumps, lines)]), ""))
+    record = lease_run.data_parallel_step(lease_run.Clock(500.0), lease_run.LeaseOptions(device="cpu"), 2)
+    assert record["status"] == "done" and record["document"]["lines"] == lines
+    assert record["document"]["command"] == "-m benchmarks.data_parallel --device cpu --worlds 1 2"
+    returned = tmp_path / "returned"
+    returned.mkdir()
+    document = {**record["document"], "device_type": "cuda"}
+    (returned / "manifest.json").write_text(json.dumps(
+        {"started": "2026-12-07 10:00:00 UTC", "device_type": "cuda", "device": "8x H100", "archives": [],
+         "steps": [{**record, "document": document}]}))
+    (tmp_path / "docs").mkdir()
+    from tools.lease.perf_doc import BEGIN, END
+
+    (tmp_path / "docs" / "PERFORMANCE.md").write_text(f"# Performance\n\n{BEGIN}\nold\n{END}\n")
+    result = collect(returned, tmp_path)
+    assert "docs/perf/cuda-2026-12-07-1000-data_parallel.json" in result["changed"]
+    assert "  data_parallel: done: 1 GPU(s) 900 images/s (90%), 2 GPU(s) 1,800 images/s (90%)" in summary_lines(result)
+    assert not lease_plan.data_parallel_due(tmp_path) and "data_parallel" not in [s.name for s in lease_plan.plan(tmp_path, gpus=8)]

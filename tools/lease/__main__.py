@@ -35,6 +35,8 @@ def _common(p: OneLineParser) -> None:
                    help="time the image-file pipeline (benchmarks.streaming) even if docs/perf/ has its GPU figure, or on a CPU")
     p.add_argument("--no-streaming-bench", dest="streaming", action="store_false", help="never time the image-file pipeline")
     p.add_argument("--workers-ks", nargs="+", type=int, default=list(lease_plan.WORKERS_KS), help="trials per worker to measure")
+    p.add_argument("--gpus", type=int, default=None,
+                   help=f"GPUs of the lease machine (plan: default {lease_plan.LENT_GPUS}, the lent kinds'; run: what it has)")
     p.add_argument("--sweep-spec", default=str(lease_plan.SWEEP_SPEC), help="the sweep of step 4")
     p.add_argument("--no-sweep", action="store_true", help="no sweep step")
 
@@ -71,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
     opts = LeaseOptions(budget=args.budget, device=args.device, rows=args.rows, sets=args.set, epochs=args.epochs,
                         bench=args.bench, sweep_spec=Path(args.sweep_spec), sweep=not args.no_sweep, workers=args.workers,
-                        workers_ks=tuple(args.workers_ks), streaming=args.streaming)
+                        workers_ks=tuple(args.workers_ks), streaming=args.streaming, gpus=args.gpus)
     if args.command == "plan":
         steps = lease_plan.plan(repo, args.budget, wants_bench(opts, repo), args.rows, train_args(opts), opts.sweep_spec,
-                                opts.epochs or lease_plan.EPOCHS, wants_workers(opts, repo), wants_streaming(opts, repo))
+                                opts.epochs or lease_plan.EPOCHS, wants_workers(opts, repo), wants_streaming(opts, repo),
+                                args.gpus or lease_plan.LENT_GPUS)
         if not opts.sweep:
             steps[-1].skipped, steps[-1].seconds = "--no-sweep", 0.0
         print(lease_plan.describe(steps, args.budget))

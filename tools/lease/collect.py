@@ -119,6 +119,12 @@ def collect(folder: Path, repo: Path) -> dict[str, Any]:
                 streaming.write_text(json.dumps(step["document"], indent=1))
         if streaming.is_file():
             _move(streaming, repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.STREAMING_KIND}.json", changed, repo)
+        step = next((s for s in manifest.get("steps", []) if s.get("name") == lease_plan.DATA_PARALLEL_KIND), {})
+        if isinstance(step.get("document"), dict) and step["document"].get("lines"):
+            target = repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.DATA_PARALLEL_KIND}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(step["document"], indent=1))
+            changed.append(target.relative_to(repo).as_posix())
         if packing:
             (unpacked / "packing.json").write_text(json.dumps(packing, indent=1))
             _move(unpacked / "packing.json", repo / lease_plan.PERF_DIR / f"{perf_name}-{lease_plan.RESULTS_KIND}.json",
@@ -152,6 +158,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         rates = (step.get("document") or {}).get("images_per_second") or {}
         if step["name"] == lease_plan.STREAMING_KIND and rates.get("streamed") and rates.get("pil"):
             detail = f"streamed {rates['streamed']:,.0f} images/s, PIL {rates['pil']:,.0f} ({rates['streamed'] / rates['pil']:.2f}x)"
+        if step["name"] == lease_plan.DATA_PARALLEL_KIND and (step.get("document") or {}).get("lines"):
+            detail = ", ".join(f"{line['world']} GPU(s) {line['images_per_second']:,.0f} images/s ({line['efficiency']:.0%})"
+                               for line in step["document"]["lines"])
         lines.append(f"  {step['name']}: {step['status']}" + (f": {detail}" if detail else ""))
     if manifest.get("checkpoints_left_out"):
         lines.append(f"  not brought back (too large), these runs start over: {', '.join(manifest['checkpoints_left_out'])}")

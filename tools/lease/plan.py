@@ -19,6 +19,9 @@ A lease is one command of at most 10 minutes on a GPU machine. Its steps, in ord
    dataset the lease's data does not carry (CIFAR-100, see `carries`) wait, and the plan says so;
    the ELF paper's headline-table runs (ImageNet-LT, iNaturalist'18) come last and wait too: they
    need a multi-GPU machine with the dataset on its disk, not a lease (one GPU, 64 MiB of data);
+3b. on a machine with several GPUs only (none of the lent kinds has: `--gpus N` plans for one), until
+   docs/perf/ holds a figure of it: one run spread over 1, 2, ... all GPUs (python -m
+   benchmarks.data_parallel: NCCL, what resources.train_workers does inside a sweep), a fixed share;
 4. once every CIFAR-10-LT 100x seed-0 row exists: search_spaces/hybrid.yaml (on CIFAR-10-LT) under
    Ray Tune with the time left (needs ray, optuna and mlflow carried as .gpuwhl/); from then on the
    results runs of step 3 get half of the time after the benchmark and the sweep the rest.
@@ -58,6 +61,10 @@ STREAMING_KIND = "streaming"  # a docs/perf/ document of benchmarks.streaming: t
 # The streaming benchmark's share of a lease: 2048 JPEGs written, then a warm-up and three timed passes of each
 # pipeline (8 DataLoader workers each); not yet run on a GPU, so a guess with room.
 STREAMING_SECONDS = 90.0
+DATA_PARALLEL_KIND = "data_parallel"  # a docs/perf/ document of benchmarks.data_parallel: one run over 1..N GPUs
+# Its share of a lease: process start-up (CUDA, NCCL) and two short epochs per world size, four sizes at most.
+DATA_PARALLEL_SECONDS = 150.0
+LENT_GPUS = 1  # GPUs of the machines lent to leases today (nvidia-h100-x1, nvidia-h200: the device README)
 STREAMING_IMAGES = 2048
 STREAMING_WORKERS = 8
 EPOCHS = 200  # every CIFAR results row trains 200 epochs (the headline rows 100; a lease runs none: waiting_for_data)
@@ -134,9 +141,23 @@ def streaming_due(repo: Path) -> bool:
     return not streaming_figures(repo)
 
 
+def data_parallel_due(repo: Path) -> bool:
+    """No machine with several GPUs has measured one run spread over them yet (issue 32)."""
+    return not any(doc.get("kind") == DATA_PARALLEL_KIND and doc.get("lines") for doc in gpu_figures(repo))
+
+
+def data_parallel_worlds(gpus: int) -> list[int]:
+    """World sizes to measure on a machine of `gpus` GPUs: 1, then doubling, and all of them."""
+    worlds = [1]
+    while worlds[-1] * 2 < gpus:
+        worlds.append(worlds[-1] * 2)
+    return worlds + [gpus] if gpus > 1 else worlds
+
+
 def bench_figures(repo: Path) -> list[dict[str, Any]]:
     """The GPU benchmarks of docs/perf/ that measured something (one cut before any figure does not count)."""
-    return [doc for doc in gpu_figures(repo) if doc.get("kind") not in (RESULTS_KIND, WORKERS_KIND, STREAMING_KIND)
+    return [doc for doc in gpu_figures(repo) if doc.get("kind") not in (RESULTS_KIND, WORKERS_KIND, STREAMING_KIND,
+                                                                        DATA_PARALLEL_KIND)
             and ((doc.get("trainables_bench") or {}).get("fast", {}).get("epoch_seconds")
                  or any(v.get("complete") for v in (doc.get("packed") or {}).values()))]
 
@@ -244,10 +265,10 @@ def first_rows_done(repo: Path, rows: list[str] | None = None, common: list[str]
 
 def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, rows: list[str] | None = None,
          common: list[str] | None = None, sweep_spec: Path = SWEEP_SPEC, epochs: int = EPOCHS,
-         workers: bool | None = None, streaming: bool | None = None) -> list[Step]:
+         workers: bool | None = None, streaming: bool | None = None, gpus: int = LENT_GPUS) -> list[Step]:
     """The lease's steps with their expected seconds; `bench` None: benchmark while no GPU figure exists;
     `workers` None: measure the workers while no GPU has; `streaming` None: time the image-file pipeline
-    while no GPU has."""
+    while no GPU has; `gpus`: the lease machine's (the data-parallel step needs two or more)."""
     left = budget - PACK_SECONDS
     steps = [Step("check", 10.0, "AutoAugment table and operations against this machine's torchvision")]
     left -= 10.0
@@ -260,6 +281,12 @@ def plan(repo: Path, budget: float = DEFAULT_BUDGET, bench: bool | None = None, 
                                                           "on the GPU) against a plain DataLoader with PIL "
                                                           "(python -m benchmarks.streaming)"))
         left -= STREAMING_SECONDS
+    if data_parallel_due(repo):
+        over = ", ".join(map(str, data_parallel_worlds(gpus))) if gpus > 1 else "1, 2, 4, ... (every one)"
+        what = f"benchmark: one run over {over} GPUs (python -m benchmarks.data_parallel: NCCL, hybrid_m4 on the global batch 256)"
+        skipped = None if gpus > 1 else f"needs a machine with 2 or more GPUs (this plan's has {gpus}; --gpus N)"
+        steps.append(Step(DATA_PARALLEL_KIND, DATA_PARALLEL_SECONDS if skipped is None else 0.0, what, skipped=skipped))
+        left -= steps[-1].seconds
     if bench is None:
         bench = bench_due(repo, rows, common)
     if bench:

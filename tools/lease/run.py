@@ -46,6 +46,7 @@ class LeaseOptions:
     workers_ks: tuple[int, ...] = lease_plan.WORKERS_KS
     streaming: bool | None = None  # None: on a GPU while lease_plan.streaming_due
     streaming_images: int = lease_plan.STREAMING_IMAGES
+    gpus: int | None = None  # None: what torch sees (the data-parallel step needs two or more)
     bench_epochs: int = 3
     packed: tuple[int, ...] = (4, 8, 16)
     sweep_spec: Path = lease_plan.SWEEP_SPEC
@@ -147,6 +148,34 @@ def streaming_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], di
     return {"name": "streaming", "status": status, "why": why}, doc
 
 
+def data_parallel_step(clock: Clock, opts: LeaseOptions, gpus: int) -> dict[str, Any]:
+    """benchmarks.data_parallel over 1, 2, ... `gpus` GPUs within lease_plan.DATA_PARALLEL_SECONDS; its
+    document rides in the step record (small), which tools/lease/collect.py lands in docs/perf/."""
+    timeout = max(min(lease_plan.DATA_PARALLEL_SECONDS, clock.left), 1.0)
+    cmd = _python("benchmarks.data_parallel", "--device", opts.device, "--worlds",
+                  *map(str, lease_plan.data_parallel_worlds(gpus)))
+    doc: dict[str, Any] = {"kind": lease_plan.DATA_PARALLEL_KIND, "date": time.strftime("%Y-%m-%d"),
+                           **device_info(opts.device), "gpus": gpus, "command": " ".join(cmd[1:]), "lines": []}
+    try:
+        code, out, err = _run(cmd, timeout)
+    except OSError as exc:  # it could not start: the step fails, the lease goes on
+        code, out, err = -1, "", f"{type(exc).__name__}: {exc}"
+    for line in out.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "world" in record:
+            doc["lines"].append(record)
+    if code == 0 and doc["lines"]:
+        return {"name": lease_plan.DATA_PARALLEL_KIND, "status": "done", "why": None, "document": doc}
+    last = (err or out).strip().splitlines()[-1:] or ["no output"]
+    why = (f"stopped at its time ({timeout:.0f} s) after {len(doc['lines'])} world sizes" if code is None
+           else f"benchmarks.data_parallel exit {code}: {last[0]}"[:500])
+    return {"name": lease_plan.DATA_PARALLEL_KIND, "status": "cut" if code is None else "failed", "why": why,
+            "document": {**doc, "why": why}}
+
+
 def workers_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(step record, benchmark document): benchmarks.workers within lease_plan.WORKERS_SECONDS, the
     worker strategies first, today's process packing as the yardstick after them."""
@@ -176,6 +205,12 @@ def workers_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict
     status = "done" if measured and not cut else ("cut" if measured else "failed")
     why = None if status == "done" else f"{len(measured)} of {len(doc['lines'])} measurements complete"
     return {"name": "workers", "status": status, "why": why}, doc
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def check_step(clock: Clock) -> dict[str, Any]:
@@ -330,6 +365,14 @@ def run_lease(repo: Path, out: Path, opts: LeaseOptions) -> dict[str, Any]:
         steps.append({"name": "streaming", "status": "skipped", "why": "not on a GPU" if not opts.device.startswith("cuda")
                       else "--no-streaming-bench" if opts.streaming is False else "docs/perf/ already holds a streaming figure"})
     print(f"lease: streaming {steps[-1]['status']}" + (f": {steps[-1]['why']}" if steps[-1].get("why") else "")
+          + f" ({clock.left:.0f} s left)", flush=True)
+    gpus = opts.gpus if opts.gpus is not None else (_cuda_count() if opts.device.startswith("cuda") else 0)
+    if gpus > 1 and lease_plan.data_parallel_due(repo):
+        steps.append(data_parallel_step(clock, opts, gpus))
+    else:
+        steps.append({"name": lease_plan.DATA_PARALLEL_KIND, "status": "skipped",
+                      "why": f"{gpus} GPU(s) here; it needs 2 or more" if gpus < 2 else "docs/perf/ already holds its figures"})
+    print(f"lease: {lease_plan.DATA_PARALLEL_KIND} {steps[-1]['status']}" + (f": {steps[-1]['why']}" if steps[-1].get("why") else "")
           + f" ({clock.left:.0f} s left)", flush=True)
     measured = None
     if wants_bench(opts, repo):
