@@ -11,6 +11,7 @@ the epoch's statistics summed, the evaluation on shared weights, and the process
 
 from __future__ import annotations
 
+import copy
 import socket
 from pathlib import Path
 
@@ -50,9 +51,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_epochs(config: TrainConfig, shard: Shard) -> tuple[list[dict], dict]:
+def train_epochs(config: TrainConfig, shard: Shard, stop_after: int | None = None) -> tuple[list[dict], dict]:
     """The run's epochs' metrics and final weights, in float64: the two runs sum in different orders, and on
-    these tiny, barely trainable sets a float32 difference of 1e-7 grows to 1e-3 within ten steps."""
+    these tiny, barely trainable sets a float32 difference of 1e-7 grows to 1e-3 within ten steps.
+    `stop_after`: the run is made again from its checkpoint after that many epochs (a restarted trial)."""
     torch.set_num_threads(1)
     build, dtype = loop.build_model, torch.get_default_dtype()
     loop.build_model = lambda *args: per_sample_norms(build(*args))
@@ -61,6 +63,10 @@ def train_epochs(config: TrainConfig, shard: Shard) -> tuple[list[dict], dict]:
         run = TrainingRun(config, shard=shard)
         metrics = []
         while not run.done:
+            if run.state.epoch == stop_after:
+                checkpoint = copy.deepcopy(run.state.checkpoint())
+                torch.manual_seed(12345)  # a new process's random state: the checkpoint's must not matter
+                run = TrainingRun(config, shard=shard, resume=checkpoint)
             metrics.append(run.run_epoch())
     finally:
         loop.build_model = build
@@ -68,16 +74,17 @@ def train_epochs(config: TrainConfig, shard: Shard) -> tuple[list[dict], dict]:
     return metrics, {k: v.clone() for k, v in run.model.state_dict().items()}
 
 
-def _process(rank: int, world: int, port: int, config: TrainConfig, folder: Path) -> None:
+def _process(rank: int, world: int, port: int, config: TrainConfig, folder: Path, stop_after: int | None) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
-        torch.save(train_epochs(config, Shard(rank, world)), folder / f"rank{rank}.pt")
+        torch.save(train_epochs(config, Shard(rank, world), stop_after), folder / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-def train_in_processes(config: TrainConfig, world: int, folder: Path) -> dict[int, tuple[list[dict], dict]]:
-    mp.spawn(_process, args=(world, free_port(), config, folder), nprocs=world)  # raises if a process fails
+def train_in_processes(config: TrainConfig, world: int, folder: Path,
+                       stop_after: int | None = None) -> dict[int, tuple[list[dict], dict]]:
+    mp.spawn(_process, args=(world, free_port(), config, folder, stop_after), nprocs=world)  # raises if one fails
     return {rank: torch.load(folder / f"rank{rank}.pt", weights_only=False) for rank in range(world)}
 
 
@@ -113,6 +120,12 @@ def test_two_processes_train_what_one_trains_on_the_global_batch(tmp_path):
             assert two_epoch[key] == pytest.approx(one_epoch[key], rel=1e-9, abs=1e-10), key
         assert two_epoch["train_exit_fractions"] == pytest.approx(one_epoch["train_exit_fractions"])
     assert metrics1[-1]["val_acc"] == metrics0[-1]["val_acc"]  # every process took the same decisions
+    # Made again from its checkpoint after the first epoch, as a restarted trial is: the same second epoch.
+    resumed = train_in_processes(config, 2, tmp_path, stop_after=1)
+    (resumed_metrics, resumed_weights) = resumed[0]
+    for key, value in weights0.items():
+        torch.testing.assert_close(resumed_weights[key], value, rtol=0, atol=1e-12, msg=key)
+    assert resumed_metrics[-1]["train_loss"] == pytest.approx(metrics0[-1]["train_loss"], rel=1e-12)
 
 
 @pytest.mark.slow
