@@ -146,6 +146,20 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def actor_processes(actor_class: str) -> list:
+    """This machine's processes of a Ray actor class (Ray titles an actor's process ray::CLASS.method)."""
+    import contextlib
+
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if p.info["cmdline"] and p.info["cmdline"][0].startswith(f"ray::{actor_class}"):
+                found.append(p)
+    return found
+
+
 def trial_processes(experiment: Path, folder_name: str | None = None) -> list:
     """Processes running this experiment's trials (Ray runs each in a working folder named like its
     trial folder), or only the one trial whose folder is `folder_name`."""

@@ -19,6 +19,7 @@ import pytest
 from conftest import (
     FAULT_EPOCHS,
     SPECS,
+    actor_processes,
     check_nothing_lost,
     launch_cmd,
     run_with_fault,
@@ -51,13 +52,8 @@ BOTH_MODES = pytest.mark.parametrize("fault_dir", ["process-per-trial", "workers
 
 
 def worker_processes() -> list:
-    """The processes of this machine's per-device workers (Ray titles an actor's process ray::CLASS)."""
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            if p.info["cmdline"] and p.info["cmdline"][0].startswith("ray::TrialWorker"):
-                found.append(p)
-    return found
+    """The processes of this machine's per-device workers."""
+    return actor_processes("TrialWorker")
 
 
 @BOTH_MODES

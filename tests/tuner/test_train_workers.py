@@ -4,16 +4,14 @@ are refused before anything starts. The math of the split is tests/trainables/te
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
 import subprocess
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
-from conftest import REPO, SPECS, check_nothing_lost, launch_cmd, run_with_fault, sweep_env, trial_results, wait_for
+from conftest import REPO, SPECS, actor_processes, check_nothing_lost, launch_cmd, run_with_fault, sweep_env, trial_results, wait_for
 from mlflow import MlflowClient
 
 from tuner.spec.schema import SpecError, load_spec, parse_spec
@@ -23,13 +21,7 @@ NODE = {"NodeManagerAddress": "10.0.0.2", "Resources": {"CPU": 8.0, "GPU": 4.0}}
 
 
 def train_worker_processes() -> list:
-    """This machine's Ray Train worker processes (Ray titles an actor's process ray::CLASS.method)."""
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            if p.info["cmdline"] and p.info["cmdline"][0].startswith("ray::RayTrainWorker"):
-                found.append(p)
-    return found
+    return actor_processes("RayTrainWorker")
 
 
 @pytest.mark.slow
