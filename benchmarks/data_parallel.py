@@ -14,6 +14,7 @@ cores, so the figure says what the communication costs, not what more devices gi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import sys
@@ -46,8 +47,6 @@ def _process(rank: int, world: int, port: int, config: TrainConfig, threads: int
     torch.set_num_threads(threads)
     dist.init_process_group("nccl" if cuda else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
-        import dataclasses
-
         run = TrainingRun(dataclasses.replace(config, device=f"cuda:{rank}" if cuda else "cpu"), shard=Shard(rank, world))
         epochs = [run.run_epoch() for _ in range(config.epochs)]
         if rank == 0:

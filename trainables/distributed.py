@@ -69,17 +69,18 @@ class Shard:
             parts.append(batch.tensor_split(self.world)[self.rank])
         return parts
 
-    def sum_(self, *tensors: torch.Tensor) -> None:
-        """Each tensor summed over the processes, in place."""
+    def _reduce(self, op: dist.ReduceOp, tensors: tuple[torch.Tensor, ...]) -> None:
         if self.parallel:
             for t in tensors:
-                dist.all_reduce(t, op=dist.ReduceOp.SUM)
+                dist.all_reduce(t, op=op)
+
+    def sum_(self, *tensors: torch.Tensor) -> None:
+        """Each tensor summed over the processes, in place."""
+        self._reduce(dist.ReduceOp.SUM, tensors)
 
     def max_(self, *tensors: torch.Tensor) -> None:
         """Each tensor's elementwise maximum over the processes, in place."""
-        if self.parallel:
-            for t in tensors:
-                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        self._reduce(dist.ReduceOp.MAX, tensors)
 
     def loss_scale(self, weight_sum: torch.Tensor) -> torch.Tensor:
         """What a process divides its summed, weighted loss by so that the average of the processes' gradients
@@ -88,7 +89,7 @@ class Shard:
         if not self.parallel:
             return weight_sum
         total = weight_sum.detach().clone()
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        self.sum_(total)
         return total / self.world
 
     def wrap(self, model: torch.nn.Module, device: torch.device, sync_batchnorm: bool) -> torch.nn.Module:

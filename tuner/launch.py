@@ -169,12 +169,14 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
 
         live_table.watch(spec, exp, tracking)  # trials.parquet and the parent's best, kept current as trials end
         workers = start_sweep_workers(spec, cluster) if spec.resources.uses_workers else None
-        at_once = min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else None
-        if spec.resources.data_parallel:  # Ray Tune counts only the trials' own processes: cap it at the groups that fit
-            from tuner.trial.train_group import group_slots
+        from tuner.sweep.slot_use import slots_of  # imports Ray
 
-            res = spec.resources
-            at_once = min(filter(None, (spec.run.max_concurrent, group_slots(cluster, res.cpu, res.gpu, res.train_workers))))
+        slots = (min(filter(None, (spec.run.max_concurrent, workers.slots))) if workers else
+                 slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"], cluster["gpus"],
+                          *spec.resources.per_trial))
+        # Ray Tune's own cap on trials at once where it counts only the trials' relaying processes: the slots
+        # of the workers, or of the train-worker groups the cluster holds.
+        at_once = slots if workers or spec.resources.data_parallel else None
         if warm is not None and not restoring:  # a resumed sweep's study has them already
             print(warm.line(), flush=True)
         grid, seconds = _fit(spec, bind_trainable(spec, tracking, workers), exp, uri, restoring, time_budget, at_once,
@@ -183,10 +185,7 @@ def _run_on_ray(spec: SweepSpec, address: str | None, verbose: bool, time_budget
         if code is not None:
             return code
         from tuner.sweep.finish import finish_sweep
-        from tuner.sweep.slot_use import slots_of  # imports Ray
 
-        slots = at_once if workers else slots_of(spec.run.max_concurrent, spec.run.num_samples, cluster["cpus"],
-                                                       cluster["gpus"], *spec.resources.per_trial)
         summary = finish_sweep(spec, grid, tracking, exp, seconds, slots)
         write_state(exp, state.finish(summary))
         return ExitCode.OK

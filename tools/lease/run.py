@@ -125,15 +125,7 @@ def streaming_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], di
         code, out, err = _run(cmd, timeout)
     except OSError as exc:  # it could not start: the step fails, the lease goes on
         code, out, err = -1, "", f"{type(exc).__name__}: {exc}"
-    measured = None
-    for line in reversed(out.splitlines()):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("images_per_second"), dict):
-            measured = record
-            break
+    measured = next((r for r in reversed(_json_records(out)) if isinstance(r.get("images_per_second"), dict)), None)
     if code == 0 and measured is not None:
         # The benchmark's own fields (images, batch, workers, images_per_second, streamed_over_pil); the lease's
         # date, device and versions win where both say them.
@@ -160,13 +152,7 @@ def data_parallel_step(clock: Clock, opts: LeaseOptions, gpus: int) -> dict[str,
         code, out, err = _run(cmd, timeout)
     except OSError as exc:  # it could not start: the step fails, the lease goes on
         code, out, err = -1, "", f"{type(exc).__name__}: {exc}"
-    for line in out.splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "world" in record:
-            doc["lines"].append(record)
+    doc["lines"] = [r for r in _json_records(out) if "world" in r]
     if code == 0 and doc["lines"]:
         return {"name": lease_plan.DATA_PARALLEL_KIND, "status": "done", "why": None, "document": doc}
     last = (err or out).strip().splitlines()[-1:] or ["no output"]
@@ -192,12 +178,8 @@ def workers_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict
                       "--seconds", f"{max(share - 30.0, 1.0):.0f}", *sets)  # 30 s to finish what it began
         doc["commands"].append(" ".join(cmd[1:]))
         code, out, err = _run(cmd, max(share, 1.0))
-        for line in out.splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line the deadline cut short
-            if isinstance(record, dict) and "way" in record:
+        for record in _json_records(out):
+            if "way" in record:
                 doc["lines"].append(record)
                 cut = cut or "cut" in record
         cut = cut or code != 0
@@ -205,6 +187,20 @@ def workers_step(clock: Clock, opts: LeaseOptions) -> tuple[dict[str, Any], dict
     status = "done" if measured and not cut else ("cut" if measured else "failed")
     why = None if status == "done" else f"{len(measured)} of {len(doc['lines'])} measurements complete"
     return {"name": "workers", "status": status, "why": why}, doc
+
+
+def _json_records(out: str) -> list[dict[str, Any]]:
+    """The JSON objects a benchmark printed, one a line, in order (other lines, and one the deadline cut
+    short, are not records)."""
+    records = []
+    for line in out.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def _cuda_count() -> int:

@@ -44,14 +44,6 @@ def from_bytes(data: bytes) -> dict:
     return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
 
 
-def group_slots(cluster: dict[str, float], cpu: float, gpu: float, train_workers: int) -> int:
-    """Group trials the cluster can run at once (each holds all its workers' resources)."""
-    fits = [int(cluster["cpus"] // (cpu * train_workers))]
-    if gpu > 0:
-        fits.append(int(cluster["gpus"] // (gpu * train_workers)))
-    return max(1, min(fits))
-
-
 def _worker_loop(loop_config: dict[str, Any]) -> None:
     """One train worker: the run on its shard; rank 0 passes each epoch on to the trial's process."""
     import ray.train
