@@ -41,11 +41,12 @@ class RefreshTrialsTable(Callback):
         ended = [t for t in trials if t.status in ("TERMINATED", "ERROR") and t is not ending]
         rows = [trial_row(spec, t.last_result or {}, t.config or {}, t.error_file if t.status == "ERROR" else None)
                 for t in ended] + [trial_row(spec, ending.last_result or {}, ending.config or {}, error)]
-        try:
-            write_table(trials_table(spec, rows), exp)
-            self._update_parent(rows)
-        except Exception as exc:  # noqa: BLE001 - a view of the sweep so far: the sweep goes on, the end writes it again
-            print(f"tuner: could not refresh the trials table yet ({type(exc).__name__}: {str(exc)[:120]})", flush=True)
+        for what, refresh in (("the trials table", lambda: write_table(trials_table(spec, rows), exp)),
+                              ("the sweep's best on its MLflow parent run", lambda: self._update_parent(rows))):
+            try:
+                refresh()
+            except Exception as exc:  # noqa: BLE001 - a view of the sweep so far: the sweep goes on, the end writes it again
+                print(f"tuner: could not refresh {what} yet ({type(exc).__name__}: {str(exc)[:120]})", flush=True)
 
     def _update_parent(self, rows: list[dict[str, Any]]) -> None:
         spec, tracking = _watched["spec"], _watched["tracking"]
@@ -54,11 +55,14 @@ class RefreshTrialsTable(Callback):
             return
         from tuner.tracking import retry, tracking_client
 
-        self._best = best[0][OBJECTIVE]
         client = tracking_client(tracking.uri)
+        # One try, not retry's patience: this runs inside Ray Tune's loop, and while it waited for an MLflow
+        # server that was down, every trial waited with it (the soak, 2026-12-07: 5 minutes). A best that
+        # could not be sent is sent at the next trial's end; the sweep's end sends it patiently.
         for key in (OBJECTIVE, TEST_METRIC, COST):
             if isinstance(best[0].get(key), (int, float)):
-                retry(lambda k=key: client.log_metric(tracking.parent_run_id, f"best_{k}", float(best[0][k])))
+                retry(lambda k=key: client.log_metric(tracking.parent_run_id, f"best_{k}", float(best[0][k])), patience=0)
+        self._best = best[0][OBJECTIVE]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._refresh(trials, trial, None)
