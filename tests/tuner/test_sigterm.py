@@ -2,7 +2,7 @@
 (SIGINT ignored, as batch scripts, SLURM's among them, and `cmd &` start it), under nohup in such a
 script, under setsid, and as PID 1 of its own PID namespace (a container's init). Each gets a real
 SIGTERM during start-up, the window in which a SIGINT-based stop was lost: exit 143, one line on how to
-resume, and the rerun finishes the sweep. The foreground case at a trial checkpoint is in test_edges.py."""
+resume, and the rerun finishes the sweep. The foreground case at a trial checkpoint is test_grow.py's first step."""
 
 from __future__ import annotations
 
