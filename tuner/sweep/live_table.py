@@ -53,15 +53,19 @@ class RefreshTrialsTable(Callback):
         best = ranked(rows, spec.objective.metric, spec.objective.mode)
         if tracking is None or not best or best[0][OBJECTIVE] == self._best:
             return
+        import time
+
+        from mlflow.entities import Metric
+
         from tuner.tracking import retry, tracking_client
 
-        client = tracking_client(tracking.uri)
-        # One try, not retry's patience: this runs inside Ray Tune's loop, and while it waited for an MLflow
-        # server that was down, every trial waited with it (the soak, 2026-12-07: 5 minutes). A best that
-        # could not be sent is sent at the next trial's end; the sweep's end sends it patiently.
-        for key in (OBJECTIVE, TEST_METRIC, COST):
-            if isinstance(best[0].get(key), (int, float)):
-                retry(lambda k=key: client.log_metric(tracking.parent_run_id, f"best_{k}", float(best[0][k])), patience=0)
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"best_{key}", float(best[0][key]), now, 0) for key in (OBJECTIVE, TEST_METRIC, COST)
+                   if isinstance(best[0].get(key), (int, float))]
+        # One request and one try, not retry's patience: this runs inside Ray Tune's loop, and while it waited
+        # for an MLflow server that was down, every trial waited with it (the soak, 2026-12-07: 5 minutes). A
+        # best that could not be sent is sent at the next trial's end; the sweep's end sends it patiently.
+        retry(lambda: tracking_client(tracking.uri).log_batch(tracking.parent_run_id, metrics=metrics), patience=0)
         self._best = best[0][OBJECTIVE]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
