@@ -212,8 +212,8 @@ class TrainingRun:
     def __init__(self, config: TrainConfig, data: RunData | None = None, resume: dict | None = None,
                  shard: Shard | None = None):
         """`shard`: this process's place in a data-parallel run (None: one process, the batch order and
-        augmentation from the process's random state, as always)."""
-        config.validate()
+        augmentation from the process's random state, as always). `config`: checked by whoever made it
+        (validate(): the CLI, a sweep's define-by-run function), not again here."""
         self.shard = shard
         self.config = config
         self.wall_start = time.time()

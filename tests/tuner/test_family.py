@@ -18,7 +18,7 @@ from conftest import launch_cmd, sweep_env
 from trainables.config import TrainConfig, with_overrides
 from trainables.presets import build_preset
 from tuner.spec.schema import SweepSpec, condition_holds, config_values, parse_spec
-from tuner.spec.space import DefineByRun, encode, resolve_trial_config
+from tuner.spec.space import TRAIN_CONFIG, DefineByRun, encode, resolve_trial_config
 
 REPO = Path(__file__).resolve().parents[2]
 FAMILY = REPO / "search_spaces" / "hybrid-family.yaml"
@@ -57,9 +57,9 @@ def test_each_seed_hybrid_is_one_point_of_the_space(preset: str) -> None:
     point = _point_of(spec, target)
     encoded = {k: encode(v) for k, v in point.items()}
     asked = optuna.trial.FixedTrial(encoded)
-    DefineByRun(spec)(asked)  # asks for each parameter whose condition holds; a missing one raises
+    made = DefineByRun(spec)(asked)[TRAIN_CONFIG]  # asks for each parameter whose condition holds; a missing one raises
     assert set(asked.params) == set(point)
-    assert resolve_trial_config(spec.base_config, asked.params) == target
+    assert made.train_config() == target
 
 
 def test_the_initial_points_are_the_reports_best_models_and_both_objectives_are_searched() -> None:

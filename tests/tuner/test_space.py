@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+
 import optuna
 import pytest
 import yaml
 
 from trainables.config import ConfigError
 from tuner.spec.schema import parse_spec
-from tuner.spec.space import DefineByRun, decode, encode, encoded_points, resolve_trial_config
+from tuner.spec.space import TRAIN_CONFIG, DefineByRun, decode, encode, encoded_points, resolve_trial_config, trial_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -59,6 +61,48 @@ def test_sampled_values_resolve_to_a_full_trial_config() -> None:
     assert cfg.head == "reslt_grouped" and cfg.epochs == 3  # from the preset and the fixed values
     with pytest.raises(ConfigError):
         resolve_trial_config(spec.base_config, {"exit_taps": "stage7"})
+
+
+def test_the_define_by_run_function_makes_and_checks_the_trials_config_which_crosses_ray_as_itself() -> None:
+    spec = parse_spec(SPEC, "t.yaml")
+    asked = optuna.trial.FixedTrial({"autoaugment": False, "mixup_alpha": 0.5, "exit_taps": "stage1,stage2",
+                                     "exit_channels": 48, "lr": 0.05})
+    constants = DefineByRun(spec)(asked)
+    ray_config = {**asked.params, **constants}  # what Ray Tune hands the trial: the suggestions and the constants
+    made = pickle.loads(pickle.dumps(ray_config))  # Ray pickles it to the trial's process
+    assert trial_config(made, spec.base_config) == resolve_trial_config(spec.base_config, asked.params)
+    assert trial_config(made, spec.base_config).exit_channels == 48 and str(made[TRAIN_CONFIG]) == "checked"
+
+
+def test_trial_names_and_folders_show_the_searched_values_not_the_config_riding_along() -> None:
+    from types import SimpleNamespace
+
+    from tuner.trial.names import trial_folder, trial_name
+
+    spec = parse_spec(SPEC, "t.yaml")
+    asked = optuna.trial.FixedTrial({"autoaugment": True, "exit_taps": "", "lr": 0.1})
+    constants = DefineByRun(spec)(asked)
+    trial = SimpleNamespace(config={**asked.params, **constants}, trial_id="abc12",
+                            experiment_tag="3_autoaugment=True,exit_taps=,lr=0.1000,train_config=checked",
+                            trainable_name="run_trial")
+    assert trial_name(trial) == "t03 autoaugment=True exit_taps= lr=0.1"
+    assert trial_folder(trial).startswith("run_trial_abc12_3_autoaugment=True,exit_taps=,lr=0.1000_2")
+
+
+def test_searched_values_that_clash_fail_their_trial_not_the_searcher() -> None:
+    # Each value alone makes a valid config (the spec's check), but a plain head has no ResLT groups to simulate.
+    spec = parse_spec(yaml.safe_load("""
+name: t
+data: {dataset: synthetic}
+train: {preset: reslt, epochs: 3}
+search:
+  head: {type: choice, values: [reslt_bn, plain]}
+  simulated_reslt_loss: {type: choice, values: [false, true]}
+"""), "t.yaml")
+    made = DefineByRun(spec)(optuna.trial.FixedTrial({"head": "plain", "simulated_reslt_loss": True}))[TRAIN_CONFIG]
+    assert made.config.head == "plain" and "simulated_reslt_loss" in made.problem
+    with pytest.raises(ConfigError, match="simulated_reslt_loss"):
+        trial_config({TRAIN_CONFIG: made}, spec.base_config)
 
 
 def test_list_values_survive_the_round_trip_through_optuna() -> None:

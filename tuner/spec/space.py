@@ -5,6 +5,10 @@ only if its condition holds for the fixed values and the values sampled before i
 LDAM-only margin is never sampled for a cross-entropy trial and Optuna's TPE models only the
 parameters a trial actually used. List-valued fields (exit_taps, widths) travel through Optuna
 as comma-joined strings, since categorical choices must be plain values.
+
+The define-by-run function also makes the trial's TrainConfig, the base with the suggestions on top,
+and checks it, once: it crosses Ray in the trial's config under TRAIN_CONFIG, as itself (a frozen
+dataclass pickles), and the trial trains it as it came (tuner/trial/trainable.py).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from trainables.config import TrainConfig, field_kind, parse_value, with_overrides
+from trainables.config import ConfigError, TrainConfig, field_kind, parse_value, with_overrides
 from tuner.spec.schema import Param, SweepSpec, condition_holds, config_values
 
 
@@ -76,6 +80,28 @@ def search_from_json(text: str) -> list[Param]:
             for d in json.loads(text)]
 
 
+TRAIN_CONFIG = "train_config"  # the key of a trial's Ray config that carries its CheckedConfig (not a searched value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedConfig:
+    """A trial's TrainConfig as the define-by-run function made and checked it. `problem`: why the suggested
+    combination is invalid (the spec's check takes each searched value alone, so two can still clash). The
+    trial then fails with it, as a trial with a bad configuration always has, and the sweep goes on: an
+    error raised in the searcher would stop the sweep."""
+
+    config: TrainConfig
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        return "checked"  # Ray writes each config value into the trial's tag and folder name: keep it short
+
+    def train_config(self) -> TrainConfig:
+        if self.problem is not None:
+            raise ConfigError(self.problem)
+        return self.config
+
+
 class DefineByRun:
     """The function OptunaSearch calls with each new Optuna trial (a class, so the searcher's
     state, saved by Ray for resumption, can be pickled)."""
@@ -84,17 +110,35 @@ class DefineByRun:
         self.base = spec.base_config
         self.params = spec.search
 
-    def __call__(self, trial: Any) -> None:
+    def __call__(self, trial: Any) -> dict[str, CheckedConfig]:
         config = self.base
         for p in self.params:
             if condition_holds(p, config_values(config)):
                 config = with_overrides(config, {p.name: decode(p.name, _suggest(trial, p))})
-        return None  # Ray records the suggested values itself
+        try:
+            checked = CheckedConfig(config.validate())
+        except ConfigError as exc:
+            checked = CheckedConfig(config, str(exc))
+        return {TRAIN_CONFIG: checked}  # Ray records the suggested values itself, and adds this constant
 
 
 def encoded_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """The spec's initial points, in the encoding the define-by-run function suggests."""
     return [{k: encode(v) for k, v in point.items()} for point in spec.searcher.initial_points]
+
+
+def searched_values(ray_config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's Ray config without its TrainConfig: the values Optuna suggested, encoded."""
+    return {k: v for k, v in ray_config.items() if k != TRAIN_CONFIG}
+
+
+def trial_config(ray_config: dict[str, Any], base: TrainConfig) -> TrainConfig:
+    """The TrainConfig of a trial from its Ray config: the one DefineByRun made and checked. A config
+    without it (a trial row written by hand, a sweep saved before the config crossed Ray) is resolved
+    from the sampled values, the base with them on top, and checked here."""
+    if TRAIN_CONFIG in ray_config:
+        return ray_config[TRAIN_CONFIG].train_config()
+    return resolve_trial_config(base, ray_config)
 
 
 def resolve_trial_config(base: TrainConfig, sampled: dict[str, Any]) -> TrainConfig:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from trainables.cli import first_line
 from trainables.names import COMPLETED, DIVERGED, OBJECTIVE, RESULT_METRICS
 from tuner.spec.schema import SweepSpec
-from tuner.spec.space import resolve_trial_config, search_to_json
+from tuner.spec.space import search_to_json, trial_config
 from tuner.sweep.experiment import TABLE_FILE, experiment_filesystem
 from tuner.tracking.trial_status import FAILED, STOPPED, USABLE
 
@@ -55,7 +55,7 @@ def trial_status(metrics: dict[str, Any], error: Any) -> str:
     return STOPPED  # ended while still running: the scheduler stopped it
 
 
-def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any], error: Any) -> dict[str, Any]:
+def trial_row(spec: SweepSpec, metrics: dict[str, Any], ray_config: dict[str, Any], error: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "trial_id": metrics.get("trial_id"),
         "trial_name": metrics.get("trial_name"),  # tuner/trial/names.py: also the MLflow run's name
@@ -70,7 +70,7 @@ def trial_row(spec: SweepSpec, metrics: dict[str, Any], sampled: dict[str, Any],
     }
     row.update({m: metrics.get(m) for m in METRIC_COLUMNS})
     try:
-        config = resolve_trial_config(spec.base_config, sampled)
+        config = trial_config(ray_config, spec.base_config)
     except Exception:  # noqa: BLE001 - a row is still written for a trial whose config cannot be rebuilt
         config = spec.base_config
     row.update({f"config.{k}": v for k, v in config.to_dict().items()})

@@ -29,7 +29,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from trainables.config import TrainConfig
 from trainables.loop import train
-from tuner.spec.space import resolve_trial_config
+from tuner.spec.space import searched_values, trial_config
 from tuner.tracking import TrialLogger, TrialTracking, outcome_tags
 
 CHECKPOINT_FILE = "state.pt"
@@ -41,7 +41,7 @@ STARTED_AT, REPORTED_AT = "trial_started_at", "reported_at"
 
 @dataclass
 class TrialSettings:
-    base: TrainConfig  # the spec's fixed values, checked when the spec was read; it pickles across Ray as itself
+    base: TrainConfig  # the spec's fixed values (a trial's config is made from it only when its Ray config lacks one)
     tracking: TrialTracking
     checkpoint_every: int
     cpus: float
@@ -109,14 +109,15 @@ def _load_checkpoint() -> tuple[dict | None, dict]:
     return state, meta
 
 
-def run_trial(sampled: dict[str, Any], settings: TrialSettings) -> None:
-    """Ray Tune entry point: `sampled` holds this trial's searched values."""
+def run_trial(ray_config: dict[str, Any], settings: TrialSettings) -> None:
+    """Ray Tune entry point: `ray_config` holds this trial's searched values and its TrainConfig, made and
+    checked on the driver (tuner/spec/space.py)."""
     started = time.time()
-    config = resolve_trial_config(settings.base, sampled)  # the trial's one check
+    config = trial_config(ray_config, settings.base)
     ctx = tune.get_context()
     resume, meta = _load_checkpoint()
     logger = TrialLogger(settings.tracking, ctx.get_trial_id(), ctx.get_trial_name(), meta.get("unsent"))
-    logger.log_params({**config.to_dict(), "sampled": sampled, "train_workers": settings.train_workers})
+    logger.log_params({**config.to_dict(), "sampled": searched_values(ray_config), "train_workers": settings.train_workers})
     node_id = ray.get_runtime_context().get_node_id()  # which Ray node ran it (shown in the Parquet table)
     if meta.get("status", "running") != "running":
         # The trial had ended (its last checkpoint says so) but the sweep's state did not record it,
