@@ -61,7 +61,7 @@ def test_a_warm_start_source_that_is_not_a_sweep_is_refused(tmp_path: Path, monk
         warm_start(parse_spec(spec, "smoke.yaml"))
     (tmp_path / "experiments" / "half").mkdir(parents=True)
     spec["searcher"]["warm_start_from"] = "half"
-    with pytest.raises(ExperimentError, match="trials.parquet is missing or unreadable"):
+    with pytest.raises(ExperimentError, match="trials.parquet is missing; warm start from a sweep that has run"):
         warm_start(parse_spec(spec, "smoke.yaml"))
     spec["searcher"]["warm_start_from"] = ""
     with pytest.raises(SpecError, match="searcher.warm_start_from"):

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pyarrow.parquet as pq
 
 from trainables.names import COMPLETED, DIVERGED
 from tuner.spec.schema import Param, SweepSpec
 from tuner.spec.space import distribution, encode, sampled_params
-from tuner.sweep.experiment import TABLE_FILE, ExperimentError, experiment_location
-from tuner.sweep.trials_table import train_config_of
+from tuner.sweep.experiment import ExperimentError, experiment_location
+from tuner.sweep.trials_table import TableUnreadable, read_trials_table, train_config_of
 
 STUDY_NAME = "optuna"  # the name OptunaSearch gives its in-memory study
 
@@ -61,12 +58,11 @@ def warm_start(spec: SweepSpec) -> WarmStart | None:
     if not target:
         return None
     exp = experiment_location(target)
-    table_file = Path(exp) / TABLE_FILE
     try:
-        rows = pq.read_table(table_file).to_pylist()
-    except Exception:  # noqa: BLE001 - missing or damaged: one line either way
-        raise ExperimentError(f"searcher.warm_start_from: {table_file} is missing or unreadable; warm start from a sweep "
-                              "that has run (its trials table), or leave warm_start_from out") from None
+        rows = read_trials_table(exp).to_pylist()
+    except TableUnreadable as exc:
+        raise ExperimentError(f"searcher.warm_start_from: {exc}; warm start from a sweep that has run (its trials "
+                              "table), or leave warm_start_from out") from None
     objective = spec.objective
     storage = optuna.storages.InMemoryStorage()
     directions = ["maximize" if m == "max" else "minimize" for m in objective.modes]
