@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -71,37 +70,42 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+SMALL_SMOKE_TRIALS = 4  # sweep_dir's smoke.yaml
+FINISHED_SMOKE_TRIALS = 6  # the session's finished smoke sweep (finished_smoke), and the worker sweep (test_workers.py)
+
+
+def write_small_smoke(folder: Path, trials: int = SMALL_SMOKE_TRIALS, epochs: int = 4, **run) -> Path:
+    """search_spaces/smoke.yaml cut to `trials` trials of `epochs` epochs (ASHA from epoch 1, the decay at
+    the last epoch, a checkpoint every 2, or `run`'s settings): every part of a sweep, in a third of the
+    smoke sweep's time."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    spec["run"].update(num_samples=trials, **run)
+    spec["train"].update(epochs=epochs, lr_decay_epochs=[epochs - 1])
+    spec["scheduler"]["grace_period"] = 1
+    (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return folder / "smoke.yaml"
+
+
 @pytest.fixture(scope="session")
 def finished_smoke(tmp_path_factory: pytest.TempPathFactory):
-    """search_spaces/smoke.yaml run once per session against a real mlflow server: (folder, server, result,
-    seconds). Its users read it (xdist_group "finished_smoke" keeps them on one worker); the one that writes,
-    the report test (its files in their own folder, its runs under the sweep's parent), comes after the
-    readers in collection order (test_mlflow_ui.py before test_sweep_integration.py's report test)."""
+    """The smoke sweep, FINISHED_SMOKE_TRIALS trials of 4 epochs with a checkpoint every epoch (a trial ASHA
+    stops at epoch 1 has one too: the report's ensemble and winner read them), run once per session
+    against a real mlflow server: (folder, server, result, seconds). Its users read it (xdist_group
+    "finished_smoke" keeps them on one worker); the one that writes, the report test (its files in their
+    own folder, its runs under the sweep's parent), comes after the readers in collection order
+    (test_mlflow_ui.py before test_sweep_integration.py's report test). Not smoke.yaml's 8 epochs: no
+    assertion needs them, and they took 168 s of CI (2026-12-07)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()
     folder = tmp_path_factory.mktemp("smoke-sweep")
-    shutil.copy(REPO / "search_spaces" / "smoke.yaml", folder / "smoke.yaml")
+    write_small_smoke(folder, FINISHED_SMOKE_TRIALS, checkpoint_every=1)
     started = time.time()
     res = subprocess.run(launch_cmd("smoke.yaml"), cwd=folder, env=sweep_env(MLFLOW_TRACKING_URI=server.uri),
                          capture_output=True, text=True, timeout=600)
     yield folder, server, res, time.time() - started
     server.stop()
-
-
-SMALL_SMOKE_TRIALS = 4  # sweep_dir's smoke.yaml
-
-
-def write_small_smoke(folder: Path, trials: int = SMALL_SMOKE_TRIALS, epochs: int = 4) -> Path:
-    """search_spaces/smoke.yaml cut to `trials` trials of `epochs` epochs (ASHA from epoch 1, the decay at
-    the last epoch, a checkpoint every 2): every part of a sweep, in a third of the smoke sweep's time."""
-    import yaml
-
-    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
-    spec["run"].update(num_samples=trials)
-    spec["train"].update(epochs=epochs, lr_decay_epochs=[epochs - 1])
-    spec["scheduler"]["grace_period"] = 1
-    (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    return folder / "smoke.yaml"
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ clusters that span machines."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, launch_cmd
+from conftest import REPO, SMALL_SMOKE_TRIALS, launch_cmd, write_small_smoke
 from mlflow import MlflowClient
 
 from tuner.spec.schema import load_spec
@@ -23,14 +22,14 @@ NODE = {"NodeManagerAddress": "10.0.0.2", "Resources": {"CPU": 8.0}}
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray_address_file")  # `ray start` writes this machine's /tmp/ray/ray_current_cluster
 def test_smoke_sweep_runs_on_both_nodes_and_reaches_mlflow_and_parquet(tmp_path: Path, ray_cluster, mlflow_server) -> None:
-    shutil.copy(REPO / "search_spaces" / "smoke.yaml", tmp_path / "smoke.yaml")
+    write_small_smoke(tmp_path)  # 4 trials of 4 epochs: two at once, one on each node (smoke.yaml's 6 of 8 took 166 s)
     env = {**ray_cluster.env, "MLFLOW_TRACKING_URI": mlflow_server.uri}
     res = subprocess.run(launch_cmd("smoke.yaml", "--address", ray_cluster.address), cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "on 2 node(s), 2 CPUs" in res.stdout
     table = pq.read_table(tmp_path / "experiments" / "smoke" / "trials.parquet").to_pylist()
-    assert len(table) == 6 and len({r["node_id"] for r in table}) == 2, [r["node_id"] for r in table]
+    assert len(table) == SMALL_SMOKE_TRIALS and len({r["node_id"] for r in table}) == 2, [r["node_id"] for r in table]
     client = MlflowClient(mlflow_server.uri)
     exp_id = client.get_experiment_by_name("smoke").experiment_id
     children = [r for r in client.search_runs([exp_id]) if "mlflow.parentRunId" in r.data.tags]

@@ -44,11 +44,13 @@ def fault_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
 
 # One fault per code path, not per mode where the path is the same (issue 29). A trial killed mid-epoch
 # takes a different path with workers (its relay dies, its member is replaced when Ray retries it), so it
-# runs in both modes. The others run once: a killed driver resumes the same way either way (Ray Tune's
-# restore, then the launcher starts its workers as on any launch; a trial resuming inside a worker is
-# the worker-kill test); a lost node with workers is a lost worker process plus lost relays, each tested;
-# and the trial's own process logs to MLflow in both modes, so one tracking restart (the soak's) covers both.
-BOTH_MODES = pytest.mark.parametrize("fault_dir", ["process-per-trial", "workers"], indirect=True)
+# runs here with workers; without them it is the soak's (test_soak.py kills a trial process mid-epoch at
+# least 5 times, and checks that each resumed, every epoch once in MLflow). The others run once: a killed
+# driver resumes the same way either way (Ray Tune's restore, then the launcher starts its workers as on
+# any launch; a trial resuming inside a worker is the worker-kill test); a lost node with workers is a
+# lost worker process plus lost relays, each tested; and the trial's own process logs to MLflow in both
+# modes, so one tracking restart (the soak's) covers both.
+WITH_WORKERS = pytest.mark.parametrize("fault_dir", ["workers"], indirect=True)
 
 
 def worker_processes() -> list:
@@ -56,7 +58,7 @@ def worker_processes() -> list:
     return actor_processes("TrialWorker")
 
 
-@BOTH_MODES
+@WITH_WORKERS
 def test_a_trial_killed_mid_epoch_resumes_from_its_checkpoint(fault_dir: Path) -> None:
     exp = fault_dir / "experiments" / "fault"
     killed: dict = {}
@@ -111,7 +113,7 @@ def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
     check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
 
 
-@pytest.mark.parametrize("fault_dir", ["workers"], indirect=True)
+@WITH_WORKERS
 def test_a_killed_worker_process_fails_its_trials_which_resume_from_their_checkpoints(fault_dir: Path) -> None:
     """SIGKILL to a worker mid-epoch: each of its trials fails, Ray restarts the worker, Ray Tune retries
     the trials from their checkpoints, and nothing is lost or logged twice."""

@@ -95,6 +95,7 @@ def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_p
     wall = time.time() - t0
     assert rc == 0, output[-4000:]
     assert restarted and len(kills) >= 5, (kills, restarted)
+    assert "lost its process" in output  # each kill is named as it happens (test_faults.py's trial kill is this test's)
 
     table = pq.read_table(exp / "trials.parquet").to_pylist()
     assert len(table) == TRIALS == len({r["trial_id"] for r in table})

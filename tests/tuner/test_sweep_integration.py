@@ -12,12 +12,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import SMALL_SMOKE_TRIALS, launch_cmd, run_with_fault, sweep_env, wait_for
+from conftest import FINISHED_SMOKE_TRIALS, SMALL_SMOKE_TRIALS, launch_cmd, run_with_fault, sweep_env, wait_for
 from mlflow import MlflowClient
 from PIL import Image
 
 pytestmark = pytest.mark.slow
-NUM_SAMPLES = 6  # smoke.yaml
 
 
 def _child_runs(client: MlflowClient, experiment: str) -> tuple[list, list]:
@@ -28,7 +27,7 @@ def _child_runs(client: MlflowClient, experiment: str) -> tuple[list, list]:
     return parents, children
 
 
-def _check_children(client: MlflowClient, children: list, table, trials: int = NUM_SAMPLES) -> None:
+def _check_children(client: MlflowClient, children: list, table, trials: int = FINISHED_SMOKE_TRIALS) -> None:
     rows = {r["mlflow_run_id"]: r for r in table.to_pylist()}
     assert sorted(rows) == sorted(c.info.run_id for c in children)
     assert len({c.data.tags["tuner.trial_id"] for c in children}) == trials
@@ -61,7 +60,7 @@ def test_smoke_sweep_against_a_real_mlflow_server(finished_smoke) -> None:
     print(f"smoke sweep wall time: {seconds:.1f} s")
 
     table = pq.read_table(sweep_dir / "experiments" / "smoke" / "trials.parquet")
-    assert table.num_rows == NUM_SAMPLES and len(set(table.column("trial_id").to_pylist())) == NUM_SAMPLES
+    assert table.num_rows == FINISHED_SMOKE_TRIALS and len(set(table.column("trial_id").to_pylist())) == FINISHED_SMOKE_TRIALS
     statuses = table.column("status").to_pylist()
     assert "stopped" in statuses and "completed" in statuses
     for col in ("val_acc", "test_acc", "flops_ratio", "epochs_run", "wall_seconds", "config.lr", "config.reslt_alpha"):
@@ -70,7 +69,7 @@ def test_smoke_sweep_against_a_real_mlflow_server(finished_smoke) -> None:
 
     client = MlflowClient(mlflow_server.uri)
     parents, children = _child_runs(client, "smoke")
-    assert len(parents) == 1 and len(children) == NUM_SAMPLES
+    assert len(parents) == 1 and len(children) == FINISHED_SMOKE_TRIALS
     parent = parents[0]
     assert parent.data.tags["tuner.git_commit"] != "" and parent.info.status == "FINISHED"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}

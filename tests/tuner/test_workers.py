@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import REPO, MlflowServer, launch_cmd, sweep_env
+from conftest import FINISHED_SMOKE_TRIALS, REPO, MlflowServer, launch_cmd, sweep_env, write_small_smoke
 from mlflow import MlflowClient
-from test_sweep_integration import NUM_SAMPLES, _check_children, _child_runs
+from test_sweep_integration import _check_children, _child_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("worker_sweep")]  # the module's sweep runs once
 K = 3
@@ -23,14 +23,16 @@ K = 3
 
 @pytest.fixture(scope="session")  # session: under xdist a module fixture is remade when another module's test runs between
 def worker_sweep(tmp_path_factory: pytest.TempPathFactory):
-    """search_spaces/smoke.yaml with trials_per_worker: 3 and no cap on trials at once (two workers on 2 cores)."""
+    """The smoke sweep of FINISHED_SMOKE_TRIALS trials of 4 epochs (conftest's write_small_smoke; smoke.yaml's 8
+    epochs took 204 s of CI, 2026-12-07) with trials_per_worker: 3 and no cap on trials at once (two workers
+    on 2 cores)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()
     folder = tmp_path_factory.mktemp("worker-sweep")
-    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    spec_file = write_small_smoke(folder, FINISHED_SMOKE_TRIALS, max_concurrent=None)
+    spec = yaml.safe_load(spec_file.read_text())
     spec["resources"]["trials_per_worker"] = K
-    spec["run"]["max_concurrent"] = None
-    (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     res = subprocess.run(launch_cmd("smoke.yaml"), cwd=folder, env=sweep_env(MLFLOW_TRACKING_URI=server.uri),
                          capture_output=True, text=True, timeout=900)
     yield folder, server, res
@@ -45,7 +47,7 @@ def test_each_trial_of_a_worker_is_still_its_own_trial(worker_sweep) -> None:
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"worker(s) of {K} trials each" in res.stdout
     table = pq.read_table(folder / "experiments" / "smoke" / "trials.parquet")
-    assert table.num_rows == NUM_SAMPLES
+    assert table.num_rows == FINISHED_SMOKE_TRIALS
     rows = table.to_pylist()
     assert {r["status"] for r in rows} <= {"completed", "stopped"} and any(r["status"] == "stopped" for r in rows), \
         "ASHA stopped no trial"
@@ -54,7 +56,7 @@ def test_each_trial_of_a_worker_is_still_its_own_trial(worker_sweep) -> None:
     assert table.column_names == list(trial_row(load_spec(folder / "smoke.yaml"), {}, {}, None))
     client = MlflowClient(server.uri)
     parents, children = _child_runs(client, "smoke")
-    assert len(parents) == 1 and len(children) == NUM_SAMPLES
+    assert len(parents) == 1 and len(children) == FINISHED_SMOKE_TRIALS
     _check_children(client, children, table)  # every epoch once, statuses, names, parameters
     assert len(client.search_model_versions("name='smoke'")) == 1
 
@@ -66,9 +68,9 @@ def test_fewer_processes_trained_than_there_were_trials(worker_sweep) -> None:
     for result_file in (folder / "experiments" / "smoke").glob("*/result.json"):
         reports = [json.loads(line) for line in result_file.read_text().splitlines()]
         trainers[result_file.parent.name] = {r["worker_pid"] for r in reports}
-    assert len(trainers) == NUM_SAMPLES and all(len(pids) == 1 for pids in trainers.values()), trainers
+    assert len(trainers) == FINISHED_SMOKE_TRIALS and all(len(pids) == 1 for pids in trainers.values()), trainers
     processes = set().union(*trainers.values())
-    assert 1 <= len(processes) < NUM_SAMPLES, processes
+    assert 1 <= len(processes) < FINISHED_SMOKE_TRIALS, processes
     per_process = [sum(pids == {pid} for pids in trainers.values()) for pid in processes]
     assert max(per_process) > 1, "no process trained more than one trial"
 
