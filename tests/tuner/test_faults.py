@@ -44,46 +44,18 @@ def fault_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
 
 # One fault per code path, not per mode where the path is the same (issue 29). A trial killed mid-epoch
 # takes a different path with workers (its relay dies, its member is replaced when Ray retries it), so it
-# runs here with workers; without them it is the soak's (test_soak.py kills a trial process mid-epoch at
-# least 5 times, and checks that each resumed, every epoch once in MLflow). The others run once: a killed
-# driver resumes the same way either way (Ray Tune's restore, then the launcher starts its workers as on
-# any launch; a trial resuming inside a worker is the worker-kill test); a lost node with workers is a
-# lost worker process plus lost relays, each tested; and the trial's own process logs to MLflow in both
-# modes, so one tracking restart (the soak's) covers both.
+# runs here with workers (in one sweep with the killed worker process); without them it is the soak's
+# (test_soak.py kills a trial process mid-epoch at least 5 times, and checks that each resumed, every epoch
+# once in MLflow). The others run once: a killed driver resumes the same way either way (Ray Tune's
+# restore, then the launcher starts its workers as on any launch; a trial resuming inside a worker is the
+# worker-kill test); a lost node with workers is a lost worker process plus lost relays, each tested; and
+# the trial's own process logs to MLflow in both modes, so one tracking restart (the soak's) covers both.
 WITH_WORKERS = pytest.mark.parametrize("fault_dir", ["workers"], indirect=True)
 
 
 def worker_processes() -> list:
     """The processes of this machine's per-device workers."""
     return actor_processes("TrialWorker")
-
-
-@WITH_WORKERS
-def test_a_trial_killed_mid_epoch_resumes_from_its_checkpoint(fault_dir: Path) -> None:
-    exp = fault_dir / "experiments" / "fault"
-    killed: dict = {}
-
-    def kill_a_trial_past_epoch_2(proc) -> None:
-        def trial_past_epoch_2():
-            for folder, rows in trial_results(exp).items():
-                if rows and rows[-1]["epoch"] >= 2 and rows[-1]["status"] == "running":
-                    workers = trial_processes(exp, folder)
-                    if workers:
-                        return folder, workers
-            return None
-
-        folder, workers = wait_for(trial_past_epoch_2, 240, "a trial past epoch 2", proc)
-        killed.update(folder=folder, epoch=trial_results(exp)[folder][-1]["epoch"])
-        for p in workers:
-            p.send_signal(signal.SIGKILL)
-
-    rc, output = run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(), kill_a_trial_past_epoch_2)
-    assert rc == 0, output[-3000:]
-    assert "lost its process" in output
-    epochs = [r["epoch"] for r in trial_results(exp)[killed["folder"]]]
-    assert epochs[-1] == EPOCHS and epochs.count(killed["epoch"] + 1) <= 2  # at most the epoch in flight again
-    figures = check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
-    assert figures["ray_retries"] >= 1
 
 
 def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
@@ -114,28 +86,49 @@ def test_the_driver_killed_mid_sweep_resumes_on_rerun(fault_dir: Path) -> None:
 
 
 @WITH_WORKERS
-def test_a_killed_worker_process_fails_its_trials_which_resume_from_their_checkpoints(fault_dir: Path) -> None:
-    """SIGKILL to a worker mid-epoch: each of its trials fails, Ray restarts the worker, Ray Tune retries
-    the trials from their checkpoints, and nothing is lost or logged twice."""
+def test_a_killed_trial_process_and_a_killed_worker_process_resume_from_their_checkpoints(fault_dir: Path) -> None:
+    """Two faults in one sweep with workers. SIGKILL to a trial's own process (its relay) past epoch 2: Ray
+    Tune retries the trial, its member on the worker is replaced, and it resumes from its checkpoint. Once it
+    has reported an epoch again, SIGKILL to a worker whose trials are past epoch 2: each of its trials fails,
+    Ray restarts the worker, Ray Tune retries them from their checkpoints. Nothing is lost or logged twice.
+    (Two sweeps until 2026-12-07: one sweep costs 2 minutes of CI, and the faults do not overlap.)"""
     exp = fault_dir / "experiments" / "fault"
-    killed: list[int] = []
+    killed: dict = {}
 
-    def kill_a_worker_once_its_trials_are_past_epoch_2(proc) -> None:
-        def trials_past_epoch_2():
+    def kill_a_trial_then_a_worker(proc) -> None:
+        def trial_past_epoch_2():
+            for folder, rows in trial_results(exp).items():
+                if rows and rows[-1]["epoch"] >= 2 and rows[-1]["status"] == "running":
+                    relays = trial_processes(exp, folder)
+                    if relays:
+                        return folder, relays
+            return None
+
+        folder, relays = wait_for(trial_past_epoch_2, 240, "a trial past epoch 2", proc)
+        reported = trial_results(exp)[folder]
+        killed.update(folder=folder, epoch=reported[-1]["epoch"])
+        for p in relays:
+            p.send_signal(signal.SIGKILL)
+        wait_for(lambda: len(trial_results(exp)[folder]) > len(reported), 240, "the killed trial to report again", proc)
+
+        def workers_past_epoch_2():
             busy = {rows[-1]["worker_pid"] for rows in trial_results(exp).values()
                     if rows and rows[-1]["status"] == "running" and rows[-1]["epoch"] >= 2}
             return [p for p in worker_processes() if p.pid in busy]
 
-        victims = wait_for(trials_past_epoch_2, 240, "a worker whose trials are past epoch 2", proc)
-        killed.append(victims[0].pid)
+        victims = wait_for(workers_past_epoch_2, 240, "a worker whose trials are past epoch 2", proc)
+        killed.update(worker=victims[0].pid)
         victims[0].send_signal(signal.SIGKILL)
 
-    rc, output = run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(), kill_a_worker_once_its_trials_are_past_epoch_2)
+    rc, output = run_with_fault(launch_cmd("fault.yaml"), fault_dir, sweep_env(), kill_a_trial_then_a_worker)
     assert rc == 0, output[-3000:]
+    assert "lost its process" in output
+    epochs = [r["epoch"] for r in trial_results(exp)[killed["folder"]]]
+    assert epochs[-1] == EPOCHS and epochs.count(killed["epoch"] + 1) <= 2  # at most the epoch in flight again
     trained_by = {r["worker_pid"] for rows in trial_results(exp).values() for r in rows}
-    assert killed and killed[0] in trained_by, trained_by
+    assert killed["worker"] in trained_by, trained_by
     figures = check_nothing_lost(fault_dir, f"sqlite:///{fault_dir / 'mlflow.db'}")
-    assert figures["ray_retries"] >= 1
+    assert figures["ray_retries"] >= 2  # the killed trial, and each trial of the killed worker
 
 
 @pytest.mark.xdist_group("ray_address_file")  # `ray start` writes this machine's /tmp/ray/ray_current_cluster
