@@ -44,10 +44,9 @@ def cifar_dir() -> Path:
 # do not end with one of them alone on a five-minute test; the rest keep their collection order.
 # test_mlflow_ui.py must stay ahead of test_sweep_integration.py (the finished smoke sweep's readers
 # before its writer: tests/tuner/conftest.py, finished_smoke).
-LONGEST_FIRST = ("test_soak.py", "test_real_cifar.py", "test_faults.py", "test_train_workers.py", "test_grow.py",
-                 "test_family.py", "test_stop.py", "test_workers.py", "test_mlflow_ui.py", "test_sweep_integration.py",
-                 "test_edges.py", "test_disk_full.py", "test_cifar100.py", "test_spec.py", "test_warm_start.py",
-                 "test_damaged_files.py", "test_experiment_folder.py")  # the fresh-clone CI run of 2026-12-07
+LONGEST_FIRST = ("test_soak.py", "test_faults.py", "test_real_cifar.py", "test_family.py",
+                 "test_workers.py", "test_cluster.py", "test_experiment_folder.py", "test_edges.py", "test_cifar100.py",
+                 "test_disk_full.py", "test_damaged_files.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
