@@ -14,6 +14,7 @@
     trials_table    one Parquet row per trial (trials.parquet)
     live_table      trials.parquet and the parent run's best kept current while the sweep runs
     warm_start      a previous sweep's completed trials, with their values, in the new sweep's Optuna study
+    whole_state_files  Ray Tune's saved state copied into a local experiment folder whole or not at all
     finish          the end: the table, MLflow statuses, the registered best model, the summary
 
 May import: tuner.trial, tuner.tracking, tuner.spec, trainables, ray and pyarrow. The command

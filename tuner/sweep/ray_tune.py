@@ -3,8 +3,9 @@ settings and resources, the per-device workers, and Ray Tune's Tuner (Optuna's s
 the spec's rungs, the run settings and the driver's callbacks), new or restored from the experiment
 folder with this launch's settings (grow.py). tuner/launch.py runs it; nothing here decides an exit.
 
-Building a Tuner also applies one fix to Ray Tune itself (tuner/trial/reset_death.py): a trial whose
-reused process dies while it resets is retried, not lost.
+Building a Tuner also applies two fixes to Ray itself: a trial whose reused process dies while it resets
+is retried, not lost (tuner/trial/reset_death.py), and the sweep's saved state reaches a local
+experiment folder whole or not at all, even if the driver is killed mid-copy (whole_state_files.py).
 """
 
 from __future__ import annotations
@@ -109,10 +110,12 @@ def build_tuner(spec: SweepSpec, trainable: Any, exp: str, restore: bool, time_b
     from tuner.sweep.stop_request import StopOnRequest
     from tuner.sweep.storage_watch import StopWhenStorageLow
     from tuner.sweep.warm_start import STUDY_NAME as WARM_STUDY
+    from tuner.sweep.whole_state_files import upload_state_files_whole
     from tuner.trial.names import trial_folder, trial_name
     from tuner.trial.reset_death import retry_trials_whose_process_dies_in_reset
 
     retry_trials_whose_process_dies_in_reset()  # Ray Tune's reuse_actors (below) loses such trials
+    upload_state_files_whole()  # a driver killed mid-copy would leave a truncated state file
     obj, seed = spec.objective, spec.searcher.seed
     run_config = tune.RunConfig(
         name=spec.name, storage_path=storage_location(spec), verbose=0,
