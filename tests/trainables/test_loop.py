@@ -112,10 +112,10 @@ def test_training_steps_never_wait_for_the_device(monkeypatch: pytest.MonkeyPatc
     """Host reads happen per epoch (statistics, evaluation), never per step: more steps, same count."""
     import functools
 
-    import trainables.data.augment as augment
-    from trainables.data.autoaugment import BatchAutoAugment
+    import trainables.data.autoaugment as autoaugment
 
-    # AutoAugment as on a GPU (masks over the whole batch); on a CPU it indexes the chosen images.
-    monkeypatch.setattr(augment, "BatchAutoAugment", functools.partial(BatchAutoAugment, whole_batch=True))
+    # AutoAugment as on a GPU (masks over the whole batch); on a CPU it indexes the chosen images. (augment.py
+    # imports it when a run asks for it, from the module.)
+    monkeypatch.setattr(autoaugment, "BatchAutoAugment", functools.partial(autoaugment.BatchAutoAugment, whole_batch=True))
     few_steps, many_steps = _read_backs(batch_size=64), _read_backs(batch_size=8)
     assert few_steps == many_steps

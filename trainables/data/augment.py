@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from trainables.data.autoaugment import BatchAutoAugment
-
 # LDAM-DRW's normalisation constants (cifar_train.py); ResLT uses the same.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
@@ -57,7 +55,13 @@ class TrainAugmentation:
     def __init__(self, crop_padding: int = 4, horizontal_flip: bool = True, autoaugment: bool = False):
         self.crop_padding = crop_padding
         self.horizontal_flip = horizontal_flip
-        self.autoaugment = BatchAutoAugment() if autoaugment else None
+        self.autoaugment = None
+        if autoaugment:
+            # Imported here: AutoAugment needs torchvision, whose import brings torch._dynamo (about 1.2 CPU-s
+            # in every trial process, 2026-12-07); a run without AutoAugment never pays it.
+            from trainables.data.autoaugment import BatchAutoAugment
+
+            self.autoaugment = BatchAutoAugment()
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = random_crop(images, self.crop_padding)
