@@ -23,14 +23,19 @@ RUFF := $(PY) -m ruff check trainables tuner benchmarks tools tests
 
 # The whole suite in two phases: everything but the `serial` tests on two workers (pytest-xdist; an
 # xdist_group keeps the tests that share a sweep, or Ray's machine-wide address file, on one worker),
-# then the `serial` tests alone (the image build; the lease's wall-clock budgets). Two workers, not
-# three: three on two cores took longer (the parallel phase 36.7 minutes against 34.0, 2026-12-06).
+# then the `serial` tests alone (the image and its compose stack; the lease's wall-clock budgets). Two
+# workers, not three: three on two cores took longer (the parallel phase 36.7 minutes against 34.0,
+# 2026-12-06). The image the serial phase runs is built beside the parallel phase (tests/image_build.py,
+# in its own session so that a failed phase stops it too); a failed build fails the image tests.
 # --durations=25: every run prints its 25 slowest tests, so the next person sees where the time goes.
 TEST_WORKERS ?= 2
+IMAGE_BUILD := $(CURDIR)/.image-build
 test: install
 	$(RUFF)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=25
-	$(PY) -m pytest -m serial --durations=25
+	rm -rf $(IMAGE_BUILD) && mkdir $(IMAGE_BUILD) && \
+	{ setsid $(PY) tests/image_build.py $(IMAGE_BUILD) > $(IMAGE_BUILD)/build.log 2>&1 & build=$$!; } && \
+	{ $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=25 || { kill -- -$$build; exit 1; }; } && \
+	wait $$build; TUNER_PREBUILT_IMAGE=$(IMAGE_BUILD) $(PY) -m pytest -m serial --durations=25
 
 test-fast: install
 	$(RUFF)

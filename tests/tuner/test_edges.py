@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO, free_port, launch_cmd, sweep_env
+from conftest import free_port, launch_cmd, sweep_env, write_small_smoke
 from mlflow import MlflowClient
 from test_sweep_integration import _child_runs
 
@@ -69,12 +68,8 @@ def test_two_sweeps_that_first_use_one_new_sqlite_store_at_once_both_finish(tmp_
     for name in ("first", "second"):
         folder = tmp_path / name
         folder.mkdir()
-        spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
-        spec["name"] = name
-        spec["run"].update(num_samples=2)
-        spec["train"].update(epochs=2, lr_decay_epochs=[1])
-        spec["scheduler"]["grace_period"] = 1
-        (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        spec_file = write_small_smoke(folder, trials=2, epochs=2)
+        spec_file.write_text(spec_file.read_text().replace("name: smoke", f"name: {name}", 1))
         procs.append(subprocess.Popen(launch_cmd("smoke.yaml"), cwd=folder, env=sweep_env(MLFLOW_TRACKING_URI=f"sqlite:///{store}"),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=600) for p in procs]

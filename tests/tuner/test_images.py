@@ -1,12 +1,10 @@
 """The image, built and run for real: docker/Dockerfile as shipped, built with podman on a Debian base
-made here (no registry serves base images on this machine), then run: the smoke sweep against an
-MLflow container, and the compose stack's services (MLflow, a Ray head, a Ray worker, the launcher)
-as docker/compose.yaml writes them, with the trials on the worker.
+made here (tests/image_build.py; under make test, in the background while the parallel phase runs),
+then run: the smoke sweep against an MLflow container, and the compose stack's services (MLflow, a Ray
+head, a Ray worker, the launcher) as docker/compose.yaml writes them, with the trials on the worker.
 
-What this machine needs for it, the test keeps to itself (a user's `docker build` stays the plain
-command): a containers.conf whose ulimits match this machine's, runc with cgroupfs, the host's
-package configuration (pip.conf, its local indexes, the CA bundle of the proxy, resolv.conf) mounted
-into the build, and host networking with the compose service names mapped to 127.0.0.1.
+What this machine needs to run them, the test keeps to itself: host networking with the compose
+service names mapped to 127.0.0.1 (and image_build.py's containers.conf and package configuration).
 """
 
 from __future__ import annotations
@@ -14,95 +12,50 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import secrets
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from image_build import Podman, build_image, make_base, missing_tools, prebuilt
 from mlflow import MlflowClient
 
 REPO = Path(__file__).resolve().parents[2]
-# serial: make test runs it alone, after the rest. The build is the heaviest thing the suite does (pip
-# installs 7 GB into a layer), and the compose stack's Ray head, on the host's network, missed its
-# worker's connection while the other xdist worker ran a soak beside it (the first parallel CI run).
+# serial: make test runs these alone, after the rest: the compose stack's Ray head, on the host's network,
+# missed its worker's connection while the other xdist worker ran a soak beside it (the first parallel CI
+# run). The build (pip installs 7 GB into a layer) runs beside the parallel phase, on the core it leaves.
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
-BASE = "localhost/tuner-test-python:3.11"
-IMAGE = "localhost/tuner:test"
-# The host's package configuration, forwarded into the build when present (read-only).
-PACKAGE_CONFIG = ["/etc/pip.conf", "/etc/xdg/pip", "/opt/pypi", "/opt/pypi-more", "/opt/wheels", "/etc/resolv.conf",
-                  os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"]
 STACK = ("mlflow", "ray-head", "ray-worker", "launcher")
 # The smoke sweep in the containers, cut to 2 trials (--num-samples): what these tests prove is the image
 # and the stack (a sweep from start to a registered model, its trials on the worker), not 6 trials' worth.
 SWEEP_TRIALS = 2
-
-
-class Podman:
-    def __init__(self, root: Path):
-        self.root = root
-        conf = root / "containers.conf"
-        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 32768)  # what a build may set here (more: EPERM)
-        conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
-                        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
-        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-
-    def __call__(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        res = subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert res.returncode == 0, f"podman {' '.join(args[:6])}...\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-        return res
-
-    def build(self, dockerfile: Path, tag: str, *extra: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-        return self("build", "--isolation", "chroot", "--network", "host", "--pull=never", "-f", str(dockerfile),
-                    "-t", tag, *extra, str(REPO), timeout=timeout)
+PREBUILT = os.environ.get("TUNER_PREBUILT_IMAGE")  # make test: the folder of the build it ran beside the parallel phase
 
 
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
-    missing = [tool for tool in ("podman", "mmdebstrap", "runc") if not shutil.which(tool)]
+    missing = missing_tools()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"{', '.join(missing)} missing: .ci/run installs podman, mmdebstrap and runc")
         pytest.skip(f"no {', '.join(missing)} here (apt-get install podman mmdebstrap runc)")
-    pm = Podman(tmp_path_factory.mktemp("podman"))
-    if pm("image", "exists", BASE, check=False).returncode != 0:
-        # A Debian base that behaves like python:3.11-slim: python 3.11, venv and pip, a `python` command.
-        tar = pm.root / "base.tar"
-        res = subprocess.run(["mmdebstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
-                              "bookworm", str(tar)], capture_output=True, text=True, timeout=900)
-        assert res.returncode == 0, res.stderr[-3000:]
-        pm("import", str(tar), f"{BASE}-debian")
-        (pm.root / "Base.Dockerfile").write_text(
-            f"FROM {BASE}-debian\nRUN ln -sf /usr/bin/python3 /usr/local/bin/python && rm -f /usr/lib/python3*/EXTERNALLY-MANAGED\n")
-        pm("build", "--isolation", "chroot", "--network", "host", "--pull=never", "-f", str(pm.root / "Base.Dockerfile"),
-           "-t", BASE, str(pm.root))
-        tar.unlink()
-    return pm
-
-
-def _pip_extra_index() -> str:
-    res = subprocess.run(["python3", "-m", "pip", "config", "get", "global.extra-index-url"], capture_output=True, text=True)
-    return res.stdout.strip() if res.returncode == 0 else ""
+    return Podman(tmp_path_factory.mktemp("podman"))
 
 
 @pytest.fixture(scope="module")
 def image(podman: Podman):
-    """docker/Dockerfile as shipped, built with its default torch (PyPI's, CUDA 13 wheels): the GPU image."""
-    mounts = [a for p in PACKAGE_CONFIG if Path(p).exists() for a in ("-v", f"{p}:{p}:ro")]
-    started = time.time()
-    podman.build(REPO / "docker" / "Dockerfile", IMAGE, "--build-arg", f"BASE_IMAGE={BASE}",
-                 "--build-arg", f"PIP_EXTRA_INDEX_URL={_pip_extra_index()}", *mounts)
-    seconds = time.time() - started
-    size = int(podman("image", "inspect", IMAGE, "--format", "{{.Size}}").stdout.strip())
-    print(f"\nimage {IMAGE}: built in {seconds:.0f} s, {size / 1e9:.2f} GB")
-    yield IMAGE
-    podman("rmi", "-f", IMAGE, check=False)
+    """docker/Dockerfile as shipped, built with its default torch (PyPI's, CUDA 13 wheels): the GPU image;
+    under make test, the one its background build made (tests/image_build.py)."""
+    if PREBUILT:
+        built = prebuilt(Path(PREBUILT))
+    else:
+        make_base(podman)
+        built = build_image(podman)
+    print(f"\nimage {built['image']}: built in {built['seconds']} s, {built['size'] / 1e9:.2f} GB")
+    yield built["image"]
+    podman("rmi", "-f", built["image"], check=False)
 
 
 def test_the_image_is_the_dockerfile_as_shipped_a_non_root_launcher(podman: Podman, image: str) -> None:

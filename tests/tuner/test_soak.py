@@ -1,10 +1,11 @@
-"""A chaos soak, as Ray's own chaos tests do: the smoke sweep with 8 trials, a
-random trial process SIGKILLed at a look every 5 s (among those whose trial reported an epoch since it
-was last killed), and the MLflow server stopped while a trial trains (an epoch reported while it is
-down) and restarted. It must finish with 8 trial runs, each with every epoch once (those of the
-outage too), one parent run and one model version. The figures (kills survived, retries used, the most
-retries one trial needed, wall time) are printed for docs/RELIABILITY.md. This is also the suite's test
-of an MLflow server restarted mid-sweep (test_faults.py had its own until 2026-12-07)."""
+"""A chaos soak, as Ray's own chaos tests do: the smoke sweep with 10 trials on smaller data, a random
+trial process SIGKILLed at a look every 2 s (among those whose trial reported an epoch since it was
+last killed; at most 8 kills), and, after the first 2 kills, the MLflow server stopped while a trial
+trains (an epoch reported while it is down) and restarted. It must finish with 10 trial runs, each with
+every epoch once (those of the outage too), one parent run and one model version. The figures (kills
+survived, retries used, the most retries one trial needed, wall time) are printed for
+docs/RELIABILITY.md. This is also the suite's test of an MLflow server restarted mid-sweep
+(test_faults.py had its own until 2026-12-07)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import REPO, launch_cmd, run_with_fault, sweep_env, trial_processes, trial_results, wait_for
+from conftest import REPO, SMALL_SMOKE_PER_CLASS, launch_cmd, run_with_fault, sweep_env, trial_processes, trial_results, wait_for
 from mlflow import MlflowClient
 from test_sweep_integration import _child_runs
 
@@ -36,7 +37,14 @@ pytestmark = pytest.mark.slow
 # The bug the 24-trial soak found (a process killed in its reset) has its own deterministic test
 # (test_reset_death.py). Not fewer trials or images: 6 trials of 120 .. 12 images a class ended in 58 s
 # with 2 kills (2026-12-07).
-TRIALS, KILL_EVERY, MAX_FAILURES = 8, 5.0, 50
+# Since 2026-12-07: 10 trials on the small smoke's data (120 .. 12 images a class, not smoke.yaml's 200 .. 20), a
+# look every 2 s, and at most MAX_KILLS kills. Each kill costs its trial a new process's start-up: uncapped,
+# that run had 17 kills in 148 s (8 trials with looks every 5 s: 9 in 146 s, and 327 s in a fresh-clone CI
+# run). 8 trials with looks every 2 s had only 5 kills on a busy machine.
+TRIALS, KILL_EVERY, MAX_FAILURES, MAX_KILLS = 10, 2.0, 50, 8
+# The outage after the first kills, not before: on those short epochs the sweep ended 20 s after an outage
+# taken first (3 kills, 2026-12-07).
+KILLS_BEFORE_OUTAGE = 2
 OUTAGE_EPOCHS = 1  # epochs reported while MLflow is down: their metrics must reach it afterwards
 ASHA_RUNGS = (2, 4, 8)  # smoke.yaml's ASHA (grace period 2, reduction factor 2) decides at 2 and 4; 8 is its last epoch
 
@@ -44,6 +52,7 @@ ASHA_RUNGS = (2, 4, 8)  # smoke.yaml's ASHA (grace period 2, reduction factor 2)
 def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_path: Path, mlflow_server) -> None:
     spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
     spec["run"].update(max_failures=MAX_FAILURES, checkpoint_every=1)  # the defaults are for occasional faults
+    spec["data"]["synthetic_train_per_class"] = SMALL_SMOKE_PER_CLASS
     (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     exp = tmp_path / "experiments" / "smoke"
     rng = random.Random(0)
@@ -66,7 +75,8 @@ def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_p
             results = trial_results(exp) if exp.exists() else {}
             progressed = [f for f, rows in results.items() if rows and rows[-1]["status"] == "running"
                           and len(rows) > reported_at_kill.get(f, 0)]
-            if not restarted and any(results[f][-1]["epoch"] not in ASHA_RUNGS for f in progressed):
+            if len(kills) >= KILLS_BEFORE_OUTAGE and not restarted and any(
+                    results[f][-1]["epoch"] not in ASHA_RUNGS for f in progressed):
                 # Down while a trial that trains (its MLflow run made: one that starts meanwhile waits for MLflow)
                 # reports its next epoch, and for at least one kill interval; then back. Its last epoch is not one
                 # of ASHA's rungs, so ASHA has not stopped it there: it reports the next. No kill meanwhile.
@@ -79,7 +89,7 @@ def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_p
                 mlflow_server.start()
                 restarted.append(time.time() - started)
                 continue
-            victims = [(f, p) for f in progressed for p in trial_processes(exp, f)]
+            victims = [(f, p) for f in progressed for p in trial_processes(exp, f)] if len(kills) < MAX_KILLS else []
             if victims:
                 folder, victim = rng.choice(victims)
                 try:

@@ -1,10 +1,10 @@
-"""End to end: the smoke sweep on a real Ray runtime against a real MLflow server; interrupt and resume."""
+"""End to end: the smoke sweep on a real Ray runtime against a real MLflow server, and its report. The
+interrupt (Ctrl-C) and resume of a sweep is test_stop.py's, with tuner.stop's, on one sweep."""
 
 from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import FINISHED_SMOKE_TRIALS, SMALL_SMOKE_TRIALS, launch_cmd, run_with_fault, sweep_env, wait_for
+from conftest import FINISHED_SMOKE_TRIALS, launch_cmd, sweep_env
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -96,52 +96,6 @@ def test_smoke_sweep_against_a_real_mlflow_server(finished_smoke) -> None:
     _, expected = ExitPredictions(own.probs).at_threshold(best["config.inference_exit_threshold"])
     assert torch.allclose(probs, expected, atol=1e-6)
     assert np.isclose(model.threshold, best["config.inference_exit_threshold"])
-
-
-def test_interrupted_sweep_resumes_with_every_trial_exactly_once(sweep_dir: Path) -> None:
-    """Ctrl-C after two trials ended; the same command again finishes the sweep (default SQLite tracking)."""
-    def ctrl_c_after_two_trials_ended(proc) -> None:
-        def two_ended():
-            text = (sweep_dir / "first.log").read_text()
-            return len([ln for ln in text.splitlines() if " trial " in ln and (" completed at" in ln or " stopped at" in ln)]) >= 2
-
-        wait_for(two_ended, 300, "two trials to end", proc)
-        proc.send_signal(signal.SIGINT)
-
-    rc, first = run_with_fault(launch_cmd("smoke.yaml"), sweep_dir, sweep_env(), ctrl_c_after_two_trials_ended,
-                               log_name="first.log", timeout=120)
-    assert rc == 130, first[-3000:]
-    assert "interrupted; every trial keeps its last checkpoint: rerun the same command to resume" in first
-
-    res = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "resuming sweep smoke" in res.stdout
-
-    table = pq.read_table(sweep_dir / "experiments" / "smoke" / "trials.parquet")
-    ids = table.column("trial_id").to_pylist()
-    assert len(ids) == SMALL_SMOKE_TRIALS == len(set(ids))
-    assert sorted(_ray_trials(sweep_dir / "experiments" / "smoke")) == sorted(ids)
-    client = MlflowClient(f"sqlite:///{sweep_dir / 'mlflow.db'}")
-    parents, children = _child_runs(client, "smoke")
-    assert len(parents) == 1 and len(children) == SMALL_SMOKE_TRIALS
-    _check_children(client, children, table, SMALL_SMOKE_TRIALS)
-
-    # The same command once more: the sweep is done; nothing runs, nothing is registered twice.
-    again = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "already finished" in again.stdout
-    assert len(client.search_model_versions("name='smoke'")) == 1
-
-    # Its trials table damaged after the end (cut short): the same command remakes it from Ray's saved
-    # results, equal to the one the sweep wrote, and still registers nothing.
-    table_file = sweep_dir / "experiments" / "smoke" / "trials.parquet"
-    table_file.write_bytes(table_file.read_bytes()[:100])
-    again = subprocess.run(launch_cmd("smoke.yaml"), cwd=sweep_dir, env=sweep_env(), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "remade" in again.stdout and "already finished" in again.stdout, again.stderr[-2000:]
-    remade = pq.read_table(table_file)
-    def by_trial(t):
-        return sorted(t.to_pylist(), key=lambda row: row["trial_id"])
-    assert by_trial(remade) == by_trial(table) and remade.schema.metadata == table.schema.metadata
-    assert len(client.search_model_versions("name='smoke'")) == 1
 
 
 @pytest.mark.xdist_group("finished_smoke")
