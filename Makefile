@@ -34,7 +34,7 @@ test: install
 	$(RUFF)
 	rm -rf $(IMAGE_BUILD) && mkdir $(IMAGE_BUILD) && \
 	{ setsid $(PY) tests/image_build.py $(IMAGE_BUILD) > $(IMAGE_BUILD)/build.log 2>&1 & build=$$!; } && \
-	{ $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=25 || { kill -- -$$build; exit 1; }; } && \
+	{ $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=25 || { kill -- -$$build 2>/dev/null; exit 1; }; } && \
 	wait $$build; TUNER_PREBUILT_IMAGE=$(IMAGE_BUILD) $(PY) -m pytest -m serial --durations=25
 
 test-fast: install

@@ -43,9 +43,10 @@ def cifar_dir() -> Path:
 # The longest modules first (measured: the durations `make test` prints), so that two xdist workers
 # do not end with one of them alone on a five-minute test; the rest keep their collection order.
 # test_mlflow_ui.py must stay ahead of test_sweep_integration.py (the finished smoke sweep's readers
-# before its writer: tests/tuner/conftest.py, finished_smoke).
-LONGEST_FIRST = ("test_soak.py", "test_faults.py", "test_real_cifar.py", "test_family.py",
-                 "test_workers.py", "test_cluster.py", "test_experiment_folder.py", "test_edges.py", "test_cifar100.py",
+# before its writer: tests/tuner/conftest.py, finished_smoke); test_cluster.py ahead of test_faults.py,
+# whose worker-node kill would otherwise make the shared two-node cluster start that node again.
+LONGEST_FIRST = ("test_soak.py", "test_cluster.py", "test_faults.py", "test_real_cifar.py", "test_family.py",
+                 "test_workers.py", "test_experiment_folder.py", "test_edges.py", "test_cifar100.py",
                  "test_disk_full.py", "test_damaged_files.py")
 
 

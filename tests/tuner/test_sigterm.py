@@ -16,8 +16,7 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 import pytest
-import yaml
-from conftest import REPO, launch_cmd, sweep_env, wait_for
+from conftest import launch_cmd, sweep_env, wait_for, write_small_smoke
 
 TRIALS = 2
 MODES = {
@@ -26,14 +25,6 @@ MODES = {
     "setsid": lambda cmd: ["setsid", "--wait", *shlex.split(cmd)],
     "pid-1": lambda cmd: ["unshare", "--pid", "--fork", "--kill-child", *shlex.split(cmd)],  # PID 1 in its namespace
 }
-
-
-def _small_smoke(folder: Path) -> None:
-    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
-    spec["run"].update(num_samples=TRIALS)
-    spec["train"].update(epochs=2, lr_decay_epochs=[1])
-    spec["scheduler"]["grace_period"] = 1
-    (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def _launcher(wrapper: subprocess.Popen) -> psutil.Process | None:
@@ -53,7 +44,7 @@ def _launcher(wrapper: subprocess.Popen) -> psutil.Process | None:
 def test_sigterm_during_start_up_stops_the_sweep_however_it_was_started(mode: str, tmp_path: Path) -> None:
     if mode == "pid-1" and subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True).returncode != 0:
         pytest.skip("no PID namespaces here (unshare --pid needs root or user namespaces)")
-    _small_smoke(tmp_path)
+    write_small_smoke(tmp_path, trials=TRIALS, epochs=2)
     log = tmp_path / "first.log"
     cmd = " ".join(shlex.quote(a) for a in launch_cmd("smoke.yaml"))
     with open(log, "w") as out:

@@ -50,6 +50,14 @@ def _send_missing_epochs(tracking: TrialTracking, rows: list[dict[str, Any]], re
               f"(they ended while it was unreachable): " + ", ".join(f"{t} {e}" for t, e in sorted(late.items())))
 
 
+def no_checkpoint_to_register(spec: SweepSpec, best: dict[str, Any]) -> str:
+    """Why no model is registered when the best trial has no checkpoint: ASHA stopped it before its first one
+    (a trial that ends by itself always checkpoints its last epoch), and the way out."""
+    return (f"no model registered: the best trial {best.get('trial_name') or best['trial_id']} was stopped at epoch "
+            f"{best['epochs_run']}, before its first checkpoint (run.checkpoint_every {spec.run.checkpoint_every}); "
+            f"retrain it with python -m tuner.reproduce --from-sweep {spec.name}, or checkpoint more often")
+
+
 def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, seconds: float, slots: int) -> dict[str, Any]:
     """`seconds`: how long the sweep's trials ran in this command (Tune's fit), on `slots` trial slots."""
     now = time.time()
@@ -69,10 +77,12 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
     counts = {s: sum(r["status"] == s for r in rows) for s in TRIAL_STATUSES}
     leaders = ranked(rows, spec.objective.metric, spec.objective.mode)
     best = leaders[0] if leaders else None
-    registered = None
+    registered = unregistered = None
     if best is not None and spec.tracking.register_model:
         result = next(r for r in results if (r.metrics or {}).get("trial_id") == best["trial_id"])
-        if result.checkpoint is not None:
+        if result.checkpoint is None:
+            unregistered = no_checkpoint_to_register(spec, best)
+        else:
             with result.checkpoint.as_directory() as folder:
                 config = config_of(best)
                 metrics = {k: best[k] for k in (*RESULT_METRICS, "epochs_run")
@@ -81,7 +91,7 @@ def finish_sweep(spec: SweepSpec, grid: Any, tracking: TrialTracking, exp: str, 
     summary = {
         "sweep": spec.name, "trials": len(rows), **counts, "wall_seconds": round(seconds, 1),
         "table": table_path, "best": best and {k: v for k, v in best.items() if not k.startswith("config.")},
-        "registered_model": registered, "slot_use": use,
+        "registered_model": registered, "not_registered": unregistered, "slot_use": use,
     }
     with tempfile.TemporaryDirectory() as tmp:  # MLflow logs local files; the folder may be on s3://
         local_table = Path(tmp) / TABLE_FILE
@@ -106,6 +116,8 @@ def _print_summary(spec: SweepSpec, summary: dict[str, Any], best: dict[str, Any
     if summary["registered_model"]:
         r = summary["registered_model"]
         print(f"tuner: registered model {r['registered_model']} version {r['version']} ({r['model_uri']})")
+    elif summary["not_registered"]:
+        print(f"tuner: {summary['not_registered']}")
     print(f"tuner: MLflow experiment '{spec.mlflow_experiment}', parent run {tracking.parent_run_id}")
     for line in ui_lines(tracking.uri, tracking.experiment_id, tracking.parent_run_id, m, spec.objective.mode):
         print(f"tuner: {line}")
