@@ -41,13 +41,15 @@ def cifar_dir() -> Path:
 
 
 # The longest modules first (measured: the durations `make test` prints), so that two xdist workers
-# do not end with one of them alone on a five-minute test; the rest keep their collection order.
+# do not end with one of them alone on a long test; the rest keep their collection order. (In the
+# fresh-clone run of 2026-12-07 at fa1eac8 the last 2 minutes had one worker idle, with test_stop.py's
+# 140 s test and test_train_workers.py's 130 s one unranked.)
 # test_mlflow_ui.py must stay ahead of test_sweep_integration.py (the finished smoke sweep's readers
-# before its writer: tests/tuner/conftest.py, finished_smoke); test_cluster.py ahead of test_faults.py,
-# whose worker-node kill would otherwise make the shared two-node cluster start that node again.
-LONGEST_FIRST = ("test_soak.py", "test_cluster.py", "test_faults.py", "test_real_cifar.py", "test_family.py",
-                 "test_workers.py", "test_experiment_folder.py", "test_edges.py", "test_cifar100.py",
-                 "test_disk_full.py", "test_damaged_files.py")
+# before its writer: tests/tuner/conftest.py, finished_smoke).
+LONGEST_FIRST = ("test_soak.py", "test_faults.py", "test_real_cifar.py", "test_stop.py", "test_train_workers.py",
+                 "test_workers.py", "test_cluster.py", "test_family.py", "test_grow.py", "test_mlflow_ui.py",
+                 "test_sweep_integration.py", "test_damaged_files.py", "test_disk_full.py", "test_experiment_folder.py",
+                 "test_edges.py", "test_spec.py", "test_cifar100.py", "test_sigterm.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

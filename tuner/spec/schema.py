@@ -181,7 +181,8 @@ class RunSettings:
     max_concurrent: int | None = declared(None, "trials at once (null: as many as resources allow)", min=1)
     storage_path: str = declared(DEFAULT_STORAGE, "folder (relative to the working directory) or s3://, gs:// URI holding "
                                                 "experiment folders; must be shared on a multi-node cluster", nonempty=True)
-    checkpoint_every: int = declared(5, "epochs between checkpoints (and always the last epoch)", min=1)
+    checkpoint_every: int = declared(5, "epochs between checkpoints (and always the last epoch; a trial ASHA stops "
+                                        "before its first has none, and if it ranks first no model is registered)", min=1)
     keep_checkpoints: int = declared(2, "checkpoints kept per trial", min=1)
     max_failures: int = declared(2, "retries of a crashed trial, each from its last checkpoint", min=0)
     min_free_mb: float = declared(100.0, "free space (MB) every local folder the sweep writes must keep: below it the "
