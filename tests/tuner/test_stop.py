@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import SMALL_SMOKE_TRIALS, launch_cmd, run_with_fault, sweep_env, wait_for
 from mlflow import MlflowClient
 from test_sweep_integration import _check_children, _child_runs, _ray_trials
@@ -29,6 +30,11 @@ def test_a_sweep_stopped_by_tuner_stop_then_by_ctrl_c_resumes_each_time_with_eve
     (exit 130); the third finishes it. Until 2026-12-07 the Ctrl-C resume had its own sweep
     (test_sweep_integration.py, 95 s of CI). Then the finished sweep's reruns: nothing runs twice."""
     exp = sweep_dir / "experiments" / "smoke"
+    spec = yaml.safe_load((sweep_dir / "smoke.yaml").read_text())
+    # FIFO: every trial runs its 4 epochs, so trials are left to resume at each stop. With ASHA from epoch 1 on
+    # the small data, the trials of a CI run (2026-12-07) had all ended by the time the rerun's Ctrl-C came.
+    spec["scheduler"] = {"type": "fifo"}
+    (sweep_dir / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     stopped: dict = {}
 
     def stop_at_the_first_checkpoint(proc: subprocess.Popen) -> None:

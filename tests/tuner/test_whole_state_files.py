@@ -1,5 +1,6 @@
 """A driver SIGKILLed while Ray Tune copies the sweep's saved state into a local experiment folder leaves
-the last whole copy there, not a truncated file (tuner/sweep/whole_state_files.py).
+the last whole copy there, not a truncated file, and no experiment state newer than the searcher's
+(tuner/sweep/whole_state_files.py).
 
 Ray's own syncer in a child process (the driver's: `_FilesystemSyncer.sync_up`, then `wait`), with the
 fix applied; the child's file copy stops half way through the searcher's state and says so, and the
@@ -52,9 +53,11 @@ def test_a_driver_killed_mid_copy_leaves_the_last_whole_state_and_the_next_copy_
     staging.mkdir()
     (folder / "nested").mkdir(parents=True)
     old, new = b"old state " * 100_000, b"new state " * 200_000
-    state = "searcher-state-2026-12-07_07-51-20.pkl"
+    state, trials = "searcher-state-2026-12-07_07-51-20.pkl", "experiment_state-2026-12-07_07-51-20.json"
     (folder / state).write_bytes(old)
     (staging / state).write_bytes(new)
+    (folder / trials).write_text('{"trials": 2}')
+    (staging / trials).write_text('{"trials": 3}')
     (staging / "nested").mkdir()
     (staging / "nested" / "experiment_state.json").write_text('{"trial_data": []}')
 
@@ -64,10 +67,12 @@ def test_a_driver_killed_mid_copy_leaves_the_last_whole_state_and_the_next_copy_
     proc.wait(timeout=30)
     assert (folder / state).read_bytes() == old  # Ray 2.60 alone leaves the first half of `new` here
     assert (folder / f".{state}.uploading").stat().st_size == len(new) // 2  # the interrupted copy, hidden
+    # The experiment state comes after the searcher's: it must not name a trial the searcher's saved state lacks.
+    assert (folder / trials).read_text() == '{"trials": 2}'
 
     proc = _sync(staging, folder, "whole")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "synced" in out, err[-3000:]
-    assert (folder / state).read_bytes() == new
+    assert (folder / state).read_bytes() == new and (folder / trials).read_text() == '{"trials": 3}'
     assert (folder / "nested" / "experiment_state.json").read_text() == '{"trial_data": []}'
     assert not list(folder.rglob("*.uploading"))  # the rerun's copy took the interrupted one's place

@@ -10,8 +10,9 @@ state of this sweep is damaged").
 
 The fix: into a local folder, each file is copied to a hidden name beside its destination and renamed
 over it (a rename within one folder is atomic on POSIX), so a reader sees the last whole copy or the
-new one. Object stores (s3://, gs://) already replace an object whole on upload, so they, and uploads
-with an exclude list (trial checkpoints' paths, not the driver's state), go through Ray as before.
+new one; the experiment state, which names the trials, goes last (EXPERIMENT_STATE). Object stores
+(s3://, gs://) already replace an object whole on upload, so they, and uploads with an exclude list
+(trial checkpoints' paths, not the driver's state), go through Ray as before.
 tests/tuner/test_whole_state_files.py SIGKILLs a process in the middle of such a copy.
 """
 
@@ -25,12 +26,23 @@ from typing import Any
 
 _APPLIED = "_tuner_whole_state_files_fix"
 PARTIAL_SUFFIX = ".uploading"  # a copy in progress: `.<name>.uploading` beside `<name>`; a rerun overwrites it
+# Copied after the other files: it names the trials, and a resume whose experiment state names a trial that the
+# searcher's saved state lacks fails (KeyError in OptunaSearch.on_trial_result); a searcher ahead of it is a
+# trial the sweep forgot, which the launcher handles. Copied in name order, it came first, and a CI run's driver
+# killed between the two files could not resume (2026-12-07).
+EXPERIMENT_STATE = "experiment_state-"
+
+
+def _last_the_experiment_state(path: Path) -> tuple[bool, str]:
+    return path.name.startswith(EXPERIMENT_STATE), str(path)
 
 
 def copy_whole(source: Path, destination: Path) -> None:
-    """Copy a file, or a folder's files, so that each destination file is replaced in one rename."""
+    """Copy a file, or a folder's files, so that each destination file is replaced in one rename; Ray Tune's
+    experiment state last."""
     pairs = [(source, destination)] if source.is_file() else [
-        (path, destination / path.relative_to(source)) for path in sorted(source.rglob("*")) if path.is_file()]
+        (path, destination / path.relative_to(source))
+        for path in sorted(source.rglob("*"), key=_last_the_experiment_state) if path.is_file()]
     for src, dst in pairs:
         dst.parent.mkdir(parents=True, exist_ok=True)
         partial = dst.with_name(f".{dst.name}{PARTIAL_SUFFIX}")
