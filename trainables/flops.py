@@ -15,13 +15,16 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from trainables.config import TrainConfig
 from trainables.models.network import MultiExitNet, build_plain, build_reference_resnet32
 
 
 def _count(fn) -> int:
+    # Imported here, not at the top: torch.utils.flop_counter imports triton (0.5 CPU-s), and every sweep's
+    # driver imports this module with the trial function but counts nothing.
+    from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())

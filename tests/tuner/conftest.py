@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from run_env import launch_cmd, sweep_env  # noqa: F401 - the tests here import them from this conftest
+from small_smoke import SMALL_SMOKE_PER_CLASS, SMALL_SMOKE_TRIALS, write_small_smoke  # noqa: F401 - as run_env's
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,30 +71,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-SMALL_SMOKE_TRIALS = 4  # sweep_dir's smoke.yaml
 FINISHED_SMOKE_TRIALS = 6  # the session's finished smoke sweep (finished_smoke), and the worker sweep (test_workers.py)
-
-
-SMALL_SMOKE_PER_CLASS = 120  # fault.yaml's 120 .. 12 images a class (549), not smoke.yaml's 200 .. 20 (915)
-
-
-def write_small_smoke(folder: Path, trials: int = SMALL_SMOKE_TRIALS, epochs: int = 4, **run) -> Path:
-    """search_spaces/smoke.yaml cut to `trials` trials of `epochs` epochs on SMALL_SMOKE_PER_CLASS images a
-    class (ASHA from epoch 1, the decay at the last epoch, a checkpoint every epoch, or `run`'s settings):
-    every part of a sweep, in a fraction of the smoke sweep's time. No assertion needs smoke.yaml's
-    images: what the tests check is the sweep's machinery (the smaller data since 2026-12-07). A
-    checkpoint every epoch, not every 2: a trial that ASHA stops at epoch 1 has none, and when it ranks
-    first no model is registered, which the tests that count versions met twice in one CI run on the
-    smaller data."""
-    import yaml
-
-    spec = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
-    spec["data"]["synthetic_train_per_class"] = SMALL_SMOKE_PER_CLASS
-    spec["run"].update(num_samples=trials, **{"checkpoint_every": 1, **run})
-    spec["train"].update(epochs=epochs, lr_decay_epochs=[epochs - 1])
-    spec["scheduler"]["grace_period"] = 1
-    (folder / "smoke.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    return folder / "smoke.yaml"
 
 
 @pytest.fixture(scope="session")

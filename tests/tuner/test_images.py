@@ -23,10 +23,12 @@ from image_build import Podman, build_image, make_base, missing_tools, prebuilt
 from mlflow import MlflowClient
 
 REPO = Path(__file__).resolve().parents[2]
-# serial: make test runs these alone, after the rest: the compose stack's Ray head, on the host's network,
-# missed its worker's connection while the other xdist worker ran a soak beside it (the first parallel CI
-# run). The build (pip installs 7 GB into a layer) runs beside the parallel phase, on the core it leaves.
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+# serial: make test runs these after the rest, beside the lease test only: the compose stack's Ray head,
+# on the host's network, missed its worker's connection while the other xdist worker ran a soak beside it
+# (the first parallel CI run; the fault tests kill Ray's processes machine-wide by their titles, and a
+# container's are on this machine's process list). The build (pip installs 7 GB into a layer) runs in the
+# background from the start of make test. One xdist_group: the module's fixtures (podman, the image) once.
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.xdist_group("images")]
 STACK = ("mlflow", "ray-head", "ray-worker", "launcher")
 # The smoke sweep in the containers, cut to 2 trials (--num-samples): what these tests prove is the image
 # and the stack (a sweep from start to a registered model, its trials on the worker), not 6 trials' worth.

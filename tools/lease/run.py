@@ -294,7 +294,9 @@ def results_step(clock: Clock, opts: LeaseOptions, repo: Path, measured: dict[st
     cut = [{"name": name, "epochs_done": RunFiles(out, name).checkpoint_epoch()} for name in ended["cut"]]
     why = []
     if cut:
-        why.append(f"{len(cut)} started runs were cut at the deadline and resume from their checkpoints")
+        over = sum(1 for c in cut if not c["epochs_done"])  # cut before their first checkpoint: nothing to resume from
+        why.append(f"{len(cut)} started runs were cut at the deadline and resume from their checkpoints"
+                   + (f" ({over} before their first: they start over)" if over else ""))
     if ended["not_started"]:
         why.append(f"{len(ended['not_started'])} runs did not fit in the time left and wait for the next lease")
     if ended["failed"]:
