@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from run_env import REPO
+
 SMALL_SMOKE_TRIALS = 4  # sweep_dir's smoke.yaml
 SMALL_SMOKE_PER_CLASS = 120  # fault.yaml's 120 .. 12 images a class (549), not smoke.yaml's 200 .. 20 (915)
 
