@@ -34,7 +34,12 @@ CONFIGS = [
 # rounding, amplified by SGD (measured on 2 CPU cores, 3 epochs: train_loss within 0.1%, the mean
 # gradient norm within 2%, one validation image of 100). Statuses, epochs and where a run diverged
 # must agree exactly; the mean gradient norm gets 10 times the loss's tolerance.
+# The held-out accuracies (200 images each) are compared at the last epoch only, after the decay: at the
+# peak learning rate a drift that small flips images near the decision boundary, by how many depends on
+# the CPU's vector units. On an AVX-512 Xeon (2026-12-07) member 1's epoch-2 test accuracy was 0.100 fused
+# and 0.065 alone (7 images; train_loss within 0.4%), and the two agreed within 1 image at the last epoch.
 FUSED_LOSS_RTOL, FUSED_ACC_ATOL = 5e-3, 0.03
+HELD_OUT = ("val_acc", "test_acc")
 GRAD_NORM_FACTOR = 10
 COMPARED = ("train_loss", "train_acc", "val_acc", "test_acc", "flops_ratio", "lr", "grad_norm")
 EXACT = ("epoch", "status", "diverged_epoch", "diverged_step", "lr")
@@ -82,14 +87,17 @@ def train_members(strategy: str, configs=CONFIGS, join_late: int | None = None) 
 
 
 def mismatch(solo: list[dict], member: list[dict], rtol: float = 0.0, atol: float = 0.0) -> str | None:
-    """Where a member's epochs differ from its solo run's (None: they agree within the tolerance)."""
+    """Where a member's epochs differ from its solo run's (None: they agree within the tolerance; with a
+    tolerance, the held-out accuracies only at the last epoch)."""
     if len(solo) != len(member):
         return f"{len(member)} epochs, solo {len(solo)}"
-    for a, b in zip(solo, member):
+    for n, (a, b) in enumerate(zip(solo, member), 1):
         for key in EXACT:
             if a.get(key) != b.get(key):
                 return f"epoch {a['epoch']} {key}: {b.get(key)!r}, solo {a.get(key)!r}"
         for key in COMPARED:
+            if key in HELD_OUT and (rtol or atol) and n < len(solo):
+                continue
             x, y = a.get(key), b.get(key)
             if x is None and y is None:
                 continue

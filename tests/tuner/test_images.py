@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import MLFLOW_SERVER_ENV
 from image_build import Podman, build_image, make_base, missing_tools, prebuilt
 from mlflow import MlflowClient
 
@@ -110,7 +111,8 @@ def test_the_image_runs_the_smoke_sweep_to_the_end_against_an_mlflow_container(p
     store.mkdir(mode=0o777)
     store.chmod(0o777)  # the image's user (1000) writes it
     name = f"tuner-test-mlflow-{port}"
-    podman("run", "-d", "--name", name, "--network", "host", "-v", f"{store}:/mlflow", "--entrypoint", "mlflow", image,
+    podman("run", "-d", "--name", name, "--network", "host", "-v", f"{store}:/mlflow",
+           *[a for k, v in MLFLOW_SERVER_ENV.items() for a in ("-e", f"{k}={v}")], "--entrypoint", "mlflow", image,
            "server", "--backend-store-uri", "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts",
            "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1")
     try:

@@ -63,7 +63,7 @@ def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_p
     def reported_epochs() -> int:
         return sum(len(rows) for rows in trial_results(exp).values()) if exp.exists() else 0
 
-    reported_at_kill: dict[str, int] = {}  # trial folder -> its reported epochs when it was last killed
+    killed_pids: set[int] = set()  # the trial processes killed so far
 
     def chaos(proc) -> None:
         started = time.time()
@@ -71,10 +71,14 @@ def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_p
             time.sleep(KILL_EVERY)
             # Only a trial that reported an epoch (a checkpoint: checkpoint_every 1) since it was last killed: on a
             # busy machine a restarted process may need more than one kill interval to get there, and killing it
-            # again before it does would test the machine's speed, not the sweep.
+            # again before it does would test the machine's speed, not the sweep. Since: its last row came from a
+            # process not killed (Ray's `pid` of each result), not "more rows than when it was killed": a trial can
+            # report between this look and the kill, and that row, from the dead process, then looked like progress
+            # of a restarted one (a run of 2026-12-07 took the outage then, when both trials were restarting, each
+            # waiting for MLflow to reopen its run, and waited 300 s for an epoch).
             results = trial_results(exp) if exp.exists() else {}
             progressed = [f for f, rows in results.items() if rows and rows[-1]["status"] == "running"
-                          and len(rows) > reported_at_kill.get(f, 0)]
+                          and rows[-1]["pid"] not in killed_pids]
             if len(kills) >= KILLS_BEFORE_OUTAGE and not restarted and any(
                     results[f][-1]["epoch"] not in ASHA_RUNGS and results[f][-1]["epoch"] + 1 < LAST_EPOCH for f in progressed):
                 # Down while a trial that trains (its MLflow run made: one that starts meanwhile waits for MLflow)
@@ -97,7 +101,7 @@ def test_a_sweep_under_repeated_kills_and_a_tracking_restart_loses_nothing(tmp_p
                 try:
                     victim.send_signal(signal.SIGKILL)
                     kills.append(time.time() - started)
-                    reported_at_kill[folder] = len(results[folder])
+                    killed_pids.add(victim.pid)
                 except psutil.NoSuchProcess:
                     pass
 

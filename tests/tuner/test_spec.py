@@ -123,21 +123,23 @@ def test_elf_spec_cannot_search_what_the_preset_selects_or_a_threshold_it_cannot
 @pytest.mark.slow
 def test_the_main_sweep_reaches_thresholds_at_which_every_early_exit_trains(cifar_dir: Path) -> None:
     """hybrid.yaml (routed, so an exit trains only on the samples that leave there): at t = 0.2, inside
-    its searched range, every early exit trains in every one of 3 epochs on 3,000 real CIFAR-10-LT images
-    (measured 2026-12-06: at least 1.8%, 14% and 18% of the samples at 1 and at 2 torch threads). At 0.3,
+    its searched range, every early exit trains in every one of 2 epochs on 3,000 real CIFAR-10-LT images
+    (measured 2026-12-06 over 3 epochs: at least 1.8%, 14% and 18% of the samples at 1 and at 2 torch
+    threads; 2026-12-07 over 2 epochs at 1 thread: exit 0 1.8% and 1.9%, the others 14% or more). At 0.3,
     where this test stood until then, exit 0 got 0.0-0.1% at 1 thread and 10% by epoch 3 at 2: a verdict
-    the thread count decided (the suite now runs one thread: tests/conftest.py)."""
+    the thread count decided (the suite now runs one thread: tests/conftest.py). Two epochs, not three, since
+    2026-12-07: the first epochs, in the warm-up, are where an exit gets the fewest samples (issue 29)."""
     from trainables.config import with_overrides
     from trainables.loop import train
 
     spec = load_spec(REPO / "search_spaces" / "hybrid.yaml")
     t_range = next(p for p in spec.search if p.name == "train_exit_threshold")
     assert t_range.low <= 0.2 <= t_range.high
-    quick = with_overrides(spec.base_config, {"train_exit_threshold": 0.2, "epochs": 3, "device": "cpu", "data_dir": str(cifar_dir),
+    quick = with_overrides(spec.base_config, {"train_exit_threshold": 0.2, "epochs": 2, "device": "cpu", "data_dir": str(cifar_dir),
                                               "max_train_images": 3000, "max_eval_images": 500})
     reports: list[dict] = []
     train(quick, lambda m, s: reports.append(m))
-    assert [r["untrained_exits"] for r in reports] == [[], [], []], [r["exit_loss_fractions"] for r in reports]
+    assert [r["untrained_exits"] for r in reports] == [[], []], [r["exit_loss_fractions"] for r in reports]
 
 
 def test_all_problems_come_in_one_message() -> None:
