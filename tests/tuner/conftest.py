@@ -27,7 +27,8 @@ def free_port() -> int:
 
 
 # The environment docker/compose.yaml gives its MLflow service: no job runner (MLflow 3's GenAI jobs, which
-# tuner does not use), whose eight processes cost 11.5 of the 18 CPU-s of a server's start here (2026-12-07).
+# tuner does not use), whose eight processes cost 11.5 of the 18 CPU-s of a server's start and 0.26 CPU-s a second while
+# idle (2026-12-07): a session-scoped server (finished_smoke, worker_sweep) idled for most of the parallel phase.
 MLFLOW_SERVER_ENV = yaml.safe_load((REPO / "docker" / "compose.yaml").read_text())["services"]["mlflow"]["environment"]
 
 
