@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from run_env import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CIFAR = REPO.parent / "shared" / "data" / "cifar10"
 
 

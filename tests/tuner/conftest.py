@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from run_env import launch_cmd, sweep_env  # noqa: F401 - the tests here import them from this conftest
+from run_env import REPO, launch_cmd, sweep_env  # noqa: F401 - the tests here import them from this conftest
 from small_smoke import SMALL_SMOKE_PER_CLASS, SMALL_SMOKE_TRIALS, write_small_smoke  # noqa: F401 - as run_env's
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
