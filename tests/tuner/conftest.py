@@ -84,10 +84,10 @@ def finished_smoke(tmp_path_factory: pytest.TempPathFactory):
     """The smoke sweep, FINISHED_SMOKE_TRIALS trials of 4 epochs with a checkpoint every epoch (a trial ASHA
     stops at epoch 1 has one too: the report's ensemble and winner read them), run once per session
     against a real mlflow server: (folder, server, result, seconds). Its users read it (xdist_group
-    "finished_smoke" keeps them on one worker); the one that writes, the report test (its files in their
-    own folder, its runs under the sweep's parent), comes after the readers in collection order
-    (test_mlflow_ui.py before test_sweep_integration.py's report test). Not smoke.yaml's 8 epochs: no
-    assertion needs them, and they took 168 s of CI (2026-12-07)."""
+    "finished_smoke" keeps them on one worker; test_warm_start.py starts a sweep from a copy of its folder);
+    the one that writes, the report test (its files in their own folder, its runs under the sweep's parent),
+    comes after the readers in collection order (test_mlflow_ui.py before test_sweep_integration.py's report
+    test). Not smoke.yaml's 8 epochs: no assertion needs them, and they took 168 s of CI (2026-12-07)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()
     folder = tmp_path_factory.mktemp("smoke-sweep")
