@@ -9,8 +9,8 @@ export TUNER_DATA_DIR ?= $(abspath ../shared/data/cifar10)
 install: $(VENV)/.installed
 
 # The versions of constraints.txt: what the suite passed with, not whatever is newest today. uv installs
-# them (pip installs uv itself): on a fresh clone on this 2-core machine uv took 41 s where pip took
-# 129 s (2026-12-07), as it fetches and unpacks in parallel. --compile-bytecode: pip compiles what it
+# them (pip installs uv itself): in a new venv on a 2-core machine this step took 67 s, uv's own step 41 s,
+# where pip took 131 s (2026-12-07), as uv fetches and unpacks in parallel. --compile-bytecode: pip compiles what it
 # installs and uv does not by default, and without the bytecode every process would compile ray's,
 # torch's and mlflow's sources again where PYTHONDONTWRITEBYTECODE is set.
 $(VENV)/.installed: pyproject.toml constraints.txt
