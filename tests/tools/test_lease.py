@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from small_smoke import write_small_smoke
+from small_smoke import SMALL_SMOKE_TRIALS, write_small_smoke
 
 from tools.lease import plan as lease_plan
 from tools.lease.perf_doc import gpu_section
@@ -375,9 +375,9 @@ def test_collect_measures_the_results_runs_packing_from_the_epochs_this_lease_tr
 def test_two_leases_on_the_cpu_land_with_collect(tmp_path: Path) -> None:
     repo = _copy_repo(tmp_path / "repo")
     out = tmp_path / "out1"
-    # The second lease's sweep: the small smoke sweep of the integration tests (6 trials of 4 epochs on 549
-    # images), not smoke.yaml's 8 epochs on 915: what is checked is that a sweep runs and lands.
-    write_small_smoke(repo / "small", trials=6)
+    # The second lease's sweep: the small smoke sweep of the integration tests (4 trials of 4 epochs on 549
+    # images; 6 trials until 2026-12-07), not smoke.yaml's 8 epochs on 915: what is checked is that a sweep runs and lands.
+    write_small_smoke(repo / "small")
     tiny = [*TINY[:-1], "small/smoke.yaml"]
     # Lease 1: the check, the benchmark (forced: no GPU here), the results runs; the sweep waits for them.
     first = _bash("gpu_lease.sh", *tiny, "--budget", "170", "--bench", "--bench-epochs", "2", "--packed", "2",
@@ -415,7 +415,7 @@ def test_two_leases_on_the_cpu_land_with_collect(tmp_path: Path) -> None:
     landed = _bash("gpu_collect.sh", str(out2), cwd=repo)
     assert landed.returncode == 0, landed.stderr
     table = pq.read_table(repo / "results" / "sweeps" / "smoke" / "experiments" / "smoke" / "trials.parquet")
-    assert table.num_rows == 6 and (repo / "results" / "sweeps" / "smoke" / "mlflow.db").is_file()
+    assert table.num_rows == SMALL_SMOKE_TRIALS and (repo / "results" / "sweeps" / "smoke" / "mlflow.db").is_file()
 
 
 @pytest.mark.slow

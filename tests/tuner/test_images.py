@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import MLFLOW_SERVER_ENV
+from conftest import MLFLOW_SERVER_ENV, write_small_smoke
 from image_build import Podman, build_image, make_base, missing_tools, prebuilt
 from mlflow import MlflowClient
 
@@ -31,8 +31,10 @@ REPO = Path(__file__).resolve().parents[2]
 # background from the start of make test. One xdist_group: the module's fixtures (podman, the image) once.
 pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.xdist_group("images")]
 STACK = ("mlflow", "ray-head", "ray-worker", "launcher")
-# The smoke sweep in the containers, cut to 2 trials (--num-samples): what these tests prove is the image
-# and the stack (a sweep from start to a registered model, its trials on the worker), not 6 trials' worth.
+# The sweep in the containers: the small smoke sweep of the integration tests (write_small_smoke: 4 epochs on 549
+# images), 2 trials, its spec mounted in. What these tests prove is the image and the stack (a sweep from start to a
+# registered model, its trials on the worker), not smoke.yaml's 8 epochs on 915 images, which they ran until
+# 2026-12-07 (issue 29: the image tests were half of the serial phase, 222 to 241 s).
 SWEEP_TRIALS = 2
 PREBUILT = os.environ.get("TUNER_PREBUILT_IMAGE")  # make test: the folder of the build it ran beside the parallel phase
 
@@ -117,8 +119,9 @@ def test_the_image_runs_the_smoke_sweep_to_the_end_against_an_mlflow_container(p
            "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1")
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/health")
+        write_small_smoke(tmp_path / "small", trials=SWEEP_TRIALS)
         res = podman("run", "--rm", "--network", "host", "--shm-size", "2g", "-e", f"MLFLOW_TRACKING_URI=http://127.0.0.1:{port}",
-                     image, "search_spaces/smoke.yaml", "--num-samples", str(SWEEP_TRIALS), check=False, timeout=900)
+                     "-v", f"{tmp_path / 'small'}:/home/tuner/work/small:ro", image, "small/smoke.yaml", check=False, timeout=900)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert "registered model smoke version 1" in res.stdout
         versions = MlflowClient(f"http://127.0.0.1:{port}").search_model_versions("name='smoke'")
@@ -187,15 +190,15 @@ def test_the_compose_stack_runs_the_smoke_sweep_with_its_trials_on_the_worker(po
                        "d = load_long_tailed(TrainConfig(dataset='cifar10', download=False)); "
                        "print(d.source, d.describe()['train_images'])").stdout.split()
         assert found[0].endswith(":/data/cifar") and int(found[-1]) > 10_000, found
-        launcher = {**services["launcher"], "command": ["search_spaces/smoke.yaml", *services["launcher"]["command"][1:],
-                                                        "--num-samples", str(SWEEP_TRIALS)]}
+        shared = Path(podman("volume", "inspect", volumes["shared"], "--format", "{{.Mountpoint}}").stdout.strip())
+        write_small_smoke(shared / "small", trials=SWEEP_TRIALS)  # on the volume the launcher mounts at /shared
+        launcher = {**services["launcher"], "command": ["/shared/small/smoke.yaml", *services["launcher"]["command"][1:]]}
         res = podman("run", "--rm", *_run_args(launcher, names["launcher"], image, volumes, hosts), check=False, timeout=1200)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert "registered model smoke version 1" in res.stdout, res.stdout[-2000:]
         worker_node = podman("exec", names["ray-worker"], "python", "-c",  # a driver there attaches to the worker's node
                              "import ray; ray.init(address='auto', logging_level='ERROR'); "
                              "print(ray.get_runtime_context().get_node_id())").stdout.strip().splitlines()[-1]
-        shared = Path(podman("volume", "inspect", volumes["shared"], "--format", "{{.Mountpoint}}").stdout.strip())
         table = pq.read_table(shared / "experiments" / "smoke" / "trials.parquet").to_pylist()
         assert len(table) == SWEEP_TRIALS and {row["node_id"] for row in table} == {worker_node}, (table, worker_node)
         assert len(MlflowClient("http://127.0.0.1:5000").search_model_versions("name='smoke'")) == 1
