@@ -121,7 +121,7 @@ def test_every_model_reports_flops_against_the_same_resnet32() -> None:
 def test_one_cpu_epoch_of_elf_ldam_drw_exits_early_at_the_threshold_it_selects(cifar_dir: Path) -> None:
     """The issue's own check: before, every image went to the final exit (flops_ratio 1.094). 2,000 validation and
     2,000 test images, not all 10,000: the curve and the exits are read as well from them, and evaluating all took
-    43% of the run (66 CPU-s against 38 at one thread, this 2-core machine, 2026-12-07; the same threshold, 0.15)."""
+    42% of the run (66 CPU-s against 38 at one thread, this 2-core machine, 2026-12-07; the same threshold, 0.15)."""
     res = subprocess.run(
         [sys.executable, "-m", "trainables.train", "--preset", "elf_ldam_drw", "--imbalance", "100", "--epochs", "1",
          "--device", "cpu", "--max-train-images", "3000", "--data-dir", str(cifar_dir), "--set", "max_eval_images=2000"],
